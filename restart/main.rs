@@ -1,0 +1,521 @@
+//! mtcp_restart: brings a process back from an image. Static, libc-free, linked at a
+//! fixed address (linker/restart-<arch>.ld) and keeping all it owns inside its window.
+//!
+//! Phases: (1) read and check the header, metadata and CPU; (2) check every region
+//! against this program's own window and the kernel's vdso; open the files shared
+//! mappings need. Any problem so far is a one-line error and exit 1, with nothing of
+//! the address space given up. (3) Unmap the kernel's stack, park the vdso/vvar in the
+//! window, map and fill every region (verifying checksums), move the vdso/vvar to their
+//! saved addresses. (4) Jump to the runtime's restore entry inside the restored image.
+#![no_std]
+#![no_main]
+
+#[cfg(target_arch = "x86_64")]
+#[allow(dead_code)] // shared with the runtime, which uses other parts
+#[path = "../arch/x86_64/mod.rs"]
+mod arch;
+#[cfg(target_arch = "x86_64")]
+#[path = "../arch/x86_64/mem.rs"]
+mod mem;
+#[cfg(target_arch = "x86_64")]
+#[path = "../arch/x86_64/start.rs"]
+mod start;
+#[cfg(target_arch = "x86")]
+#[allow(dead_code)]
+#[path = "../arch/x86/mod.rs"]
+mod arch;
+#[cfg(target_arch = "x86")]
+#[path = "../arch/x86/mem.rs"]
+mod mem;
+#[cfg(target_arch = "x86")]
+#[path = "../arch/x86/start.rs"]
+mod start;
+
+#[allow(dead_code)]
+#[path = "../rt/arena.rs"]
+mod arena;
+#[allow(dead_code)]
+#[macro_use]
+#[path = "../rt/fmt.rs"]
+mod fmt;
+#[allow(dead_code)]
+#[path = "../rt/image.rs"]
+mod image;
+#[allow(dead_code)]
+#[path = "../rt/maps.rs"]
+mod maps;
+#[allow(dead_code)]
+#[path = "../rt/sys.rs"]
+mod sys;
+#[allow(dead_code)]
+#[path = "../rt/xxh64.rs"]
+mod xxh64;
+
+use core::fmt::Write;
+use syscalls::Errno;
+
+use arena::Arena;
+use fmt::{ErrnoName, FmtBuf, Lossy};
+use image::*;
+
+pub const RESTART_STACK_SIZE: usize = 256 << 10;
+
+#[repr(C, align(16))]
+pub struct Stack([u8; RESTART_STACK_SIZE]);
+
+/// The stack `_start` switches to: inside the window, unlike the kernel's.
+#[no_mangle]
+pub static mut RESTART_STACK: Stack = Stack([0; RESTART_STACK_SIZE]);
+
+#[cfg(target_pointer_width = "64")]
+const SCRATCH_SIZE: usize = 0x0800_0000;
+#[cfg(target_pointer_width = "32")]
+const SCRATCH_SIZE: usize = 0x0200_0000;
+
+/// The image path as given, for messages.
+static mut IMAGE_NAME: FmtBuf<4096> = FmtBuf::new();
+
+fn image_name() -> &'static [u8] {
+    // SAFETY: written once at start, read-only afterwards; single-threaded program.
+    unsafe { (*core::ptr::addr_of!(IMAGE_NAME)).as_bytes() }
+}
+
+/// Prints `mtcp_restart: IMAGE: message` and exits 1.
+macro_rules! die {
+    ($($arg:tt)*) => {{
+        let mut b = FmtBuf::<1024>::new();
+        let _ = write!(b, "mtcp_restart: {}: ", Lossy(image_name()));
+        let _ = write!(b, $($arg)*);
+        b.push_bytes(b"\n");
+        sys::write_stderr(b.as_bytes());
+        sys::exit_group(1)
+    }};
+}
+
+const USAGE: &str = "usage: mtcp_restart [--verbose] IMAGE\n\
+Restarts the process saved in IMAGE (written by the mtcp runtime) in place of this one:\n\
+the restored process keeps this process's pid, terminal and standard streams.\n\
+  --verbose   report what was restored, and how thread ids changed\n";
+
+/// Entered from `_start` on the static stack with the kernel's initial stack pointer.
+#[no_mangle]
+pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
+    let argc = *initial_sp;
+    let argv = initial_sp.add(1) as *const *const u8;
+    let mut verbose = false;
+    let mut path: Option<&[u8]> = None;
+    for i in 1..argc {
+        let arg = cstr(*argv.add(i));
+        match arg {
+            b"--verbose" | b"-v" => verbose = true,
+            b"--help" | b"-h" => {
+                let _ = sys::write_all(1, USAGE.as_bytes());
+                sys::exit_group(0);
+            }
+            _ if arg.starts_with(b"-") && path.is_none() => {
+                eprint_line!("mtcp_restart: unknown option {}\n{}", Lossy(arg), USAGE);
+                sys::exit_group(2);
+            }
+            _ if path.is_none() => path = Some(arg),
+            _ => {
+                eprint_line!("mtcp_restart: more than one image given\n{}", USAGE);
+                sys::exit_group(2);
+            }
+        }
+    }
+    let path = match path {
+        Some(p) => p,
+        None => {
+            sys::write_stderr(USAGE.as_bytes());
+            sys::exit_group(2);
+        }
+    };
+    (*core::ptr::addr_of_mut!(IMAGE_NAME)).push_bytes(path);
+    // Nothing may interrupt the restore; each thread gets its own mask back from its frame.
+    let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!0u64));
+    // The kernel's stack, where argv lives, is unmapped later: use the copy from here on.
+    restart(image_name(), verbose)
+}
+
+unsafe fn cstr<'a>(p: *const u8) -> &'a [u8] {
+    let mut n = 0;
+    while *p.add(n) != 0 {
+        n += 1;
+    }
+    core::slice::from_raw_parts(p, n)
+}
+
+/// Facts about this process's own kernel mappings.
+#[derive(Clone, Copy, Default)]
+struct Special {
+    kind: u32,
+    start: usize,
+    end: usize,
+}
+
+unsafe fn restart(path: &[u8], verbose: bool) -> ! {
+    let self_start = start::_start as *const () as usize;
+    if self_start < arch::RESTART_BASE || self_start >= arch::RESTART_BASE + arch::RESTART_WINDOW {
+        die!("mtcp_restart is not linked at its fixed address {:#x}; rebuild it", arch::RESTART_BASE);
+    }
+
+    // Phase 1: header, metadata, CPU.
+    let fd = match sys::open(path, sys::O_RDONLY | sys::O_CLOEXEC, 0) {
+        Ok(fd) => fd,
+        Err(e) => die!("cannot open: {}", ErrnoName(e)),
+    };
+    let size = match sys::fstat(fd) {
+        Ok(st) if st.mode & 0o170000 == 0o100000 => st.size,
+        Ok(_) => die!("not a regular file"),
+        Err(e) => die!("cannot stat: {}", ErrnoName(e)),
+    };
+    let mut hbuf = [0u8; HEADER_SIZE];
+    let got = if size >= HEADER_SIZE as u64 { sys::pread_exact(fd, hbuf.as_mut_ptr(), HEADER_SIZE, 0) } else { Ok(()) };
+    if let Err(e) = got {
+        die!("cannot read the header: {}", ErrnoName(e));
+    }
+    let header = match parse_header(&hbuf[..if size >= HEADER_SIZE as u64 { HEADER_SIZE } else { 0 }], size) {
+        Ok(h) => h,
+        Err(e) => die!("{}", e.message()),
+    };
+    if header.arch != arch::ARCH {
+        die!(
+            "this is an {} image; this mtcp_restart is for {} (`mtcp restart` picks the right one)",
+            arch_name(header.arch),
+            arch_name(arch::ARCH)
+        );
+    }
+    if header.page_size as usize != arch::PAGE_SIZE {
+        die!("image page size {} differs from this system's {}", header.page_size, arch::PAGE_SIZE);
+    }
+    let (xfeatures, xsave_size) = arch::xsave_features();
+    if header.xfeatures & !xfeatures != 0 {
+        die!(
+            "this CPU lacks register state the image holds (image xfeatures {:#x}, this CPU {:#x})",
+            header.xfeatures,
+            xfeatures
+        );
+    }
+    if header.xsave_size > xsave_size {
+        die!("this CPU's register save area ({} bytes) is smaller than the image's ({})", xsave_size, header.xsave_size);
+    }
+
+    let mut arena = match Arena::map_at(arch::RESTART_SCRATCH, SCRATCH_SIZE) {
+        Ok(a) => a,
+        Err(e) => die!("cannot map scratch memory at {:#x}: {}", arch::RESTART_SCRATCH, ErrnoName(e)),
+    };
+    let meta_len = header.meta_size as usize;
+    let meta_buf = match arena.alloc::<u8>(meta_len) {
+        Ok(b) => b,
+        Err(_) => die!("image metadata ({} bytes) is too large", meta_len),
+    };
+    if let Err(e) = sys::pread_exact(fd, meta_buf.as_mut_ptr(), meta_len, header.meta_offset) {
+        die!("cannot read the metadata: {}", ErrnoName(e));
+    }
+    let meta = match Meta::parse(&header, meta_buf) {
+        Ok(m) => m,
+        Err(e) => die!("{}", e.message()),
+    };
+
+    // Phase 2: check the regions against what this process has.
+    let own_maps = match arena.read_file(b"/proc/self/maps") {
+        Ok(t) => t,
+        Err(e) => die!("cannot read /proc/self/maps: {}", ErrnoName(e)),
+    };
+    let mut specials = [Special::default(); 4];
+    let mut nspecials = 0;
+    let mut doomed = [(0usize, 0usize); 16];
+    let mut ndoomed = 0;
+    for entry in maps::entries(own_maps) {
+        let e = match entry {
+            Some(e) => e,
+            None => die!("cannot parse this process's /proc/self/maps"),
+        };
+        let kind = match e.path(own_maps) {
+            b"[vdso]" => KIND_VDSO,
+            b"[vvar]" => KIND_VVAR,
+            b"[vvar_vclock]" => KIND_VVAR_VCLOCK,
+            b"[vsyscall]" => continue,
+            _ if e.start >= arch::RESTART_BASE && e.end <= arch::RESTART_BASE + arch::RESTART_WINDOW => continue,
+            _ => {
+                // The kernel's stack and anything else outside the window goes.
+                if ndoomed == doomed.len() {
+                    die!("this process has unexpected mappings");
+                }
+                doomed[ndoomed] = (e.start, e.end);
+                ndoomed += 1;
+                continue;
+            }
+        };
+        if nspecials < specials.len() {
+            specials[nspecials] = Special { kind, start: e.start, end: e.end };
+            nspecials += 1;
+        }
+    }
+    let specials = &specials[..nspecials];
+
+    let window = (arch::RESTART_BASE as u64, (arch::RESTART_BASE + arch::RESTART_WINDOW) as u64);
+    let mut entry_ok = false;
+    let mut image_specials = 0;
+    for i in 0..meta.region_count {
+        let r = meta.region(i);
+        if r.end > arch::USER_TOP {
+            die!("region {:#x}-{:#x} lies outside the user address space", r.start, r.end);
+        }
+        if r.start < window.1 && r.end > window.0 {
+            die!(
+                "region {:#x}-{:#x} ({}) overlaps mtcp_restart's own window {:#x}-{:#x}; this image cannot be restarted by this build",
+                r.start,
+                r.end,
+                Lossy(meta.string(r.path)),
+                window.0,
+                window.1
+            );
+        }
+        if header.restore_entry >= r.start && header.restore_entry < r.end && r.prot & PROT_EXEC != 0 {
+            entry_ok = true;
+        }
+        if matches!(r.kind, KIND_VDSO | KIND_VVAR | KIND_VVAR_VCLOCK) {
+            image_specials += 1;
+            match specials.iter().find(|s| s.kind == r.kind) {
+                Some(s) if (s.end - s.start) as u64 == r.len() => {}
+                Some(s) => die!(
+                    "this kernel's {} is {} bytes, the image's is {}: the kernel differs from the one that took the checkpoint",
+                    kind_name(r.kind),
+                    s.end - s.start,
+                    r.len()
+                ),
+                None => die!("this kernel has no {} mapping, the image's kernel had one", kind_name(r.kind)),
+            }
+        }
+    }
+    if image_specials != specials.len() {
+        die!("this kernel's vdso/vvar mappings differ from the ones in the image");
+    }
+    if !entry_ok {
+        die!("the image's restore entry {:#x} is not in any executable region (corrupt image?)", header.restore_entry);
+    }
+
+    // Files for file-backed regions, opened now so that a missing one stops us early.
+    let fds = match arena.alloc::<i32>(meta.region_count) {
+        Ok(f) => f,
+        Err(_) => die!("too many regions"),
+    };
+    for i in 0..meta.region_count {
+        let r = meta.region(i);
+        fds[i] = -1;
+        if r.kind != KIND_FILE_SHARED && r.kind != KIND_FILE_PRIVATE {
+            continue;
+        }
+        let file = meta.string(r.path);
+        let writable = r.kind == KIND_FILE_SHARED && r.prot & PROT_WRITE != 0;
+        let flags = if writable { sys::O_RDWR } else { sys::O_RDONLY };
+        let opened = if r.flags & REGION_FILE_IDENTITY != 0 { sys::open(file, flags | sys::O_CLOEXEC, 0) } else { Err(Errno::ENOENT) };
+        let same = match opened {
+            Ok(ffd) => match sys::fstat(ffd) {
+                Ok(st) if st.ino == r.inode && st.dev_major == r.dev_major && st.dev_minor == r.dev_minor => {
+                    fds[i] = ffd;
+                    if verbose && r.kind == KIND_FILE_SHARED && (st.size != r.file_size || st.mtime.sec != r.mtime_sec) {
+                        eprint_line!("mtcp_restart: note: {} was modified since the checkpoint", Lossy(file));
+                    }
+                    true
+                }
+                _ => {
+                    sys::close(ffd);
+                    false
+                }
+            },
+            Err(_) => false,
+        };
+        if !same && r.kind == KIND_FILE_SHARED && r.run_count == 0 {
+            die!(
+                "{} (mapped shared and writable at {:#x}) is missing or is not the same file as at checkpoint time",
+                Lossy(file),
+                r.start
+            );
+        }
+        if !same && verbose {
+            eprint_line!("mtcp_restart: note: {} changed or is gone; its mapping is restored from the image", Lossy(file));
+        }
+    }
+
+    // Phase 3: no way back from here on.
+    for &(start, end) in &doomed[..ndoomed] {
+        if let Err(e) = sys::munmap(start, end - start) {
+            die!("cannot unmap {:#x}-{:#x}: {}", start, end, ErrnoName(e));
+        }
+    }
+    // Park the kernel's vdso/vvar inside the window, keeping their relative layout.
+    let park_base = arch::RESTART_SCRATCH + SCRATCH_SIZE;
+    let low = specials.iter().map(|s| s.start).min().unwrap_or(0);
+    let mut parked = [Special::default(); 4];
+    for (i, s) in specials.iter().enumerate() {
+        let to = park_base + (s.start - low);
+        if let Err(e) = sys::mremap(s.start, s.end - s.start, s.end - s.start, sys::MREMAP_MAYMOVE | sys::MREMAP_FIXED, to) {
+            die!("cannot move the {}: {}", kind_name(s.kind), ErrnoName(e));
+        }
+        parked[i] = Special { kind: s.kind, start: to, end: to + (s.end - s.start) };
+    }
+
+    let mut total_pages = 0u64;
+    for i in 0..meta.region_count {
+        let r = meta.region(i);
+        if matches!(r.kind, KIND_VDSO | KIND_VVAR | KIND_VVAR_VCLOCK) {
+            continue;
+        }
+        total_pages += restore_region(&meta, i, fd, fds[i]);
+    }
+    for i in 0..meta.region_count {
+        let r = meta.region(i);
+        if let Some(p) = parked[..specials.len()].iter().find(|p| p.kind == r.kind) {
+            if let Err(e) =
+                sys::mremap(p.start, p.end - p.start, p.end - p.start, sys::MREMAP_MAYMOVE | sys::MREMAP_FIXED, r.start as usize)
+            {
+                die!("cannot move the {} to {:#x}: {}", kind_name(r.kind), r.start, ErrnoName(e));
+            }
+        }
+    }
+    for &f in fds.iter() {
+        if f >= 0 {
+            sys::close(f);
+        }
+    }
+    sys::close(fd);
+    if verbose {
+        let p = meta.process();
+        eprint_line!(
+            "mtcp_restart: {} regions, {} pages, {} thread(s) of pid {} ({}) restored from {}",
+            meta.region_count,
+            total_pages,
+            meta.thread_count,
+            p.pid,
+            Lossy(&p.comm[..p.comm.iter().position(|&c| c == 0).unwrap_or(16)]),
+            Lossy(path)
+        );
+    }
+
+    // Phase 4: hand over to the runtime inside the image.
+    let args = &mut *core::ptr::addr_of_mut!(ARGS);
+    args.magic = RESTART_ARGS_MAGIC;
+    args.window_start = arch::RESTART_BASE as u64;
+    args.window_len = arch::RESTART_WINDOW as u64;
+    args.flags = if verbose { RESTART_VERBOSE } else { 0 };
+    let abs = absolute_path(path);
+    let n = abs.as_bytes().len().min(args.image_path.len());
+    args.image_path[..n].copy_from_slice(&abs.as_bytes()[..n]);
+    args.image_path_len = n as u64;
+    let stack_top = core::ptr::addr_of!(RESTART_STACK) as usize + RESTART_STACK_SIZE;
+    arch::jump_to_entry(header.restore_entry as usize, args as *mut RestartArgs as usize, stack_top)
+}
+
+static mut ARGS: RestartArgs =
+    RestartArgs { magic: 0, window_start: 0, window_len: 0, flags: 0, image_path_len: 0, image_path: [0; 4096] };
+
+fn absolute_path(path: &[u8]) -> FmtBuf<4096> {
+    let mut out = FmtBuf::<4096>::new();
+    if !path.starts_with(b"/") {
+        let mut cwd = [0u8; 4096];
+        if let Ok(c) = sys::getcwd(&mut cwd) {
+            out.push_bytes(c);
+            out.push_bytes(b"/");
+        }
+    }
+    out.push_bytes(path);
+    out
+}
+
+/// Maps region `i` and fills it from the image; returns the pages read.
+unsafe fn restore_region(meta: &Meta, i: usize, fd: i32, file_fd: i32) -> u64 {
+    let r = meta.region(i);
+    let (start, len) = (r.start as usize, r.len() as usize);
+    let prot = r.prot as usize;
+    let mut flags = sys::MAP_FIXED;
+    if r.flags & REGION_NORESERVE != 0 {
+        flags |= sys::MAP_NORESERVE;
+    }
+    if r.flags & REGION_GROWSDOWN != 0 {
+        flags |= sys::MAP_GROWSDOWN;
+    }
+    let has_data = r.run_count > 0;
+    let rw = sys::PROT_READ | sys::PROT_WRITE;
+    let mapped = match r.kind {
+        KIND_FILE_SHARED if file_fd >= 0 => {
+            // The file is the data; nothing of the image is read for it.
+            let m = sys::mmap(start, len, prot, flags | sys::MAP_SHARED, file_fd, r.file_offset);
+            check_mapped(&r, m);
+            advise(&r);
+            return 0;
+        }
+        KIND_FILE_PRIVATE if file_fd >= 0 => {
+            // Map the same file (so /proc/PID/maps and debuggers see it), then lay the
+            // saved bytes over it.
+            sys::mmap(start, len, if has_data { rw } else { prot }, flags | sys::MAP_PRIVATE, file_fd, r.file_offset)
+        }
+        KIND_ANON_SHARED => sys::mmap(start, len, if has_data { rw } else { prot }, flags | sys::MAP_SHARED | sys::MAP_ANONYMOUS, -1, 0),
+        _ => sys::mmap(start, len, if has_data { rw } else { prot }, flags | sys::MAP_PRIVATE | sys::MAP_ANONYMOUS, -1, 0),
+    };
+    check_mapped(&r, mapped);
+    let mut hash = xxh64::Xxh64::new(0);
+    let mut pages = 0;
+    for j in 0..r.run_count as usize {
+        let run = meta.run(r.run_first as usize + j);
+        let addr = start + run.page_index as usize * arch::PAGE_SIZE;
+        let bytes = run.pages as usize * arch::PAGE_SIZE;
+        if let Err(e) = sys::pread_exact(fd, addr as *mut u8, bytes, run.file_offset) {
+            die!("cannot read region data at {:#x}: {}", addr, ErrnoName(e));
+        }
+        hash.update(core::slice::from_raw_parts(addr as *const u8, bytes));
+        pages += run.pages;
+    }
+    if has_data {
+        if hash.digest() != r.data_checksum {
+            die!(
+                "memory data of region {:#x}-{:#x} ({}) is corrupt (checksum mismatch)",
+                r.start,
+                r.end,
+                Lossy(meta.string(r.path))
+            );
+        }
+        if let Err(e) = sys::mprotect(start, len, prot) {
+            die!("cannot protect region {:#x}-{:#x}: {}", r.start, r.end, ErrnoName(e));
+        }
+    }
+    advise(&r);
+    pages
+}
+
+fn check_mapped(r: &RegionRecord, m: Result<usize, Errno>) {
+    match m {
+        Ok(a) if a == r.start as usize => {}
+        Ok(a) => die!("region {:#x}-{:#x} was mapped at {:#x}", r.start, r.end, a),
+        Err(e) => die!("cannot map region {:#x}-{:#x}: {}", r.start, r.end, ErrnoName(e)),
+    }
+}
+
+/// Gives back the madvise hints the region had; failures only lose a hint.
+fn advise(r: &RegionRecord) {
+    for (flag, advice) in [
+        (REGION_DONTFORK, sys::MADV_DONTFORK),
+        (REGION_WIPEONFORK, sys::MADV_WIPEONFORK),
+        (REGION_DONTDUMP, sys::MADV_DONTDUMP),
+        (REGION_HUGEPAGE, sys::MADV_HUGEPAGE),
+        (REGION_NOHUGEPAGE, sys::MADV_NOHUGEPAGE),
+        (REGION_MERGEABLE, sys::MADV_MERGEABLE),
+    ] {
+        if r.flags & flag != 0 {
+            let _ = sys::madvise(r.start as usize, r.len() as usize, advice);
+        }
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    match info.location() {
+        Some(l) => eprint_line!("mtcp_restart: internal error at {}:{}", l.file(), l.line()),
+        None => eprint_line!("mtcp_restart: internal error"),
+    }
+    sys::exit_group(70)
+}
+
+#[no_mangle]
+pub extern "C" fn rust_eh_personality() {}

@@ -1,0 +1,319 @@
+//! The checkpoint protocol: the signal handler, stopping every thread, and the
+//! coordinator that writes the image and lets the threads go on.
+//!
+//! One thread (the first to take the checkpoint signal while idle) becomes the
+//! coordinator. It signals every other thread with `tgkill`; each parks inside the
+//! handler after saving its state into a slot. Every thread, the coordinator included,
+//! saves its callee-saved registers with `save_and_call`, so that on restart it can be
+//! resumed at that point and leave the handler through `rt_sigreturn` on its own frame.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+use crate::arch::{self, JumpContext};
+use crate::config::CONFIG;
+use crate::fmt::{ErrnoName, FmtBuf};
+use crate::global::Global;
+use crate::image::{ProcessRecord, ThreadRecord, THREAD_COORDINATOR, THREAD_MAIN};
+use crate::sys;
+
+pub const MAX_THREADS: usize = 4096;
+
+/// What `save_and_call` returns in a thread.
+pub const CHECKPOINTED: usize = 1;
+pub const RESTARTED: usize = 2;
+
+/// PHASE values.
+pub const IDLE: u32 = 0;
+pub const STOPPING: u32 = 1;
+
+pub static PHASE: AtomicU32 = AtomicU32::new(IDLE);
+static COORDINATOR: AtomicU32 = AtomicU32::new(0);
+/// Slots handed out in this checkpoint.
+pub static SLOTS_USED: AtomicU32 = AtomicU32::new(0);
+/// Threads parked so far (a futex word the coordinator waits on).
+static PARKED: AtomicU32 = AtomicU32::new(0);
+/// Bumped to let parked threads go (a futex word they wait on).
+static RELEASE: AtomicU32 = AtomicU32::new(0);
+/// Set by mtcp_checkpoint() to the tid that asked, so its own tgkill counts as a request.
+pub static API_REQUEST: AtomicU32 = AtomicU32::new(0);
+/// Result of the last checkpoint as mtcp_checkpoint() reports it.
+pub static LAST_RESULT: AtomicI32 = AtomicI32::new(0);
+/// Marks timer-sent signals (sigev_value).
+pub const TIMER_VALUE: usize = 0x6d74_6370;
+
+pub struct Slot {
+    pub rec: ThreadRecord,
+    pub ctx: JumpContext,
+    pub parked: AtomicU32,
+}
+
+/// State that is saved with the image and read back by the restore code.
+pub struct Runtime {
+    pub process: ProcessRecord,
+    pub slots: [Slot; MAX_THREADS],
+    /// Threads in the image (set by the coordinator once all are parked).
+    pub thread_count: usize,
+    /// Identity of the computation across restarts (see ProcessRecord::vpid).
+    pub vpid: u32,
+    /// The pid this runtime last started or was restored in; a different getpid()
+    /// means we are in a forked child.
+    pub real_pid: u32,
+    pub generation: u64,
+    pub image_path: [u8; 4096],
+    pub image_path_len: usize,
+    /// The working directory at the last checkpoint, returned to at restart.
+    pub cwd: [u8; 4096],
+    pub cwd_len: usize,
+    pub status_seq: u64,
+}
+
+const EMPTY_SLOT: Slot = Slot { rec: ThreadRecord::zeroed(), ctx: JumpContext::zeroed(), parked: AtomicU32::new(0) };
+
+pub static RT: Global<Runtime> = Global::new(Runtime {
+    process: ProcessRecord::zeroed(),
+    slots: [EMPTY_SLOT; MAX_THREADS],
+    thread_count: 0,
+    vpid: 0,
+    real_pid: 0,
+    generation: 0,
+    image_path: [0; 4096],
+    image_path_len: 0,
+    cwd: [0; 4096],
+    cwd_len: 0,
+    status_seq: 0,
+});
+
+/// Checkpoints started in this process (for tests of "50 in a row").
+pub static CHECKPOINTS: AtomicU64 = AtomicU64::new(0);
+
+const SI_USER: i32 = 0;
+const SI_TKILL: i32 = -6;
+
+/// The checkpoint signal's handler (SA_SIGINFO).
+///
+/// # Safety
+/// Called by the kernel only, with its siginfo and ucontext.
+pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
+    let tid = sys::gettid();
+    let code = core::ptr::read(info.add(arch::SIGINFO_CODE) as *const i32);
+    let sender = core::ptr::read(info.add(arch::SIGINFO_PID) as *const u32);
+    let value = core::ptr::read(info.add(arch::SIGINFO_VALUE) as *const usize);
+    let own_tkill = code == SI_TKILL && sender == sys::getpid();
+
+    if PHASE.load(Ordering::Acquire) != IDLE && COORDINATOR.load(Ordering::Acquire) != tid {
+        park(uc);
+        return;
+    }
+    if own_tkill {
+        // Our own tgkill: either mtcp_checkpoint() in this thread, or a stop request that
+        // arrived after its checkpoint ended (the thread had already parked): ignore that.
+        if API_REQUEST.compare_exchange(tid, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return;
+        }
+    }
+    if PHASE.compare_exchange(IDLE, STOPPING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        park(uc);
+        return;
+    }
+    COORDINATOR.store(tid, Ordering::Release);
+    let nonce = if code == SI_USER || own_tkill || value == TIMER_VALUE { 0 } else { value as u32 };
+    coordinate(uc, nonce);
+}
+
+/// Claims a slot and records the calling thread in it.
+unsafe fn claim_slot(uc: *const u8) -> Option<usize> {
+    let i = SLOTS_USED.fetch_add(1, Ordering::AcqRel) as usize;
+    if i >= MAX_THREADS {
+        return None;
+    }
+    // SAFETY: slot i was handed to this thread alone by the fetch_add above.
+    let slot = &mut (*RT.get()).slots[i];
+    crate::capture::capture_thread(&mut slot.rec, uc);
+    slot.parked.store(0, Ordering::Release);
+    Some(i)
+}
+
+/// A non-coordinating thread: save state, wait for the coordinator to finish.
+unsafe fn park(uc: *mut u8) {
+    let i = match claim_slot(uc) {
+        Some(i) => i,
+        None => return, // the coordinator fails the checkpoint: too many threads
+    };
+    let ctx = &mut (*RT.get()).slots[i].ctx as *mut JumpContext;
+    let outcome = arch::save_and_call(ctx, park_wait, i);
+    let _ = outcome; // CHECKPOINTED or RESTARTED: either way the handler returns
+}
+
+extern "C" fn park_wait(i: usize) -> usize {
+    let release = RELEASE.load(Ordering::Acquire);
+    // SAFETY: slot i belongs to this thread for the whole checkpoint.
+    unsafe { (*RT.get()).slots[i].parked.store(1, Ordering::Release) };
+    PARKED.fetch_add(1, Ordering::AcqRel);
+    sys::futex_wake_all(&PARKED);
+    while RELEASE.load(Ordering::Acquire) == release {
+        sys::futex_wait(&RELEASE, release);
+    }
+    CHECKPOINTED
+}
+
+/// Why a checkpoint failed, as one line for the status file.
+pub type FailMessage = FmtBuf<512>;
+
+unsafe fn coordinate(uc: *mut u8, nonce: u32) {
+    CHECKPOINTS.fetch_add(1, Ordering::Relaxed);
+    let rt = RT.get();
+    let me = match claim_slot(uc) {
+        Some(i) => i,
+        None => {
+            finish(Err(too_many_threads()), nonce);
+            return;
+        }
+    };
+    if let Err(msg) = stop_other_threads() {
+        release_threads();
+        finish(Err(msg), nonce);
+        return;
+    }
+    (*rt).slots[me].rec.flags |= THREAD_COORDINATOR;
+    let ctx = &mut (*rt).slots[me].ctx as *mut JumpContext;
+    let outcome = arch::save_and_call(ctx, write_in_place, 0);
+    if outcome == RESTARTED {
+        return; // the restore code already did everything
+    }
+    let result = WRITE_RESULT.get();
+    release_threads();
+    finish(core::ptr::read(result), nonce);
+}
+
+/// The writer's result, handed from `write_in_place` (which must return a plain word)
+/// to the coordinator.
+static WRITE_RESULT: Global<Result<(), FailMessage>> = Global::new(Ok(()));
+
+extern "C" fn write_in_place(_: usize) -> usize {
+    // SAFETY: only the coordinator runs this, while every other thread is parked.
+    unsafe {
+        let rt = &mut *RT.get();
+        let count = SLOTS_USED.load(Ordering::Acquire) as usize;
+        rt.thread_count = count.min(MAX_THREADS);
+        let pid = sys::getpid();
+        if rt.real_pid != pid {
+            // A forked child checkpoints as a computation of its own.
+            rt.vpid = pid;
+            rt.real_pid = pid;
+            rt.generation = 0;
+        }
+        for slot in rt.slots[..rt.thread_count].iter_mut() {
+            if slot.rec.tid == pid as u64 {
+                slot.rec.flags |= THREAD_MAIN;
+            }
+        }
+        *WRITE_RESULT.get() = crate::writer::write_image(rt);
+    }
+    CHECKPOINTED
+}
+
+fn too_many_threads() -> FailMessage {
+    let mut m = FailMessage::new();
+    let _ = write!(m, "the process has more than {} threads", MAX_THREADS);
+    m
+}
+
+/// Signals every thread not yet parked until a scan of /proc/self/task finds only
+/// parked threads. Threads that exit meanwhile are simply not found again.
+unsafe fn stop_other_threads() -> Result<(), FailMessage> {
+    let pid = sys::getpid();
+    let sig = (*CONFIG.get()).signal;
+    let started = arch::monotonic_ns();
+    let mut signalled = [0u32; 256];
+    let mut nsignalled = 0usize;
+    let mut warned_at = 0u64;
+    loop {
+        let mut missing = 0u32;
+        let mut blocked_tid = 0u32;
+        let scan = crate::tasks::for_each_task(|tid| {
+            if is_parked(tid) {
+                return;
+            }
+            missing += 1;
+            if !signalled[..nsignalled.min(signalled.len())].contains(&tid) {
+                let _ = sys::tgkill(pid, tid, sig);
+                if nsignalled < signalled.len() {
+                    signalled[nsignalled] = tid;
+                }
+                nsignalled += 1;
+            } else if crate::tasks::blocks_signal(tid, sig) {
+                blocked_tid = tid;
+            }
+        });
+        if let Err(e) = scan {
+            let mut m = FailMessage::new();
+            let _ = write!(m, "cannot list threads in /proc/self/task: {}", ErrnoName(e));
+            return Err(m);
+        }
+        if SLOTS_USED.load(Ordering::Acquire) as usize > MAX_THREADS {
+            return Err(too_many_threads());
+        }
+        if missing == 0 {
+            return Ok(());
+        }
+        let waited = arch::monotonic_ns() - started;
+        if blocked_tid != 0 && waited > 1_000_000_000 {
+            let mut m = FailMessage::new();
+            let _ = write!(m, "thread {} blocks the checkpoint signal {}", blocked_tid, sig);
+            return Err(m);
+        }
+        if waited > 60_000_000_000 {
+            let mut m = FailMessage::new();
+            let _ = write!(m, "{} thread(s) did not stop within 60 s", missing);
+            return Err(m);
+        }
+        if nsignalled > signalled.len() && waited > warned_at + 1_000_000_000 {
+            // Our record of signalled threads overflowed: signal again now and then.
+            nsignalled = 0;
+            warned_at = waited;
+        }
+        let parked = PARKED.load(Ordering::Acquire);
+        arch::futex_wait_timeout(&PARKED, parked, 5_000_000);
+    }
+}
+
+unsafe fn is_parked(tid: u32) -> bool {
+    let used = (SLOTS_USED.load(Ordering::Acquire) as usize).min(MAX_THREADS);
+    let rt = &*RT.get();
+    let me = COORDINATOR.load(Ordering::Acquire);
+    rt.slots[..used]
+        .iter()
+        .any(|s| s.rec.tid == tid as u64 && (tid == me || s.parked.load(Ordering::Acquire) != 0))
+}
+
+fn release_threads() {
+    RELEASE.fetch_add(1, Ordering::AcqRel);
+    sys::futex_wake_all(&RELEASE);
+}
+
+/// Ends a checkpoint: publishes the result and returns to IDLE.
+unsafe fn finish(result: Result<(), FailMessage>, nonce: u32) {
+    let rt = &mut *RT.get();
+    rt.status_seq += 1;
+    match &result {
+        Ok(()) => {
+            LAST_RESULT.store(CHECKPOINTED as i32, Ordering::Release);
+            crate::status::publish(rt.status_seq, nonce, true, &rt.image_path[..rt.image_path_len]);
+        }
+        Err(msg) => {
+            LAST_RESULT.store(-5 /* EIO */, Ordering::Release);
+            crate::eprint_line!("mtcp: checkpoint failed: {}", crate::fmt::Lossy(msg.as_bytes()));
+            crate::status::publish(rt.status_seq, nonce, false, msg.as_bytes());
+        }
+    }
+    end_phase();
+}
+
+/// Back to IDLE; also used by the restore code.
+pub fn end_phase() {
+    SLOTS_USED.store(0, Ordering::Release);
+    PARKED.store(0, Ordering::Release);
+    COORDINATOR.store(0, Ordering::Release);
+    PHASE.store(IDLE, Ordering::Release);
+}

@@ -1,0 +1,571 @@
+//! Image format v1: the on-disk layout shared by the runtime, `mtcp_restart` and `mtcp`.
+//!
+//! Everything here is plain `#[repr(C)]` data with fixed-width fields, identical for
+//! x86_64 and i386 images, so one reader understands both. `docs/image-format.md`
+//! describes the same layout in prose; keep the two in step.
+//!
+//! File layout (all offsets in bytes, little endian):
+//!
+//! ```text
+//! 0                 Header (HEADER_SIZE bytes, padded to one page)
+//! meta_offset       MetaIndex, ProcessRecord, ThreadRecord[], RegionRecord[], Run[], strings
+//! data_offset       page-aligned memory data, one block per Run, in Run order
+//! file_size         end of file
+//! ```
+
+use core::mem::size_of;
+use static_assertions::const_assert_eq;
+
+use crate::xxh64::xxh64;
+
+pub const MAGIC: [u8; 8] = *b"MTCPIMG\0";
+pub const VERSION: u32 = 1;
+
+/// ELF machine numbers double as architecture ids.
+pub const ARCH_I386: u32 = 3;
+pub const ARCH_X86_64: u32 = 62;
+
+pub fn arch_name(arch: u32) -> &'static str {
+    match arch {
+        ARCH_I386 => "i386",
+        ARCH_X86_64 => "x86_64",
+        _ => "unknown",
+    }
+}
+
+/// The header occupies the first page of the file.
+pub const HEADER_SIZE: usize = 256;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Header {
+    pub magic: [u8; 8],
+    pub version: u32,
+    pub arch: u32,
+    pub header_size: u32,
+    pub page_size: u32,
+    pub meta_offset: u64,
+    pub meta_size: u64,
+    /// xxh64 of the metadata bytes `[meta_offset, meta_offset + meta_size)`.
+    pub meta_checksum: u64,
+    pub data_offset: u64,
+    pub data_size: u64,
+    pub file_size: u64,
+    /// Address of the runtime's restore entry inside the restored memory.
+    pub restore_entry: u64,
+    /// XCR0 of the checkpointing CPU: which xsave components the saved frames may hold.
+    pub xfeatures: u64,
+    /// Size of the xsave area for `xfeatures` (cpuid 0xD.0 EBX).
+    pub xsave_size: u32,
+    pub thread_count: u32,
+    pub region_count: u32,
+    pub run_count: u32,
+    /// Seconds since the epoch when the checkpoint was taken.
+    pub time_sec: u64,
+    pub time_nsec: u32,
+    pub flags: u32,
+    pub reserved: [u64; 16],
+    /// xxh64 of the header bytes before this field.
+    pub header_checksum: u64,
+}
+const_assert_eq!(size_of::<Header>(), HEADER_SIZE);
+
+impl Header {
+    pub const fn zeroed() -> Header {
+        Header {
+            magic: [0; 8],
+            version: 0,
+            arch: 0,
+            header_size: 0,
+            page_size: 0,
+            meta_offset: 0,
+            meta_size: 0,
+            meta_checksum: 0,
+            data_offset: 0,
+            data_size: 0,
+            file_size: 0,
+            restore_entry: 0,
+            xfeatures: 0,
+            xsave_size: 0,
+            thread_count: 0,
+            region_count: 0,
+            run_count: 0,
+            time_sec: 0,
+            time_nsec: 0,
+            flags: 0,
+            reserved: [0; 16],
+            header_checksum: 0,
+        }
+    }
+
+    pub fn compute_checksum(&self) -> u64 {
+        let bytes = as_bytes(self);
+        xxh64(&bytes[..HEADER_SIZE - 8], 0)
+    }
+
+    pub fn seal(&mut self) {
+        self.header_checksum = self.compute_checksum();
+    }
+}
+
+/// Offsets (relative to `meta_offset`) of each table in the metadata block.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MetaIndex {
+    pub process_offset: u64,
+    pub thread_offset: u64,
+    pub region_offset: u64,
+    pub run_offset: u64,
+    pub strings_offset: u64,
+    pub strings_size: u64,
+}
+const_assert_eq!(size_of::<MetaIndex>(), 48);
+
+pub const NSIG: usize = 64;
+pub const AUXV_WORDS: usize = 128;
+
+/// Handed by mtcp_restart to the runtime's restore entry (same architecture on both sides).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RestartArgs {
+    pub magic: u64,
+    /// mtcp_restart's own address range, which the runtime unmaps first.
+    pub window_start: u64,
+    pub window_len: u64,
+    pub flags: u64,
+    pub image_path_len: u64,
+    pub image_path: [u8; 4096],
+}
+
+pub const RESTART_ARGS_MAGIC: u64 = 0x6d74_6370_5253_5431; // "mtcpRST1"
+/// RestartArgs.flags
+pub const RESTART_VERBOSE: u64 = 1;
+
+
+/// One signal's disposition, widened to 64-bit fields.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SigActionRecord {
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: u64,
+}
+const_assert_eq!(size_of::<SigActionRecord>(), 32);
+
+/// The memory-map fields that `prctl(PR_SET_MM, PR_SET_MM_MAP)` restores.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MmFields {
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    pub brk: u64,
+    pub start_stack: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+}
+const_assert_eq!(size_of::<MmFields>(), 88);
+
+/// A string in the metadata's string table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StrRef {
+    pub offset: u32,
+    pub len: u32,
+}
+
+/// Process-wide state.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessRecord {
+    pub pid: u64,
+    /// Identity of the computation across restarts: the pid of the process that first
+    /// ran the runtime (a forked child takes its own pid).
+    pub vpid: u64,
+    /// How many checkpoints this computation has taken, this one included.
+    pub generation: u64,
+    pub mm: MmFields,
+    pub umask: u32,
+    pub personality: u32,
+    pub checkpoint_signal: u32,
+    pub interval_sec: u32,
+    /// Bytes of `auxv` in use: /proc/self/auxv as the kernel gave it.
+    pub auxv_bytes: u32,
+    pub flags: u32,
+    pub cwd: StrRef,
+    pub exe: StrRef,
+    pub comm: [u8; 16],
+    pub auxv: [u64; AUXV_WORDS],
+    pub sigactions: [SigActionRecord; NSIG],
+    pub reserved: [u64; 8],
+}
+const_assert_eq!(size_of::<ProcessRecord>(), 24 + 88 + 24 + 16 + 16 + AUXV_WORDS * 8 + NSIG * 32 + 64);
+
+impl ProcessRecord {
+    pub const fn zeroed() -> ProcessRecord {
+        ProcessRecord {
+            pid: 0,
+            vpid: 0,
+            generation: 0,
+            mm: MmFields {
+                start_code: 0,
+                end_code: 0,
+                start_data: 0,
+                end_data: 0,
+                start_brk: 0,
+                brk: 0,
+                start_stack: 0,
+                arg_start: 0,
+                arg_end: 0,
+                env_start: 0,
+                env_end: 0,
+            },
+            umask: 0,
+            personality: 0,
+            checkpoint_signal: 0,
+            interval_sec: 0,
+            auxv_bytes: 0,
+            flags: 0,
+            cwd: StrRef { offset: 0, len: 0 },
+            exe: StrRef { offset: 0, len: 0 },
+            comm: [0; 16],
+            auxv: [0; AUXV_WORDS],
+            sigactions: [SigActionRecord { handler: 0, flags: 0, restorer: 0, mask: 0 }; NSIG],
+            reserved: [0; 8],
+        }
+    }
+}
+
+/// ThreadRecord.flags
+pub const THREAD_MAIN: u32 = 1;
+pub const THREAD_RSEQ: u32 = 2;
+pub const THREAD_COORDINATOR: u32 = 4;
+
+/// Per-thread state. Registers, FPU state and the signal mask live in the signal
+/// frame on the thread's own stack (saved with memory); `sp`/`ip` here are copies for
+/// inspection.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadRecord {
+    pub tid: u64,
+    pub flags: u32,
+    pub rseq_len: u32,
+    pub tls_base: u64,
+    /// i386: the GDT entry number behind %gs; x86_64: the gs base.
+    pub tls_aux: u64,
+    pub clear_child_tid: u64,
+    pub robust_list: u64,
+    pub robust_list_len: u64,
+    pub rseq: u64,
+    pub rseq_sig: u32,
+    pub altstack_flags: u32,
+    pub altstack_sp: u64,
+    pub altstack_size: u64,
+    pub sigmask: u64,
+    pub sp: u64,
+    pub ip: u64,
+    pub name: [u8; 16],
+    pub reserved: [u64; 4],
+}
+const_assert_eq!(size_of::<ThreadRecord>(), 160);
+
+impl ThreadRecord {
+    pub const fn zeroed() -> ThreadRecord {
+        ThreadRecord {
+            tid: 0,
+            flags: 0,
+            rseq_len: 0,
+            tls_base: 0,
+            tls_aux: 0,
+            clear_child_tid: 0,
+            robust_list: 0,
+            robust_list_len: 0,
+            rseq: 0,
+            rseq_sig: 0,
+            altstack_flags: 0,
+            altstack_sp: 0,
+            altstack_size: 0,
+            sigmask: 0,
+            sp: 0,
+            ip: 0,
+            name: [0; 16],
+            reserved: [0; 4],
+        }
+    }
+}
+
+/// RegionRecord.kind: how the region is rebuilt.
+pub const KIND_ANON_PRIVATE: u32 = 1;
+pub const KIND_FILE_PRIVATE: u32 = 2;
+pub const KIND_FILE_SHARED: u32 = 3;
+pub const KIND_ANON_SHARED: u32 = 4;
+/// Kernel-provided mappings: recorded (address and size), never saved.
+pub const KIND_VDSO: u32 = 5;
+pub const KIND_VVAR: u32 = 6;
+pub const KIND_VVAR_VCLOCK: u32 = 7;
+
+pub fn kind_name(kind: u32) -> &'static str {
+    match kind {
+        KIND_ANON_PRIVATE => "anon",
+        KIND_FILE_PRIVATE => "file",
+        KIND_FILE_SHARED => "file-shared",
+        KIND_ANON_SHARED => "anon-shared",
+        KIND_VDSO => "vdso",
+        KIND_VVAR => "vvar",
+        KIND_VVAR_VCLOCK => "vvar_vclock",
+        _ => "?",
+    }
+}
+
+/// RegionRecord.prot (same bits as PROT_*).
+pub const PROT_READ: u32 = 1;
+pub const PROT_WRITE: u32 = 2;
+pub const PROT_EXEC: u32 = 4;
+
+/// RegionRecord.flags
+pub const REGION_GROWSDOWN: u32 = 1 << 0;
+pub const REGION_NORESERVE: u32 = 1 << 1;
+pub const REGION_HEAP: u32 = 1 << 2;
+pub const REGION_STACK: u32 = 1 << 3;
+/// The backing file was deleted (or is a memfd) when the checkpoint was taken.
+pub const REGION_DELETED: u32 = 1 << 4;
+/// madvise hints to give back.
+pub const REGION_DONTFORK: u32 = 1 << 5;
+pub const REGION_WIPEONFORK: u32 = 1 << 6;
+pub const REGION_DONTDUMP: u32 = 1 << 7;
+pub const REGION_HUGEPAGE: u32 = 1 << 8;
+pub const REGION_NOHUGEPAGE: u32 = 1 << 9;
+pub const REGION_MERGEABLE: u32 = 1 << 10;
+/// The region's file identity (dev, inode, size, mtime) was read at checkpoint time.
+pub const REGION_FILE_IDENTITY: u32 = 1 << 11;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RegionRecord {
+    pub start: u64,
+    pub end: u64,
+    pub kind: u32,
+    pub prot: u32,
+    pub flags: u32,
+    pub run_first: u32,
+    pub run_count: u32,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    pub mtime_nsec: u32,
+    pub file_offset: u64,
+    pub inode: u64,
+    pub file_size: u64,
+    pub mtime_sec: i64,
+    pub path: StrRef,
+    /// xxh64 over this region's data blocks, in run order.
+    pub data_checksum: u64,
+}
+const_assert_eq!(size_of::<RegionRecord>(), 96);
+
+impl RegionRecord {
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+}
+
+/// A run of saved pages: `pages` pages starting `page_index` pages into the region,
+/// stored at `file_offset` in the image.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Run {
+    pub page_index: u64,
+    pub pages: u64,
+    pub file_offset: u64,
+}
+const_assert_eq!(size_of::<Run>(), 24);
+
+/// Why an image cannot be used; every reader reports these the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatError {
+    TooShort,
+    BadMagic,
+    BadVersion(u32),
+    BadHeaderChecksum,
+    Truncated { expected: u64, actual: u64 },
+    BadLayout(&'static str),
+    BadMetaChecksum,
+}
+
+impl FormatError {
+    /// A one-line message; `extra` is filled with a number where one helps.
+    pub fn message(&self) -> &'static str {
+        match self {
+            FormatError::TooShort => "file is too short to be an mtcp image",
+            FormatError::BadMagic => "not an mtcp image (bad magic)",
+            FormatError::BadVersion(_) => "unsupported image format version",
+            FormatError::BadHeaderChecksum => "image header is corrupt (checksum mismatch)",
+            FormatError::Truncated { .. } => "image is truncated (file is shorter than its header says)",
+            FormatError::BadLayout(why) => why,
+            FormatError::BadMetaChecksum => "image metadata is corrupt (checksum mismatch)",
+        }
+    }
+}
+
+/// Reads and checks a header from the first bytes of a file of `file_len` bytes.
+pub fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, FormatError> {
+    if bytes.len() < HEADER_SIZE {
+        return Err(FormatError::TooShort);
+    }
+    if bytes[..8] != MAGIC {
+        return Err(FormatError::BadMagic);
+    }
+    // SAFETY: Header is plain old data of HEADER_SIZE bytes and bytes holds at least
+    // that many; read_unaligned copes with any alignment of the buffer.
+    let h: Header = unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const Header) };
+    if h.version != VERSION {
+        return Err(FormatError::BadVersion(h.version));
+    }
+    if h.header_checksum != h.compute_checksum() {
+        return Err(FormatError::BadHeaderChecksum);
+    }
+    if h.header_size as usize != HEADER_SIZE {
+        return Err(FormatError::BadLayout("image header has an unexpected size"));
+    }
+    if file_len < h.file_size {
+        return Err(FormatError::Truncated { expected: h.file_size, actual: file_len });
+    }
+    let page = h.page_size as u64;
+    if page == 0 || !page.is_power_of_two() || h.data_offset % page != 0 {
+        return Err(FormatError::BadLayout("image data area is not page-aligned"));
+    }
+    let meta_end = h.meta_offset.checked_add(h.meta_size);
+    match meta_end {
+        Some(end) if h.meta_offset >= HEADER_SIZE as u64 && end <= h.data_offset => {}
+        _ => return Err(FormatError::BadLayout("image metadata lies outside its bounds")),
+    }
+    match h.data_offset.checked_add(h.data_size) {
+        Some(end) if end <= h.file_size => {}
+        _ => return Err(FormatError::BadLayout("image data lies outside the file")),
+    }
+    Ok(h)
+}
+
+/// The metadata block, checked: each table lies inside it and each run inside the data area.
+pub struct Meta<'a> {
+    pub bytes: &'a [u8],
+    pub index: MetaIndex,
+    pub thread_count: usize,
+    pub region_count: usize,
+    pub run_count: usize,
+}
+
+impl<'a> Meta<'a> {
+    pub fn parse(header: &Header, bytes: &'a [u8]) -> Result<Meta<'a>, FormatError> {
+        if bytes.len() as u64 != header.meta_size {
+            return Err(FormatError::BadLayout("image metadata has the wrong size"));
+        }
+        if xxh64(bytes, 0) != header.meta_checksum {
+            return Err(FormatError::BadMetaChecksum);
+        }
+        if bytes.len() < size_of::<MetaIndex>() {
+            return Err(FormatError::BadLayout("image metadata is too small"));
+        }
+        // SAFETY: MetaIndex is plain old data and the slice holds at least its size.
+        let index: MetaIndex = unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const MetaIndex) };
+        let m = Meta {
+            bytes,
+            index,
+            thread_count: header.thread_count as usize,
+            region_count: header.region_count as usize,
+            run_count: header.run_count as usize,
+        };
+        let len = bytes.len() as u64;
+        let fits = |off: u64, size: u64| off.checked_add(size).map_or(false, |e| e <= len);
+        if !fits(index.process_offset, size_of::<ProcessRecord>() as u64)
+            || !fits(index.thread_offset, (m.thread_count * size_of::<ThreadRecord>()) as u64)
+            || !fits(index.region_offset, (m.region_count * size_of::<RegionRecord>()) as u64)
+            || !fits(index.run_offset, (m.run_count * size_of::<Run>()) as u64)
+            || !fits(index.strings_offset, index.strings_size)
+        {
+            return Err(FormatError::BadLayout("image metadata tables overrun the metadata"));
+        }
+        let page = header.page_size as u64;
+        let mut prev_end = 0u64;
+        for i in 0..m.region_count {
+            let r = m.region(i);
+            if r.start % page != 0 || r.end % page != 0 || r.end <= r.start || r.start < prev_end {
+                return Err(FormatError::BadLayout("image region table is not sorted, aligned and disjoint"));
+            }
+            prev_end = r.end;
+            let last = (r.run_first as u64).checked_add(r.run_count as u64);
+            if last.map_or(true, |l| l > m.run_count as u64) {
+                return Err(FormatError::BadLayout("image region refers to runs that do not exist"));
+            }
+            let region_pages = r.len() / page;
+            for j in 0..r.run_count as usize {
+                let run = m.run(r.run_first as usize + j);
+                let in_region = run.page_index.checked_add(run.pages).map_or(false, |e| e <= region_pages);
+                let data_end = run
+                    .pages
+                    .checked_mul(page)
+                    .and_then(|n| run.file_offset.checked_add(n));
+                let in_data = run.file_offset >= header.data_offset
+                    && run.file_offset % page == 0
+                    && data_end.map_or(false, |e| e <= header.data_offset + header.data_size);
+                if run.pages == 0 || !in_region || !in_data {
+                    return Err(FormatError::BadLayout("image run lies outside its region or the data area"));
+                }
+            }
+            if r.path.len != 0 && !fits(index.strings_offset + r.path.offset as u64, r.path.len as u64) {
+                return Err(FormatError::BadLayout("image region path lies outside the string table"));
+            }
+        }
+        Ok(m)
+    }
+
+    fn read<T: Copy>(&self, offset: u64) -> T {
+        let off = offset as usize;
+        assert!(off + size_of::<T>() <= self.bytes.len());
+        // SAFETY: bounds checked just above; T is one of this module's plain-old-data
+        // records, valid for any bit pattern.
+        unsafe { core::ptr::read_unaligned(self.bytes.as_ptr().add(off) as *const T) }
+    }
+
+    pub fn process(&self) -> ProcessRecord {
+        self.read(self.index.process_offset)
+    }
+
+    pub fn thread(&self, i: usize) -> ThreadRecord {
+        self.read(self.index.thread_offset + (i * size_of::<ThreadRecord>()) as u64)
+    }
+
+    pub fn region(&self, i: usize) -> RegionRecord {
+        self.read(self.index.region_offset + (i * size_of::<RegionRecord>()) as u64)
+    }
+
+    pub fn run(&self, i: usize) -> Run {
+        self.read(self.index.run_offset + (i * size_of::<Run>()) as u64)
+    }
+
+    /// A string from the string table; empty if the reference is out of bounds.
+    pub fn string(&self, s: StrRef) -> &'a [u8] {
+        let start = self.index.strings_offset as usize + s.offset as usize;
+        let end = start + s.len as usize;
+        let strings_end = (self.index.strings_offset + self.index.strings_size) as usize;
+        if s.len == 0 || end > strings_end || end > self.bytes.len() {
+            return &[];
+        }
+        &self.bytes[start..end]
+    }
+}
+
+/// Views a plain-old-data record as bytes.
+pub fn as_bytes<T>(value: &T) -> &[u8] {
+    // SAFETY: every record in this module is repr(C) with no padding holes that matter
+    // for reading (all fields are integers), so its bytes are initialized.
+    unsafe { core::slice::from_raw_parts(value as *const T as *const u8, size_of::<T>()) }
+}
+
+pub const fn align_up(value: u64, align: u64) -> u64 {
+    (value + align - 1) & !(align - 1)
+}

@@ -1,0 +1,219 @@
+//! The runtime's half of a restart. mtcp_restart maps the image's memory back and jumps
+//! here; this code then drops mtcp_restart, rebuilds the kernel state (signal
+//! dispositions, brk and the other mm fields, cwd, umask, thread ids, TLS, robust lists,
+//! rseq, timers), recreates every thread and resumes each one inside its checkpoint
+//! signal handler, which then returns through `rt_sigreturn` on the thread's own frame.
+
+use core::mem::size_of;
+use core::sync::atomic::Ordering;
+use static_assertions::const_assert_eq;
+
+use crate::arch::{self, JumpContext};
+use crate::checkpoint::{end_phase, Runtime, LAST_RESULT, RESTARTED, RT};
+use crate::fmt::{ErrnoName, Lossy};
+use crate::global::Global;
+use crate::image::{ProcessRecord, RestartArgs, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_VERBOSE, THREAD_MAIN, THREAD_RSEQ};
+use crate::sys::{self, CPath};
+
+const RESTORE_STACK_SIZE: usize = 64 << 10;
+
+#[repr(C, align(4096))]
+struct RestoreStack([u8; RESTORE_STACK_SIZE]);
+
+/// The stack the restore code runs on: mtcp_restart's own is unmapped first thing.
+static RESTORE_STACK: Global<RestoreStack> = Global::new(RestoreStack([0; RESTORE_STACK_SIZE]));
+
+/// Addresses of the restore stack; its contents are never worth saving.
+pub fn restore_stack_range() -> (usize, usize) {
+    let start = RESTORE_STACK.get() as usize;
+    (start, start + RESTORE_STACK_SIZE)
+}
+
+/// Entered from mtcp_restart with a pointer to its RestartArgs.
+///
+/// # Safety
+/// Only mtcp_restart calls this, after every region of the image is back in place.
+pub unsafe extern "C" fn restore_entry(args: usize) -> ! {
+    let (_, top) = restore_stack_range();
+    arch::switch_stack(top, restore_main, args)
+}
+
+/// The restart's extra requests and facts, copied out of mtcp_restart's memory.
+static ARGS: Global<RestartArgs> = Global::new(RestartArgs {
+    magic: 0,
+    window_start: 0,
+    window_len: 0,
+    flags: 0,
+    image_path_len: 0,
+    image_path: [0; 4096],
+});
+
+/// The kernel's struct prctl_mm_map (the auxv pointer is 64-bit for every task).
+#[repr(C)]
+struct PrctlMmMap {
+    start_code: u64,
+    end_code: u64,
+    start_data: u64,
+    end_data: u64,
+    start_brk: u64,
+    brk: u64,
+    start_stack: u64,
+    arg_start: u64,
+    arg_end: u64,
+    env_start: u64,
+    env_end: u64,
+    auxv: u64,
+    auxv_size: u32,
+    exe_fd: u32,
+}
+const_assert_eq!(size_of::<PrctlMmMap>(), 104);
+
+fn fatal(what: &str, e: syscalls::Errno) -> ! {
+    crate::eprint_line!("mtcp_restart: {}: {}", what, ErrnoName(e));
+    sys::exit_group(1)
+}
+
+unsafe extern "C" fn restore_main(args: usize) -> ! {
+    let a = &mut *ARGS.get();
+    *a = core::ptr::read(args as *const RestartArgs);
+    if a.magic != RESTART_ARGS_MAGIC {
+        crate::eprint_line!("mtcp_restart: this image's runtime does not match this mtcp_restart");
+        sys::exit_group(1);
+    }
+    // mtcp_restart is no longer needed; nothing of it may stay in the process.
+    if let Err(e) = sys::munmap(a.window_start as usize, a.window_len as usize) {
+        fatal("cannot unmap mtcp_restart", e);
+    }
+    let rt = &mut *RT.get();
+    let old_pid = rt.process.pid;
+    restore_process(rt);
+
+    let count = rt.thread_count;
+    let main = rt.slots[..count].iter().position(|s| s.rec.flags & THREAD_MAIN != 0).unwrap_or(0);
+    let path_len = (a.image_path_len as usize).min(rt.image_path.len() - 1);
+    rt.image_path[..path_len].copy_from_slice(&a.image_path[..path_len]);
+    rt.image_path[path_len] = 0;
+    rt.image_path_len = path_len;
+    rt.real_pid = sys::getpid();
+    end_phase();
+    LAST_RESULT.store(RESTARTED as i32, Ordering::Release);
+
+    for i in 0..count {
+        if i != main {
+            spawn_thread(rt, i);
+        }
+    }
+    restore_thread(&rt.slots[main].rec, true);
+    if rt.process.interval_sec > 0 {
+        crate::start_interval_timer(rt.process.checkpoint_signal, rt.process.interval_sec);
+    }
+    if a.flags & RESTART_VERBOSE != 0 {
+        crate::eprint_line!(
+            "mtcp_restart: restored pid {} as pid {} with {} thread(s); thread ids are new (glibc's copies updated)",
+            old_pid,
+            rt.real_pid,
+            count
+        );
+    }
+    let ctx = &rt.slots[main].ctx as *const JumpContext;
+    arch::resume(ctx, RESTARTED)
+}
+
+unsafe fn restore_process(rt: &mut Runtime) {
+    let p: &ProcessRecord = &rt.process;
+    for sig in 1..=NSIG {
+        if sig == sys::SIGKILL || sig == sys::SIGSTOP {
+            continue;
+        }
+        let act = sys::KernelSigaction::from_record(&p.sigactions[sig - 1]);
+        let _ = sys::rt_sigaction(sig, Some(&act), None);
+    }
+
+    let m = &p.mm;
+    let map = PrctlMmMap {
+        start_code: m.start_code,
+        end_code: m.end_code,
+        start_data: m.start_data,
+        end_data: m.end_data,
+        start_brk: m.start_brk,
+        brk: m.brk,
+        start_stack: m.start_stack,
+        arg_start: m.arg_start,
+        arg_end: m.arg_end,
+        env_start: m.env_start,
+        env_end: m.env_end,
+        auxv: if p.auxv_bytes > 0 { p.auxv.as_ptr() as usize as u64 } else { 0 },
+        auxv_size: p.auxv_bytes,
+        exe_fd: u32::MAX, // keep /proc/self/exe (changing it needs CAP_CHECKPOINT_RESTORE)
+    };
+    // Without this the kernel's heap bounds stay mtcp_restart's, and the program's next
+    // brk() would fail or unmap memory: refuse to go on.
+    if let Err(e) = sys::prctl(sys::PR_SET_MM, sys::PR_SET_MM_MAP, &map as *const PrctlMmMap as usize, size_of::<PrctlMmMap>(), 0) {
+        fatal("cannot restore the heap and argument bounds (PR_SET_MM_MAP)", e);
+    }
+
+    let cwd = &rt.cwd[..rt.cwd_len];
+    if !cwd.is_empty() {
+        if let Err(e) = CPath::new(cwd).and_then(|c| sys::chdir(&c)) {
+            crate::eprint_line!("mtcp_restart: warning: cannot return to directory {}: {}", Lossy(cwd), ErrnoName(e));
+        }
+    }
+    sys::umask(p.umask);
+    if sys::personality(0xffff_ffff).map_or(false, |cur| cur != p.personality) {
+        let _ = sys::personality(p.personality);
+    }
+}
+
+/// Per-thread kernel state for the calling thread. The main thread also sets its
+/// thread pointer and clear_child_tid (clone does both for the others).
+unsafe fn restore_thread(rec: &ThreadRecord, main: bool) {
+    if main {
+        if let Err(e) = arch::write_tls(rec.tls_base, rec.tls_aux) {
+            fatal("cannot restore the main thread's TLS", e);
+        }
+        let tid = sys::set_tid_address(rec.clear_child_tid as usize);
+        if rec.clear_child_tid != 0 {
+            // glibc keeps each thread's tid where clear_child_tid points (struct pthread).
+            core::ptr::write_volatile(rec.clear_child_tid as usize as *mut u32, tid);
+        }
+    } else if rec.tls_aux != 0 {
+        let _ = arch::write_tls(rec.tls_base, rec.tls_aux);
+    }
+    if rec.robust_list != 0 {
+        let _ = sys::set_robust_list(rec.robust_list as usize, rec.robust_list_len as usize);
+    }
+    if rec.flags & THREAD_RSEQ != 0 {
+        let _ = sys::rseq(rec.rseq as usize, rec.rseq_len, 0, rec.rseq_sig);
+    }
+    sys::set_thread_name(&rec.name);
+}
+
+unsafe fn spawn_thread(rt: &mut Runtime, i: usize) {
+    let rec = &rt.slots[i].rec;
+    let mut flags = arch::CLONE_VM
+        | arch::CLONE_FS
+        | arch::CLONE_FILES
+        | arch::CLONE_SIGHAND
+        | arch::CLONE_THREAD
+        | arch::CLONE_SYSVSEM
+        | arch::CLONE_SETTLS;
+    let ctid = rec.clear_child_tid as usize;
+    if ctid != 0 {
+        // The new tid lands where libc keeps it, and is cleared when the thread exits.
+        flags |= arch::CLONE_PARENT_SETTID | arch::CLONE_CHILD_CLEARTID;
+    }
+    let mut tls_scratch = [0u32; 4];
+    let tls = arch::clone_tls_arg(rec.tls_base, rec.tls_aux, &mut tls_scratch);
+    // The thread starts just below its own saved stack pointer (minus the red zone):
+    // that memory is free in the restored stack.
+    let stack_top = rt.slots[i].ctx.sp as usize - 256;
+    if let Err(e) = arch::clone_thread(flags, stack_top, ctid, ctid, tls, thread_entry, i) {
+        fatal("cannot recreate a thread", e);
+    }
+}
+
+unsafe extern "C" fn thread_entry(i: usize) -> ! {
+    let rt = &*RT.get();
+    restore_thread(&rt.slots[i].rec, false);
+    arch::resume(&rt.slots[i].ctx, RESTARTED)
+}

@@ -1,0 +1,64 @@
+//! Listing the threads of this process (/proc/self/task) and reading their signal masks.
+
+use core::fmt::Write;
+use syscalls::{Errno, Sysno};
+
+use crate::fmt::FmtBuf;
+use crate::sys;
+
+/// Calls `f(tid)` for every thread of the process.
+pub fn for_each_task(mut f: impl FnMut(u32)) -> Result<(), Errno> {
+    let fd = sys::open(b"/proc/self/task", sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)?;
+    let mut buf = [0u8; 4096];
+    let result = loop {
+        // SAFETY: buf is valid for writes of its length.
+        let n = match unsafe { syscalls::syscall3(Sysno::getdents64, fd as usize, buf.as_mut_ptr() as usize, buf.len()) } {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) => break Err(e),
+        };
+        let mut pos = 0;
+        while pos + 19 < n {
+            // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name[]
+            let reclen = u16::from_le_bytes([buf[pos + 16], buf[pos + 17]]) as usize;
+            if reclen == 0 {
+                break;
+            }
+            let name = &buf[pos + 19..pos + reclen];
+            let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
+            if let Some(tid) = crate::maps::dec(name) {
+                f(tid as u32);
+            }
+            pos += reclen;
+        }
+    };
+    sys::close(fd);
+    result
+}
+
+/// Whether thread `tid` has `sig` in its blocked mask (SigBlk in its status file).
+pub fn blocks_signal(tid: u32, sig: u32) -> bool {
+    let mut path = FmtBuf::<64>::new();
+    let _ = write!(path, "/proc/self/task/{}/status", tid);
+    let mut buf = [0u8; 2048];
+    let n = match sys::read_file(path.as_bytes(), &mut buf) {
+        Ok(n) => n,
+        Err(_) => return false,
+    };
+    for line in buf[..n].split(|&c| c == b'\n') {
+        if let Some(v) = line.strip_prefix(b"SigBlk:") {
+            let v = v.trim_ascii();
+            let mut mask: u64 = 0;
+            for &c in v {
+                let d = match c {
+                    b'0'..=b'9' => c - b'0',
+                    b'a'..=b'f' => c - b'a' + 10,
+                    _ => return false,
+                };
+                mask = (mask << 4) | d as u64;
+            }
+            return mask & (1u64 << (sig - 1)) != 0;
+        }
+    }
+    false
+}

@@ -1,0 +1,567 @@
+//! Writing an image: plan regions and page runs from smaps and pagemap, then write the
+//! data, the metadata and the header into a temporary file that is renamed into place.
+//!
+//! Runs on a stack inside its scratch arena, so it needs almost nothing of the
+//! interrupted thread's stack.
+
+use core::fmt::Write;
+use core::mem::size_of;
+use syscalls::Errno;
+
+use crate::arch;
+use crate::arena::Arena;
+use crate::checkpoint::{FailMessage, Runtime};
+use crate::config::CONFIG;
+use crate::fmt::{ErrnoName, FmtBuf, Lossy};
+use crate::image::*;
+use crate::maps::{self, MapEntry};
+use crate::sys::{self, CPath};
+use crate::xxh64::Xxh64;
+
+const PAGE: usize = arch::PAGE_SIZE;
+#[cfg(target_pointer_width = "64")]
+const ARENA_SIZE: usize = 1 << 30;
+#[cfg(target_pointer_width = "32")]
+const ARENA_SIZE: usize = 64 << 20;
+const WRITER_STACK: usize = 256 << 10;
+const PAGEMAP_CHUNK: usize = 4096;
+const BOUNCE: usize = 1 << 20;
+/// Metadata starts on the page after the header.
+const META_OFFSET: u64 = PAGE as u64;
+
+const PM_PRESENT: u64 = 1 << 63;
+const PM_SWAPPED: u64 = 1 << 62;
+
+fn fail(what: &str, path: &[u8], e: Errno) -> FailMessage {
+    let mut m = FailMessage::new();
+    if path.is_empty() {
+        let _ = write!(m, "{}: {}", what, ErrnoName(e));
+    } else {
+        let _ = write!(m, "{} {}: {}", what, Lossy(path), ErrnoName(e));
+    }
+    m
+}
+
+/// Writes the image of this process; every other thread is parked.
+pub fn write_image(rt: &mut Runtime) -> Result<(), FailMessage> {
+    let mut arena = Arena::map(ARENA_SIZE).map_err(|e| fail("cannot map scratch memory", b"", e))?;
+    let stack = match arena.alloc::<u8>(WRITER_STACK) {
+        Ok(s) => s,
+        Err(e) => {
+            arena.unmap();
+            return Err(fail("cannot map scratch memory", b"", e));
+        }
+    };
+    let stack_top = stack.as_ptr() as usize + stack.len();
+    let mut job = Job { rt, arena: &mut arena, result: Ok(()) };
+    // SAFETY: the stack is inside the arena, unused by anything else, and run_job
+    // returns normally.
+    unsafe { arch::call_on_stack(stack_top, run_job, &mut job as *mut Job as usize) };
+    let result = job.result;
+    arena.unmap();
+    result
+}
+
+struct Job<'a> {
+    rt: &'a mut Runtime,
+    arena: &'a mut Arena,
+    result: Result<(), FailMessage>,
+}
+
+extern "C" fn run_job(p: usize) -> usize {
+    // SAFETY: p is the &mut Job that write_image passed, alive across this call.
+    let job = unsafe { &mut *(p as *mut Job) };
+    job.result = plan_and_write(job.rt, job.arena);
+    0
+}
+
+/// A region being planned, with its path still pointing into the smaps text.
+#[derive(Clone, Copy)]
+struct Plan {
+    rec: RegionRecord,
+    path_start: usize,
+    path_len: usize,
+    /// What to save (see `Mode`).
+    mode: u8,
+    /// For MODE_FILE_TAIL: pages backed by the file.
+    file_pages: u64,
+}
+
+/// Every page.
+const MODE_NONE: u8 = 0;
+const MODE_ALL: u8 = 1;
+/// Pages that were ever populated (present or swapped), skipping all-zero ones.
+const MODE_POPULATED: u8 = 2;
+/// Pages inside the file, plus populated pages past its end (reading those would fault).
+const MODE_FILE_TAIL: u8 = 3;
+
+fn plan_and_write(rt: &mut Runtime, arena: &mut Arena) -> Result<(), FailMessage> {
+    // SAFETY: the configuration is written only before the first checkpoint.
+    let cfg = unsafe { &*CONFIG.get() };
+    crate::capture::capture_process(&mut rt.process);
+    rt.generation += 1;
+    let p = &mut rt.process;
+    p.vpid = rt.vpid as u64;
+    p.generation = rt.generation;
+    p.checkpoint_signal = cfg.signal;
+    p.interval_sec = cfg.interval_sec;
+
+    let mut cwd_buf = [0u8; 4096];
+    let cwd = sys::getcwd(&mut cwd_buf).unwrap_or(b"");
+    rt.cwd[..cwd.len()].copy_from_slice(cwd);
+    rt.cwd_len = cwd.len();
+    let mut exe_buf = [0u8; 4096];
+    let exe = readlink(b"/proc/self/exe", &mut exe_buf).unwrap_or(b"");
+
+    let smaps = arena.read_file(b"/proc/self/smaps").map_err(|e| fail("cannot read", b"/proc/self/smaps", e))?;
+    let pagemap = sys::open(b"/proc/self/pagemap", sys::O_RDONLY | sys::O_CLOEXEC, 0)
+        .map_err(|e| fail("cannot open", b"/proc/self/pagemap", e))?;
+    let result = plan_and_write_with(rt, arena, smaps, pagemap, cwd, exe);
+    sys::close(pagemap);
+    result
+}
+
+fn plan_and_write_with(
+    rt: &mut Runtime,
+    arena: &mut Arena,
+    smaps: &'static [u8],
+    pagemap: i32,
+    cwd: &[u8],
+    exe: &[u8],
+) -> Result<(), FailMessage> {
+    let nomem = |e| fail("out of scratch memory while planning the image", b"", e);
+    let (arena_start, arena_end) = (arena.base, arena.base + arena.size);
+    let zero_range = crate::restore::restore_stack_range();
+
+    // 1. Regions.
+    let mut plans = arena.vec::<Plan>();
+    for entry in maps::entries(smaps) {
+        let entry = match entry {
+            Some(e) => e,
+            None => {
+                let mut m = FailMessage::new();
+                let _ = write!(m, "cannot parse a line of /proc/self/smaps");
+                return Err(m);
+            }
+        };
+        // The arena is ours alone; cut it out even if the kernel merged it with a neighbour.
+        for (start, end) in [(entry.start, entry.end.min(arena_start)), (entry.start.max(arena_end), entry.end)] {
+            if start < end {
+                let mut piece = entry;
+                if piece.start != start {
+                    piece.offset += (start - piece.start) as u64;
+                }
+                piece.start = start;
+                piece.end = end;
+                if let Some(plan) = classify(&piece, smaps)? {
+                    plans.push(plan).map_err(nomem)?;
+                }
+            }
+        }
+    }
+    let plans = plans.finish();
+
+    // 2. Runs.
+    let pm_buf = arena.alloc::<u64>(PAGEMAP_CHUNK).map_err(nomem)?;
+    let bounce = arena.alloc::<u8>(BOUNCE).map_err(nomem)?;
+    let mut runs = arena.vec::<Run>();
+    for plan in plans.iter_mut() {
+        plan.rec.run_first = runs.len() as u32;
+        plan_runs(plan, pagemap, pm_buf, zero_range, &mut runs).map_err(|e| match e {
+            Errno::ENOMEM => nomem(e),
+            e => fail("cannot read", b"/proc/self/pagemap", e),
+        })?;
+        plan.rec.run_count = runs.len() as u32 - plan.rec.run_first;
+    }
+    let runs = runs.finish();
+
+    // 3. Layout: header page, metadata, page-aligned data.
+    let threads = &rt.slots[..rt.thread_count];
+    let mut strings_size = cwd.len() + exe.len();
+    for plan in plans.iter() {
+        strings_size += plan.path_len;
+    }
+    let process_offset = align8(size_of::<MetaIndex>());
+    let thread_offset = align8(process_offset + size_of::<ProcessRecord>());
+    let region_offset = align8(thread_offset + threads.len() * size_of::<ThreadRecord>());
+    let run_offset = align8(region_offset + plans.len() * size_of::<RegionRecord>());
+    let strings_offset = align8(run_offset + runs.len() * size_of::<Run>());
+    let meta_size = strings_offset + strings_size;
+    let data_offset = align_up(META_OFFSET + meta_size as u64, PAGE as u64);
+    let mut cursor = data_offset;
+    for run in runs.iter_mut() {
+        run.file_offset = cursor;
+        cursor += run.pages * PAGE as u64;
+    }
+    let file_size = cursor;
+
+    // 4. The file.
+    let dir = cfg_dir();
+    let mut name = FmtBuf::<128>::new();
+    let _ = write!(name, "ckpt_");
+    for &c in rt.process.comm.iter().take_while(|&&c| c != 0) {
+        name.push_bytes(&[if c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'_' { c } else { b'_' }]);
+    }
+    let _ = write!(name, "_{}.mtcp", rt.vpid);
+    let mut tmp_name = FmtBuf::<160>::new();
+    let _ = write!(tmp_name, ".{}.tmp", Lossy(name.as_bytes()));
+    let mut final_path = CPath::new(dir).map_err(|e| fail("bad image directory", dir, e))?;
+    let _ = final_path.push(b"/");
+    let _ = final_path.push(name.as_bytes());
+
+    let dirfd = sys::open(dir, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)
+        .map_err(|e| fail("cannot open image directory", dir, e))?;
+    let tmp = CPath::new(tmp_name.as_bytes()).map_err(|e| fail("bad image name", tmp_name.as_bytes(), e))?;
+    let fd = match sys::openat(dirfd, &tmp, sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC, 0o600) {
+        Ok(fd) => fd,
+        Err(e) => {
+            sys::close(dirfd);
+            return Err(fail("cannot create", final_path.as_bytes(), e));
+        }
+    };
+
+    let written = (|| -> Result<(), FailMessage> {
+        let wfail = |e| fail("cannot write", final_path.as_bytes(), e);
+        write_data(fd, plans, runs, bounce).map_err(wfail)?;
+
+        let meta = arena.alloc::<u8>(meta_size).map_err(nomem)?;
+        let index = MetaIndex {
+            process_offset: process_offset as u64,
+            thread_offset: thread_offset as u64,
+            region_offset: region_offset as u64,
+            run_offset: run_offset as u64,
+            strings_offset: strings_offset as u64,
+            strings_size: strings_size as u64,
+        };
+        let (tables, string_area) = meta.split_at_mut(strings_offset);
+        put(tables, 0, &index);
+        let mut strings = StringTable { buf: string_area, len: 0 };
+        let mut process = rt.process;
+        process.cwd = strings.add(cwd);
+        process.exe = strings.add(exe);
+        for (i, plan) in plans.iter().enumerate() {
+            let mut rec = plan.rec;
+            rec.path = strings.add(&smaps[plan.path_start..plan.path_start + plan.path_len]);
+            put(tables, region_offset + i * size_of::<RegionRecord>(), &rec);
+        }
+        put(tables, process_offset, &process);
+        for (i, slot) in threads.iter().enumerate() {
+            put(tables, thread_offset + i * size_of::<ThreadRecord>(), &slot.rec);
+        }
+        for (i, run) in runs.iter().enumerate() {
+            put(tables, run_offset + i * size_of::<Run>(), run);
+        }
+        sys::pwrite_all(fd, meta, META_OFFSET).map_err(wfail)?;
+
+        let (xfeatures, xsave_size) = arch::xsave_features();
+        let (sec, nsec) = arch::realtime();
+        let mut h = Header::zeroed();
+        h.magic = MAGIC;
+        h.version = VERSION;
+        h.arch = arch::ARCH;
+        h.header_size = HEADER_SIZE as u32;
+        h.page_size = PAGE as u32;
+        h.meta_offset = META_OFFSET;
+        h.meta_size = meta_size as u64;
+        h.meta_checksum = crate::xxh64::xxh64(meta, 0);
+        h.data_offset = data_offset;
+        h.data_size = file_size - data_offset;
+        h.file_size = file_size;
+        h.restore_entry = crate::restore::restore_entry as *const () as usize as u64;
+        h.xfeatures = xfeatures;
+        h.xsave_size = xsave_size;
+        h.thread_count = threads.len() as u32;
+        h.region_count = plans.len() as u32;
+        h.run_count = runs.len() as u32;
+        h.time_sec = sec;
+        h.time_nsec = nsec;
+        h.seal();
+        sys::pwrite_all(fd, as_bytes(&h), 0).map_err(wfail)?;
+        sys::fsync(fd).map_err(wfail)?;
+        Ok(())
+    })();
+    sys::close(fd);
+    let renamed = written.and_then(|()| {
+        let dst = CPath::new(final_path.as_bytes()).map_err(|e| fail("bad image path", final_path.as_bytes(), e))?;
+        sys::renameat(dirfd, &tmp, sys::AT_FDCWD, &dst).map_err(|e| fail("cannot rename the image to", final_path.as_bytes(), e))
+    });
+    if renamed.is_err() {
+        let _ = sys::unlinkat(dirfd, &tmp);
+    } else {
+        // Make the rename itself durable.
+        let _ = sys::fsync(dirfd);
+    }
+    sys::close(dirfd);
+    renamed?;
+    let path = final_path.as_bytes();
+    rt.image_path[..path.len()].copy_from_slice(path);
+    rt.image_path_len = path.len();
+    Ok(())
+}
+
+fn cfg_dir() -> &'static [u8] {
+    // SAFETY: the configuration is written only before the first checkpoint.
+    unsafe { (*CONFIG.get()).dir() }
+}
+
+fn align8(v: usize) -> usize {
+    (v + 7) & !7
+}
+
+fn put<T: Copy>(buf: &mut [u8], offset: usize, value: &T) {
+    buf[offset..offset + size_of::<T>()].copy_from_slice(as_bytes(value));
+}
+
+struct StringTable<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl StringTable<'_> {
+    fn add(&mut self, s: &[u8]) -> StrRef {
+        let r = StrRef { offset: self.len as u32, len: s.len() as u32 };
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s);
+        self.len += s.len();
+        r
+    }
+}
+
+fn readlink<'a>(path: &[u8], buf: &'a mut [u8]) -> Result<&'a [u8], Errno> {
+    let p = CPath::new(path)?;
+    // SAFETY: p is NUL-terminated; buf is valid for writes of its length.
+    let n = unsafe {
+        syscalls::syscall4(syscalls::Sysno::readlinkat, sys::AT_FDCWD as isize as usize, p.ptr(), buf.as_mut_ptr() as usize, buf.len())?
+    };
+    Ok(&buf[..n])
+}
+
+/// Decides how a mapping is rebuilt and what of it is saved; None for mappings that
+/// are not part of the process (vsyscall, uprobes).
+fn classify(e: &MapEntry, text: &[u8]) -> Result<Option<Plan>, FailMessage> {
+    let path = e.path(text);
+    let mut rec = RegionRecord {
+        start: e.start as u64,
+        end: e.end as u64,
+        prot: e.prot,
+        file_offset: e.offset,
+        dev_major: e.dev_major,
+        dev_minor: e.dev_minor,
+        inode: e.inode,
+        ..RegionRecord::default()
+    };
+    let vm = e.vmflags;
+    for (bit, flag) in [
+        (maps::VM_GROWSDOWN, REGION_GROWSDOWN),
+        (maps::VM_NORESERVE, REGION_NORESERVE),
+        (maps::VM_DONTFORK, REGION_DONTFORK),
+        (maps::VM_WIPEONFORK, REGION_WIPEONFORK),
+        (maps::VM_DONTDUMP, REGION_DONTDUMP),
+        (maps::VM_HUGEPAGE, REGION_HUGEPAGE),
+        (maps::VM_NOHUGEPAGE, REGION_NOHUGEPAGE),
+        (maps::VM_MERGEABLE, REGION_MERGEABLE),
+    ] {
+        if vm & bit != 0 {
+            rec.flags |= flag;
+        }
+    }
+    let mut plan = Plan { rec, path_start: e.path_start, path_len: e.path_len, mode: MODE_NONE, file_pages: 0 };
+    let readable = e.prot & PROT_READ != 0;
+    let deleted_suffix: &[u8] = b" (deleted)";
+    match path {
+        b"[vsyscall]" | b"[uprobes]" => return Ok(None),
+        b"[vdso]" => plan.rec.kind = KIND_VDSO,
+        b"[vvar]" => plan.rec.kind = KIND_VVAR,
+        b"[vvar_vclock]" => plan.rec.kind = KIND_VVAR_VCLOCK,
+        _ if path.is_empty() || path[0] == b'[' => {
+            if path == b"[heap]" {
+                plan.rec.flags |= REGION_HEAP;
+            }
+            if path == b"[stack]" {
+                plan.rec.flags |= REGION_STACK | REGION_GROWSDOWN;
+            }
+            if e.shared {
+                plan.rec.kind = KIND_ANON_SHARED;
+                plan.mode = if readable { MODE_ALL } else { MODE_POPULATED };
+            } else {
+                plan.rec.kind = KIND_ANON_PRIVATE;
+                let never_touched = e.have_vmflags && e.rss_kb == 0 && e.swap_kb == 0;
+                plan.mode = if never_touched { MODE_NONE } else { MODE_POPULATED };
+            }
+        }
+        _ => {
+            let deleted = path.ends_with(deleted_suffix);
+            if deleted {
+                plan.path_len -= deleted_suffix.len();
+                plan.rec.flags |= REGION_DELETED;
+            }
+            let file = &path[..plan.path_len];
+            if !deleted {
+                if let Ok(st) = CPath::new(file).and_then(|p| sys::statx(sys::AT_FDCWD, &p, 0)) {
+                    if st.ino == e.inode && st.dev_major == e.dev_major && st.dev_minor == e.dev_minor {
+                        plan.rec.flags |= REGION_FILE_IDENTITY;
+                        plan.rec.file_size = st.size;
+                        plan.rec.mtime_sec = st.mtime.sec;
+                        plan.rec.mtime_nsec = st.mtime.nsec;
+                    }
+                }
+            }
+            if e.shared && !deleted {
+                // The file holds the data; it is mapped again at restart. Read-only ones
+                // also keep their bytes, so a changed or missing file (another machine)
+                // can still be restored from the image.
+                plan.rec.kind = KIND_FILE_SHARED;
+                if readable && e.prot & PROT_WRITE == 0 && plan.rec.flags & REGION_FILE_IDENTITY != 0 {
+                    plan.mode = MODE_FILE_TAIL;
+                    plan.file_pages = plan.rec.file_size.saturating_sub(e.offset).div_ceil(PAGE as u64);
+                }
+            } else if e.shared {
+                // A deleted or memfd file: keep its bytes, restore as shared anonymous memory.
+                plan.rec.kind = KIND_ANON_SHARED;
+                plan.mode = if readable { MODE_ALL } else { MODE_POPULATED };
+            } else {
+                plan.rec.kind = KIND_FILE_PRIVATE;
+                if !readable {
+                    plan.mode = MODE_POPULATED;
+                } else if plan.rec.flags & REGION_FILE_IDENTITY != 0 {
+                    plan.mode = MODE_FILE_TAIL;
+                    let in_file = plan.rec.file_size.saturating_sub(e.offset);
+                    plan.file_pages = in_file.div_ceil(PAGE as u64);
+                } else {
+                    plan.mode = MODE_ALL;
+                }
+            }
+        }
+    }
+    let kernel_owned = matches!(plan.rec.kind, KIND_VDSO | KIND_VVAR | KIND_VVAR_VCLOCK);
+    if vm & maps::VM_IO != 0 && !kernel_owned {
+        let mut m = FailMessage::new();
+        let _ = write!(m, "cannot save device memory mapped at {:#x} ({})", e.start, Lossy(path));
+        return Err(m);
+    }
+    Ok(Some(plan))
+}
+
+/// Appends the runs of saved pages for one region.
+fn plan_runs(
+    plan: &Plan,
+    pagemap: i32,
+    pm_buf: &mut [u64],
+    zero_range: (usize, usize),
+    runs: &mut crate::arena::ArenaVec<'_, Run>,
+) -> Result<(), Errno> {
+    let start = plan.rec.start as usize;
+    let pages = (plan.rec.len() as usize) / PAGE;
+    let readable = plan.rec.prot & PROT_READ != 0;
+    let zero_check = readable && plan.rec.kind == KIND_ANON_PRIVATE;
+    let need_pagemap = plan.mode == MODE_POPULATED || (plan.mode == MODE_FILE_TAIL && plan.file_pages < pages as u64);
+    if plan.mode == MODE_NONE {
+        return Ok(());
+    }
+    // Runs of earlier regions must never be extended into this one.
+    let first = runs.len();
+    let mut chunk_first = usize::MAX;
+    let mut chunk_len = 0usize;
+    let mut i = 0usize;
+    while i < pages {
+        let addr = start + i * PAGE;
+        let keep = if addr >= zero_range.0 && addr < zero_range.1 {
+            false
+        } else if plan.mode == MODE_ALL || (plan.mode == MODE_FILE_TAIL && (i as u64) < plan.file_pages) {
+            true
+        } else if need_pagemap {
+            if i >= chunk_first + chunk_len || chunk_first == usize::MAX {
+                chunk_first = i;
+                chunk_len = core::cmp::min(pm_buf.len(), pages - i);
+                let bytes = chunk_len * 8;
+                // SAFETY: pm_buf has room for chunk_len entries.
+                unsafe { sys::pread_exact(pagemap, pm_buf.as_mut_ptr() as *mut u8, bytes, ((start / PAGE + i) * 8) as u64)? };
+            }
+            let pm = pm_buf[i - chunk_first];
+            if pm & PM_SWAPPED != 0 {
+                true
+            } else if pm & PM_PRESENT != 0 {
+                // SAFETY: the page is mapped, readable (zero_check) and present.
+                !(zero_check && unsafe { page_is_zero(addr) })
+            } else {
+                false
+            }
+        } else {
+            false
+        };
+        if keep {
+            let own_runs = runs.len() > first;
+            match runs.last_mut() {
+                Some(r) if own_runs && r.page_index + r.pages == i as u64 => r.pages += 1,
+                _ => runs.push(Run { page_index: i as u64, pages: 1, file_offset: 0 })?,
+            }
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// # Safety
+/// `addr` must be a readable page.
+unsafe fn page_is_zero(addr: usize) -> bool {
+    let words = core::slice::from_raw_parts(addr as *const u64, PAGE / 8);
+    let mut acc = 0u64;
+    for chunk in words.chunks_exact(8) {
+        for w in chunk {
+            acc |= *w;
+        }
+        if acc != 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// Writes every run's pages and records each region's checksum.
+fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> Result<(), Errno> {
+    for plan in plans.iter_mut() {
+        let rec = &mut plan.rec;
+        let mut hash = Xxh64::new(0);
+        let my_runs = &runs[rec.run_first as usize..(rec.run_first + rec.run_count) as usize];
+        let unreadable = rec.prot & PROT_READ == 0 && !my_runs.is_empty();
+        if unreadable {
+            // SAFETY: adds read access to a mapping of this process for the copy only;
+            // its protection is put back below before any other thread runs.
+            unsafe { sys::mprotect(rec.start as usize, rec.len() as usize, (rec.prot | PROT_READ) as usize)? };
+        }
+        let result = (|| {
+            for run in my_runs {
+                let mut addr = rec.start as usize + run.page_index as usize * PAGE;
+                let mut left = run.pages as usize * PAGE;
+                let mut offset = run.file_offset;
+                while left > 0 {
+                    let n = left.min(BOUNCE);
+                    // SAFETY: [addr, addr+n) lies in this mapping and is readable now.
+                    let mem = unsafe { core::slice::from_raw_parts(addr as *const u8, n) };
+                    // Shared memory may change under us (another process): hash and write
+                    // one stable copy.
+                    let data: &[u8] = if rec.kind == KIND_ANON_SHARED {
+                        bounce[..n].copy_from_slice(mem);
+                        &bounce[..n]
+                    } else {
+                        mem
+                    };
+                    hash.update(data);
+                    sys::pwrite_all(fd, data, offset)?;
+                    addr += n;
+                    left -= n;
+                    offset += n as u64;
+                }
+            }
+            Ok(())
+        })();
+        if unreadable {
+            // SAFETY: puts back the protection the program chose.
+            unsafe {
+                let _ = sys::mprotect(rec.start as usize, rec.len() as usize, rec.prot as usize);
+            }
+        }
+        result?;
+        rec.data_checksum = hash.digest();
+    }
+    Ok(())
+}
