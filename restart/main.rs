@@ -313,7 +313,15 @@ unsafe fn restart(path: &[u8], verbose: bool) -> ! {
         let opened = if r.flags & REGION_FILE_IDENTITY != 0 { sys::open(file, flags | sys::O_CLOEXEC, 0) } else { Err(Errno::ENOENT) };
         let same = match opened {
             Ok(ffd) => match sys::fstat(ffd) {
-                Ok(st) if st.ino == r.inode && st.dev_major == r.dev_major && st.dev_minor == r.dev_minor => {
+                // A shared mapping must be the same file (its contents may have moved on);
+                // a private one is only mapped again if unchanged, else rebuilt from the image.
+                Ok(st)
+                    if st.ino == r.inode
+                        && st.dev_major == r.dev_major
+                        && st.dev_minor == r.dev_minor
+                        && (r.kind == KIND_FILE_SHARED
+                            || (st.size == r.file_size && st.mtime.sec == r.mtime_sec && st.mtime.nsec == r.mtime_nsec)) =>
+                {
                     fds[i] = ffd;
                     if verbose && r.kind == KIND_FILE_SHARED && (st.size != r.file_size || st.mtime.sec != r.mtime_sec) {
                         eprint_line!("mtcp_restart: note: {} was modified since the checkpoint", Lossy(file));

@@ -96,6 +96,7 @@ const SI_TKILL: i32 = -6;
 /// Called by the kernel only, with its siginfo and ucontext.
 pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
     let tid = sys::gettid();
+    crate::interpose::note_handler_run(tid);
     let code = core::ptr::read(info.add(arch::SIGINFO_CODE) as *const i32);
     let sender = core::ptr::read(info.add(arch::SIGINFO_PID) as *const u32);
     let value = core::ptr::read(info.add(arch::SIGINFO_VALUE) as *const usize);

@@ -55,17 +55,17 @@ const SIGNAL_NAMES: &[(&[u8], u32)] = &[
 /// (KILL, STOP) and the two glibc keeps for itself (32, 33).
 pub fn parse_signal(s: &[u8]) -> Option<u32> {
     let name = s.strip_prefix(b"SIG").unwrap_or(s);
-    let sig = if let Some(n) = crate::maps::dec(name) {
-        n as u32
+    let sig: u64 = if let Some(n) = crate::maps::dec(name) {
+        n
     } else if let Some(off) = name.strip_prefix(b"RTMIN+") {
-        34 + crate::maps::dec(off)? as u32
+        34u64.checked_add(crate::maps::dec(off)?)?
     } else if name == b"RTMIN" {
         34
     } else {
-        SIGNAL_NAMES.iter().find(|(n, _)| *n == name)?.1
+        SIGNAL_NAMES.iter().find(|(n, _)| *n == name)?.1 as u64
     };
     match sig {
-        1..=64 if sig != 9 && sig != 19 && sig != 32 && sig != 33 => Some(sig),
+        1..=64 if sig != 9 && sig != 19 && sig != 32 && sig != 33 => Some(sig as u32),
         _ => None,
     }
 }

@@ -33,7 +33,8 @@ pub fn arch_name(arch: u32) -> &'static str {
     }
 }
 
-/// The header occupies the first page of the file.
+/// Bytes of the header at offset 0; the metadata starts at `meta_offset` (the writer
+/// puts it on the next page).
 pub const HEADER_SIZE: usize = 256;
 
 #[repr(C)]
@@ -397,7 +398,7 @@ pub enum FormatError {
 }
 
 impl FormatError {
-    /// A one-line message; `extra` is filled with a number where one helps.
+    /// A one-line message.
     pub fn message(&self) -> &'static str {
         match self {
             FormatError::TooShort => "file is too short to be an mtcp image",
@@ -480,14 +481,20 @@ impl<'a> Meta<'a> {
             run_count: header.run_count as usize,
         };
         let len = bytes.len() as u64;
-        let fits = |off: u64, size: u64| off.checked_add(size).map_or(false, |e| e <= len);
-        if !fits(index.process_offset, size_of::<ProcessRecord>() as u64)
-            || !fits(index.thread_offset, (m.thread_count * size_of::<ThreadRecord>()) as u64)
-            || !fits(index.region_offset, (m.region_count * size_of::<RegionRecord>()) as u64)
-            || !fits(index.run_offset, (m.run_count * size_of::<Run>()) as u64)
-            || !fits(index.strings_offset, index.strings_size)
+        let fits = |off: u64, size: Option<u64>| size.and_then(|s| off.checked_add(s)).map_or(false, |e| e <= len);
+        let table = |count: usize, each: usize| (count as u64).checked_mul(each as u64);
+        if !fits(index.process_offset, Some(size_of::<ProcessRecord>() as u64))
+            || !fits(index.thread_offset, table(m.thread_count, size_of::<ThreadRecord>()))
+            || !fits(index.region_offset, table(m.region_count, size_of::<RegionRecord>()))
+            || !fits(index.run_offset, table(m.run_count, size_of::<Run>()))
+            || !fits(index.strings_offset, Some(index.strings_size))
         {
             return Err(FormatError::BadLayout("image metadata tables overrun the metadata"));
+        }
+        let in_strings = |s: StrRef| (s.offset as u64) + (s.len as u64) <= index.strings_size;
+        let p = m.process();
+        if !in_strings(p.cwd) || !in_strings(p.exe) {
+            return Err(FormatError::BadLayout("image process paths lie outside the string table"));
         }
         let page = header.page_size as u64;
         let mut prev_end = 0u64;
@@ -516,7 +523,7 @@ impl<'a> Meta<'a> {
                     return Err(FormatError::BadLayout("image run lies outside its region or the data area"));
                 }
             }
-            if r.path.len != 0 && !fits(index.strings_offset + r.path.offset as u64, r.path.len as u64) {
+            if !in_strings(r.path) {
                 return Err(FormatError::BadLayout("image region path lies outside the string table"));
             }
         }

@@ -27,6 +27,7 @@ mod config;
 #[allow(dead_code)]
 mod fmt;
 mod global;
+mod interpose;
 #[allow(dead_code)]
 mod image;
 #[allow(dead_code)]

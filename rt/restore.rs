@@ -96,6 +96,7 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     rt.image_path_len = path_len;
     rt.real_pid = sys::getpid();
     end_phase();
+    crate::interpose::RESTARTS.fetch_add(1, Ordering::AcqRel);
     LAST_RESULT.store(RESTARTED as i32, Ordering::Release);
 
     for i in 0..count {

@@ -1,0 +1,412 @@
+//! `mtcp checkpoint`: asks the runtime inside a process for a checkpoint (signal + nonce) and waits for its status file.
+
+use std::io::{ErrorKind, Read};
+use std::os::raw::c_long;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::{fail, io_msg, usage, Arg, Args, Result};
+
+const HELP: &str = "\
+usage: mtcp checkpoint [--timeout SECS] PID
+
+Asks the mtcp runtime inside process PID to checkpoint it, waits until the image is
+written and prints its path as the last line of output.
+
+options:
+  --timeout SECS  give up after SECS seconds (default 60)
+  -h, --help      show this help
+";
+
+const DEFAULT_TIMEOUT: u64 = 60;
+const POLL: Duration = Duration::from_millis(20);
+
+#[cfg(target_arch = "x86_64")]
+const SYS_RT_SIGQUEUEINFO: c_long = 129;
+#[cfg(target_arch = "x86")]
+const SYS_RT_SIGQUEUEINFO: c_long = 178;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
+compile_error!("mtcp supports x86_64 and i386 only");
+
+/// siginfo_t field offsets for SI_QUEUE: the union after si_code is pointer-aligned.
+#[cfg(target_pointer_width = "64")]
+const SI_OFFSETS: (usize, usize, usize) = (16, 20, 24);
+#[cfg(target_pointer_width = "32")]
+const SI_OFFSETS: (usize, usize, usize) = (12, 16, 20);
+const SI_QUEUE: i32 = -1;
+/// The si_value the runtime's periodic timer sends (rt/checkpoint.rs TIMER_VALUE).
+const RUNTIME_TIMER_VALUE: u32 = 0x6d74_6370;
+
+extern "C" {
+    // From the C library std already links: std itself offers no sigqueue.
+    fn syscall(num: c_long, ...) -> c_long;
+}
+
+pub fn main(mut args: Args) -> Result<u8> {
+    let mut timeout = DEFAULT_TIMEOUT;
+    let mut pid_arg: Option<String> = None;
+    let mut only_positional = false;
+    while let Some(a) = args.next_arg() {
+        match a {
+            Arg::Opt(name, v) if !only_positional => match name.as_str() {
+                "-h" | "--help" => {
+                    print!("{}", HELP);
+                    return Ok(0);
+                }
+                "--timeout" => {
+                    let t = args.value_str(&name, v)?;
+                    timeout = match t.parse::<u32>() {
+                        Ok(n) if n > 0 && t.bytes().all(|c| c.is_ascii_digit()) => n as u64,
+                        _ => return usage(format!("checkpoint: invalid --timeout '{}': expected a positive whole number of seconds", t)),
+                    };
+                }
+                _ => return args.unknown(&name),
+            },
+            Arg::DashDash => only_positional = true,
+            Arg::Opt(name, _) => {
+                return usage(format!("checkpoint: unexpected argument '{}'", name))
+            }
+            Arg::Positional(p) => {
+                if pid_arg.is_some() {
+                    return usage(format!(
+                        "checkpoint: unexpected argument '{}'",
+                        p.to_string_lossy()
+                    ));
+                }
+                pid_arg = Some(p.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let pid = match pid_arg {
+        None => {
+            return usage("checkpoint: no PID given (usage: mtcp checkpoint [--timeout SECS] PID)")
+        }
+        Some(p) => match p.parse::<i32>() {
+            Ok(n) if n > 0 && p.bytes().all(|c| c.is_ascii_digit()) => n,
+            _ => return usage(format!("checkpoint: invalid PID '{}'", p)),
+        },
+    };
+    checkpoint(pid, timeout)
+}
+
+fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
+    let status = match proc_status(pid)? {
+        Some(s) if !is_dead(&s) => s,
+        _ => return fail(format!("no process {}", pid)),
+    };
+    let sig = checkpoint_signal(pid)?;
+    let caught = status_field(&status, "SigCgt:")
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .unwrap_or(0);
+    if caught & (1u64 << (sig - 1)) == 0 {
+        return fail(format!(
+            "process {} does not run the mtcp runtime (signal {} is not caught)",
+            pid,
+            crate::signal::name(sig)
+        ));
+    }
+
+    // The runtime writes under its own real uid; that is ours unless we are root.
+    let our_uid = real_uid(&proc_status_self()?).unwrap_or(0);
+    let uid = real_uid(&status).unwrap_or(our_uid);
+    let path = status_path(uid, pid);
+    let old_seq = read_status(&path).map(|s| s.seq).unwrap_or(0);
+    let nonce = make_nonce();
+    send_signal(pid, sig, nonce, our_uid)?;
+
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    loop {
+        if let Some(r) = poll_result(&path, old_seq, nonce) {
+            return report(pid, r);
+        }
+        let alive = matches!(proc_status(pid), Ok(Some(ref s)) if !is_dead(s));
+        if !alive {
+            // It may have finished the image just before exiting.
+            if let Some(r) = poll_result(&path, old_seq, nonce) {
+                return report(pid, r);
+            }
+            return fail(format!("process {} exited during the checkpoint", pid));
+        }
+        if Instant::now() >= deadline {
+            return fail(format!(
+                "timed out after {} s waiting for the checkpoint of {}",
+                timeout, pid
+            ));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn report(pid: i32, r: Outcome) -> Result<u8> {
+    match r {
+        Outcome::Ok(image) => {
+            println!("{}", image);
+            Ok(0)
+        }
+        Outcome::Error(msg) => fail(format!("checkpoint of {} failed: {}", pid, msg)),
+    }
+}
+
+/// The final line of the status file once it answers our request.
+fn poll_result(path: &Path, old_seq: u64, nonce: u64) -> Option<Outcome> {
+    let st = read_status(path)?;
+    // Our random nonce identifies our result even if the file is a stale one left by an
+    // earlier process with this pid (whose seq may be ahead). Another request's result
+    // (periodic or a second `mtcp checkpoint`) may come first; two results later ours
+    // has certainly been served.
+    if st.nonce != nonce && st.seq < old_seq.saturating_add(2) {
+        return None;
+    }
+    if st.nonce == nonce {
+        let _ = std::fs::remove_file(path);
+    }
+    Some(st.outcome)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok(String),
+    Error(String),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Status {
+    pub seq: u64,
+    pub nonce: u64,
+    pub outcome: Outcome,
+}
+
+pub fn status_path(uid: u32, pid: i32) -> PathBuf {
+    PathBuf::from(format!("/tmp/.mtcp-{}/{}.status", uid, pid))
+}
+
+fn read_status(path: &Path) -> Option<Status> {
+    let text = std::fs::read(path).ok()?;
+    parse_status(&String::from_utf8_lossy(&text))
+}
+
+/// Parses `<seq> <nonce> ok <image path>` or `<seq> <nonce> error <message>`.
+pub fn parse_status(text: &str) -> Option<Status> {
+    let line = text.split('\n').next()?;
+    let (seq, rest) = line.split_once(' ')?;
+    let (nonce, rest) = rest.split_once(' ')?;
+    let (word, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+    let outcome = match word {
+        "ok" if !tail.is_empty() => Outcome::Ok(tail.to_string()),
+        "error" => Outcome::Error(if tail.is_empty() {
+            "unknown error".to_string()
+        } else {
+            tail.to_string()
+        }),
+        _ => return None,
+    };
+    Some(Status {
+        seq: seq.parse().ok()?,
+        nonce: nonce.parse().ok()?,
+        outcome,
+    })
+}
+
+/// /proc/PID/status, or None if there is no such process.
+fn proc_status(pid: i32) -> Result<Option<String>> {
+    match std::fs::read_to_string(format!("/proc/{}/status", pid)) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        // ESRCH when the process goes away while we read.
+        Err(e) if e.raw_os_error() == Some(3) => Ok(None),
+        Err(e) => fail(format!("cannot read /proc/{}/status: {}", pid, io_msg(&e))),
+    }
+}
+
+fn proc_status_self() -> Result<String> {
+    std::fs::read_to_string("/proc/self/status")
+        .or_else(|e| fail(format!("cannot read /proc/self/status: {}", io_msg(&e))))
+}
+
+fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
+    status.lines().find_map(|l| l.strip_prefix(key))
+}
+
+/// A zombie has exited; only its parent has not reaped it yet.
+fn is_dead(status: &str) -> bool {
+    matches!(
+        status_field(status, "State:").map(|s| s.trim_start().as_bytes().first()),
+        Some(Some(b'Z' | b'X'))
+    )
+}
+
+/// The first (real) uid on the `Uid:` line.
+fn real_uid(status: &str) -> Option<u32> {
+    status_field(status, "Uid:")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// MTCP_SIGNAL from the process's initial environment, read as the runtime reads it.
+fn checkpoint_signal(pid: i32) -> Result<u32> {
+    let environ = match std::fs::read(format!("/proc/{}/environ", pid)) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return fail(format!("no process {}", pid)),
+        Err(e) => {
+            return fail(format!(
+                "cannot read the environment of process {}: {}",
+                pid,
+                io_msg(&e)
+            ))
+        }
+    };
+    let value = environ
+        .split(|&c| c == 0)
+        .find_map(|e| e.strip_prefix(b"MTCP_SIGNAL="));
+    match value {
+        None | Some(b"") => Ok(crate::signal::DEFAULT_SIGNAL),
+        Some(v) => {
+            let v = String::from_utf8_lossy(v);
+            match crate::signal::parse(&v) {
+                Some(sig) => Ok(sig),
+                None => fail(format!(
+                    "process {} has MTCP_SIGNAL={}, which the runtime cannot use",
+                    pid, v
+                )),
+            }
+        }
+    }
+}
+
+/// A random nonzero 31-bit number that tells our result from other requests'.
+fn make_nonce() -> u64 {
+    let mut b = [0u8; 4];
+    let random = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok();
+    let mut n = if random { u32::from_le_bytes(b) } else { 0 };
+    if n & 0x7fff_ffff == 0 {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        n = t.subsec_nanos() ^ (t.as_secs() as u32) ^ std::process::id().rotate_left(16);
+    }
+    match n & 0x7fff_ffff {
+        // The runtime reads 0 and its own timer's value as "no nonce".
+        0 | RUNTIME_TIMER_VALUE => 1,
+        v => v as u64,
+    }
+}
+
+/// Queues `sig` to `pid` with the nonce as si_value (rt_sigqueueinfo, SI_QUEUE).
+fn send_signal(pid: i32, sig: u32, nonce: u64, uid: u32) -> Result<()> {
+    let mut info = [0u8; 128];
+    let (pid_off, uid_off, value_off) = SI_OFFSETS;
+    info[0..4].copy_from_slice(&(sig as i32).to_le_bytes());
+    info[8..12].copy_from_slice(&SI_QUEUE.to_le_bytes());
+    info[pid_off..pid_off + 4].copy_from_slice(&(std::process::id() as i32).to_le_bytes());
+    info[uid_off..uid_off + 4].copy_from_slice(&uid.to_le_bytes());
+    info[value_off..value_off + 4].copy_from_slice(&(nonce as i32).to_le_bytes());
+    // SAFETY: rt_sigqueueinfo reads 128 bytes of siginfo from the pointer, which points
+    // at our 128-byte buffer; the other arguments are plain integers.
+    let r = unsafe {
+        syscall(
+            SYS_RT_SIGQUEUEINFO,
+            pid as c_long,
+            sig as c_long,
+            info.as_ptr(),
+        )
+    };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(3) {
+            return fail(format!("no process {}", pid));
+        }
+        return fail(format!("cannot signal process {}: {}", pid, io_msg(&e)));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(
+            parse_status("3 12345 ok /tmp/my dir/a.mtcp\n"),
+            Some(Status {
+                seq: 3,
+                nonce: 12345,
+                outcome: Outcome::Ok("/tmp/my dir/a.mtcp".into())
+            })
+        );
+        assert_eq!(
+            parse_status("4 7 error cannot write image: No space left on device"),
+            Some(Status {
+                seq: 4,
+                nonce: 7,
+                outcome: Outcome::Error("cannot write image: No space left on device".into())
+            })
+        );
+        for bad in [
+            "",
+            "3",
+            "3 4",
+            "3 4 ok",
+            "3 4 maybe x",
+            "x 4 ok /a",
+            "3 y ok /a",
+        ] {
+            assert_eq!(parse_status(bad), None, "{:?}", bad);
+        }
+    }
+
+    #[test]
+    fn proc_fields() {
+        let s = "Name:\tcat\nState:\tZ (zombie)\nUid:\t1000\t1001\t1002\t1003\nSigCgt:\t0000000000000800\n";
+        assert!(is_dead(s));
+        assert_eq!(real_uid(s), Some(1000));
+        assert!(!is_dead("State:\tS (sleeping)\n"));
+        let me = proc_status_self().unwrap();
+        assert!(real_uid(&me).is_some());
+        assert!(!is_dead(&me));
+    }
+
+    #[test]
+    fn nonce_is_31_bit_nonzero() {
+        for _ in 0..100 {
+            let n = make_nonce();
+            assert!(n > 0 && n <= 0x7fff_ffff);
+        }
+    }
+
+    #[test]
+    fn polling_matches_nonce() {
+        let dir = crate::TempDir::new("ckpt-poll");
+        let p = dir.join("1.status");
+        std::fs::write(&p, "5 99 ok /old\n").unwrap();
+        assert_eq!(poll_result(&p, 5, 42), None, "an old result is not ours");
+        std::fs::write(&p, "6 99 ok /other\n").unwrap();
+        assert_eq!(
+            poll_result(&p, 5, 42),
+            None,
+            "another request's result is not ours"
+        );
+        std::fs::write(&p, "7 99 ok /later\n").unwrap();
+        assert_eq!(poll_result(&p, 5, 42), Some(Outcome::Ok("/later".into())));
+        assert!(p.exists(), "someone else's result stays");
+        std::fs::write(&p, "1 42 ok /stale-file-restarted\n").unwrap();
+        assert_eq!(
+            poll_result(&p, 5, 42),
+            Some(Outcome::Ok("/stale-file-restarted".into())),
+            "our nonce wins over a stale seq"
+        );
+        std::fs::write(&p, "6 42 error boom\n").unwrap();
+        assert_eq!(poll_result(&p, 5, 42), Some(Outcome::Error("boom".into())));
+        assert!(!p.exists(), "our result is consumed");
+    }
+
+    #[test]
+    fn signal_self_errors() {
+        // A process that does not exist.
+        assert!(checkpoint(i32::MAX, 1).is_err());
+    }
+}

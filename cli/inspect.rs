@@ -1,0 +1,551 @@
+//! `mtcp inspect`: prints an image's header, process, threads and regions (text or JSON) and verifies its checksums.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::image::{self, FormatError, Header, Meta, ProcessRecord, RegionRecord, ThreadRecord};
+use crate::xxh64::Xxh64;
+use crate::{fail, io_msg, usage, Arg, Args, Result};
+
+const HELP: &str = "\
+usage: mtcp inspect [--json] IMAGE
+
+Describes the checkpoint image IMAGE and verifies the checksums of its metadata and
+of every region's saved data. Exits 1 if anything is corrupt.
+
+options:
+  --json          print one JSON object instead of text
+  -h, --help      show this help
+";
+
+/// Data is hashed in pieces of this size so that huge regions need little memory.
+const CHUNK: u64 = 1 << 20;
+
+pub fn main(mut args: Args) -> Result<u8> {
+    let mut json = false;
+    let mut image_arg: Option<PathBuf> = None;
+    let mut only_positional = false;
+    while let Some(a) = args.next_arg() {
+        match a {
+            Arg::Opt(name, v) if !only_positional => match name.as_str() {
+                "-h" | "--help" => {
+                    print!("{}", HELP);
+                    return Ok(0);
+                }
+                "--json" if v.is_none() => json = true,
+                "--json" => return usage("inspect: option --json takes no value"),
+                _ => return args.unknown(&name),
+            },
+            Arg::DashDash => only_positional = true,
+            Arg::Opt(name, _) => return usage(format!("inspect: unexpected argument '{}'", name)),
+            Arg::Positional(p) => {
+                if image_arg.is_some() {
+                    return usage(format!(
+                        "inspect: unexpected argument '{}'",
+                        p.to_string_lossy()
+                    ));
+                }
+                image_arg = Some(PathBuf::from(p));
+            }
+        }
+    }
+    let path = match image_arg {
+        Some(p) => p,
+        None => return usage("inspect: no IMAGE given (usage: mtcp inspect [--json] IMAGE)"),
+    };
+    inspect(&path, json)
+}
+
+/// A FormatError as one line, with the numbers that explain it.
+pub fn format_error(e: &FormatError) -> String {
+    match e {
+        FormatError::BadVersion(v) => format!(
+            "{} {} (this mtcp reads version {})",
+            e.message(),
+            v,
+            image::VERSION
+        ),
+        FormatError::Truncated { expected, actual } => {
+            format!("{}: {} of {} bytes", e.message(), actual, expected)
+        }
+        _ => e.message().to_string(),
+    }
+}
+
+fn inspect(path: &Path, json: bool) -> Result<u8> {
+    let shown = path.display().to_string();
+    let (file, header) = open_image(path)?;
+    let mut meta_bytes = vec![0u8; header.meta_size as usize];
+    if let Err(e) = file.read_exact_at(&mut meta_bytes, header.meta_offset) {
+        return fail(format!("cannot read {}: {}", shown, io_msg(&e)));
+    }
+    let meta = match Meta::parse(&header, &meta_bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            if !json {
+                print!("{}", header_text(&shown, &header));
+            }
+            return fail(format!("{}: {}", shown, format_error(&e)));
+        }
+    };
+    let checks = verify(&file, &header, &meta)
+        .or_else(|e| fail(format!("cannot read {}: {}", shown, io_msg(&e))))?;
+    let out = if json {
+        to_json(&shown, &header, &meta, &checks)
+    } else {
+        header_text(&shown, &header) + &body_text(&header, &meta, &checks)
+    };
+    print!("{}", out);
+    let bad = checks.iter().filter(|c| !c.ok()).count();
+    if bad > 0 {
+        return fail(format!(
+            "{}: {} of {} regions have bad data checksums",
+            shown,
+            bad,
+            checks.len()
+        ));
+    }
+    Ok(0)
+}
+
+/// Opens an image and checks its header.
+pub fn open_image(path: &Path) -> Result<(File, Header)> {
+    let shown = path.display();
+    let file =
+        File::open(path).or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
+    let md = file
+        .metadata()
+        .or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
+    if md.is_dir() {
+        return fail(format!("{}: is a directory, not an mtcp image", shown));
+    }
+    let mut head = vec![0u8; image::HEADER_SIZE.min(md.len() as usize)];
+    if let Err(e) = file.read_exact_at(&mut head, 0) {
+        return fail(format!("cannot read {}: {}", shown, io_msg(&e)));
+    }
+    match image::parse_header(&head, md.len()) {
+        Ok(h) => Ok((file, h)),
+        Err(e) => fail(format!("{}: {}", shown, format_error(&e))),
+    }
+}
+
+/// One region's stored and recomputed data checksum.
+pub struct Check {
+    pub stored: u64,
+    pub computed: u64,
+    pub saved_pages: u64,
+}
+
+impl Check {
+    pub fn ok(&self) -> bool {
+        self.stored == self.computed
+    }
+}
+
+/// Hashes every region's runs, read from the file in run order.
+pub fn verify(file: &File, header: &Header, meta: &Meta) -> std::io::Result<Vec<Check>> {
+    let page = header.page_size as u64;
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut checks = Vec::with_capacity(meta.region_count);
+    for i in 0..meta.region_count {
+        let r = meta.region(i);
+        let mut h = Xxh64::new(0);
+        let mut saved_pages = 0;
+        for j in 0..r.run_count as usize {
+            let run = meta.run(r.run_first as usize + j);
+            saved_pages += run.pages;
+            let mut off = run.file_offset;
+            let end = run.file_offset + run.pages * page;
+            while off < end {
+                let n = (end - off).min(CHUNK) as usize;
+                file.read_exact_at(&mut buf[..n], off)?;
+                h.update(&buf[..n]);
+                off += n as u64;
+            }
+        }
+        checks.push(Check {
+            stored: r.data_checksum,
+            computed: h.digest(),
+            saved_pages,
+        });
+    }
+    Ok(checks)
+}
+
+/// Bytes up to the first NUL of a fixed-size name field, as text.
+fn cstr(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// UTC time as ISO 8601, from days-since-epoch arithmetic (Howard Hinnant's civil_from_days).
+pub fn iso8601(sec: u64, nsec: u32) -> String {
+    // Beyond year 9999 the format stops making sense; show the raw number.
+    if sec >= 253_402_300_800 {
+        return format!("@{}", sec);
+    }
+    let days = (sec / 86_400) as i64;
+    let rem = sec % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+    let ms = (nsec.min(999_999_999)) / 1_000_000;
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        year,
+        month,
+        day,
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ms
+    )
+}
+
+fn prot_text(prot: u32) -> String {
+    let bit = |b: u32, c: char| if prot & b != 0 { c } else { '-' };
+    [
+        bit(image::PROT_READ, 'r'),
+        bit(image::PROT_WRITE, 'w'),
+        bit(image::PROT_EXEC, 'x'),
+    ]
+    .iter()
+    .collect()
+}
+
+fn flag_names(flags: u32, table: &[(u32, &'static str)]) -> Vec<String> {
+    let mut out: Vec<String> = table
+        .iter()
+        .filter(|(b, _)| flags & b != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+    let known = table.iter().fold(0, |acc, (b, _)| acc | b);
+    if flags & !known != 0 {
+        out.push(format!("0x{:x}", flags & !known));
+    }
+    out
+}
+
+const REGION_FLAGS: &[(u32, &str)] = &[
+    (image::REGION_GROWSDOWN, "growsdown"),
+    (image::REGION_NORESERVE, "noreserve"),
+    (image::REGION_HEAP, "heap"),
+    (image::REGION_STACK, "stack"),
+    (image::REGION_DELETED, "deleted"),
+    (image::REGION_DONTFORK, "dontfork"),
+    (image::REGION_WIPEONFORK, "wipeonfork"),
+    (image::REGION_DONTDUMP, "dontdump"),
+    (image::REGION_HUGEPAGE, "hugepage"),
+    (image::REGION_NOHUGEPAGE, "nohugepage"),
+    (image::REGION_MERGEABLE, "mergeable"),
+    (image::REGION_FILE_IDENTITY, "identity"),
+];
+
+const THREAD_FLAGS: &[(u32, &str)] = &[
+    (image::THREAD_MAIN, "main"),
+    (image::THREAD_RSEQ, "rseq"),
+    (image::THREAD_COORDINATOR, "coordinator"),
+];
+
+fn joined(names: Vec<String>) -> String {
+    if names.is_empty() {
+        "-".to_string()
+    } else {
+        names.join(",")
+    }
+}
+
+/// Sizes as ls -h would show them; regions are whole pages, so K is the smallest unit.
+fn human(n: u64) -> String {
+    const K: u64 = 1024;
+    if n >= K * K * K {
+        format!("{:.1}G", n as f64 / (K * K * K) as f64)
+    } else if n >= K * K {
+        format!("{:.1}M", n as f64 / (K * K) as f64)
+    } else {
+        format!("{}K", n / K)
+    }
+}
+
+fn header_text(path: &str, h: &Header) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "image        {}", path);
+    let _ = writeln!(
+        s,
+        "format       version {}, {} bytes",
+        h.version, h.file_size
+    );
+    let _ = writeln!(s, "arch         {}", image::arch_name(h.arch));
+    let _ = writeln!(s, "page size    {}", h.page_size);
+    let _ = writeln!(s, "time         {}", iso8601(h.time_sec, h.time_nsec));
+    let _ = writeln!(
+        s,
+        "xfeatures    0x{:x}, xsave size {}",
+        h.xfeatures, h.xsave_size
+    );
+    s
+}
+
+fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
+    let w = if h.arch == image::ARCH_I386 { 8 } else { 12 };
+    let mut s = String::new();
+    let p: ProcessRecord = meta.process();
+    let _ = writeln!(
+        s,
+        "process      pid {}, vpid {}, generation {}",
+        p.pid, p.vpid, p.generation
+    );
+    let _ = writeln!(s, "  comm       {}", cstr(&p.comm));
+    let _ = writeln!(s, "  exe        {}", lossy(meta.string(p.exe)));
+    let _ = writeln!(s, "  cwd        {}", lossy(meta.string(p.cwd)));
+    let _ = writeln!(
+        s,
+        "  signal     {} ({})",
+        p.checkpoint_signal,
+        crate::signal::name(p.checkpoint_signal)
+    );
+    if p.interval_sec == 0 {
+        let _ = writeln!(s, "  interval   off");
+    } else {
+        let _ = writeln!(s, "  interval   {} s", p.interval_sec);
+    }
+    let _ = writeln!(
+        s,
+        "  brk        0x{:0w$x}..0x{:0w$x}",
+        p.mm.start_brk,
+        p.mm.brk,
+        w = w
+    );
+    let _ = writeln!(s, "  umask      {:04o}", p.umask);
+
+    let _ = writeln!(s, "threads      {}", meta.thread_count);
+    let _ = writeln!(
+        s,
+        "  {:>8}  {:<21}  {:<w2$}  {:<w2$}  {:<w2$}  NAME",
+        "TID",
+        "FLAGS",
+        "TLS BASE",
+        "SP",
+        "IP",
+        w2 = w + 2
+    );
+    for i in 0..meta.thread_count {
+        let t: ThreadRecord = meta.thread(i);
+        let _ = writeln!(
+            s,
+            "  {:>8}  {:<21}  0x{:0w$x}  0x{:0w$x}  0x{:0w$x}  {}",
+            t.tid,
+            joined(flag_names(t.flags, THREAD_FLAGS)),
+            t.tls_base,
+            t.sp,
+            t.ip,
+            cstr(&t.name),
+            w = w
+        );
+    }
+
+    let _ = writeln!(s, "regions      {}", meta.region_count);
+    let _ = writeln!(
+        s,
+        "  {:<aw$}  {:>7}  PROT  {:<11}  {:<18}  {:>7}  PATH",
+        "START-END",
+        "SIZE",
+        "KIND",
+        "FLAGS",
+        "PAGES",
+        aw = 2 * w + 5
+    );
+    for (i, c) in checks.iter().enumerate() {
+        let r: RegionRecord = meta.region(i);
+        let _ = writeln!(
+            s,
+            "  0x{:0w$x}-0x{:0w$x}  {:>7}  {:<4}  {:<11}  {:<18}  {:>7}  {}{}",
+            r.start,
+            r.end,
+            human(r.len()),
+            prot_text(r.prot),
+            image::kind_name(r.kind),
+            joined(flag_names(r.flags, REGION_FLAGS)),
+            c.saved_pages,
+            lossy(meta.string(r.path)),
+            if c.ok() { "" } else { "  [BAD CHECKSUM]" },
+            w = w
+        );
+    }
+
+    let bad: Vec<usize> = (0..checks.len()).filter(|&i| !checks[i].ok()).collect();
+    if bad.is_empty() {
+        let _ = writeln!(s, "checksums: all {} regions ok", checks.len());
+    } else {
+        let _ = writeln!(
+            s,
+            "checksums: {} of {} regions BAD",
+            bad.len(),
+            checks.len()
+        );
+        for i in bad {
+            let r = meta.region(i);
+            let _ = writeln!(
+                s,
+                "  0x{:0w$x}-0x{:0w$x} {}: stored 0x{:016x}, computed 0x{:016x}",
+                r.start,
+                r.end,
+                lossy(meta.string(r.path)),
+                checks[i].stored,
+                checks[i].computed,
+                w = w
+            );
+        }
+    }
+    s
+}
+
+/// A JSON string literal.
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_list(names: Vec<String>) -> String {
+    let items: Vec<String> = names.iter().map(|n| json_str(n)).collect();
+    format!("[{}]", items.join(","))
+}
+
+fn to_json(path: &str, h: &Header, meta: &Meta, checks: &[Check]) -> String {
+    let p = meta.process();
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "{{\"path\":{},\"version\":{},\"arch\":{},\"page_size\":{},\"time_sec\":{},\"time_nsec\":{},\"time\":{},\"xfeatures\":{},\"xsave_size\":{},",
+        json_str(path),
+        h.version,
+        json_str(image::arch_name(h.arch)),
+        h.page_size,
+        h.time_sec,
+        h.time_nsec,
+        json_str(&iso8601(h.time_sec, h.time_nsec)),
+        h.xfeatures,
+        h.xsave_size
+    );
+    let _ = write!(
+        s,
+        "\"process\":{{\"pid\":{},\"vpid\":{},\"generation\":{},\"comm\":{},\"exe\":{},\"cwd\":{},\"signal\":{},\"interval\":{},\"start_brk\":{},\"brk\":{},\"umask\":{}}},",
+        p.pid,
+        p.vpid,
+        p.generation,
+        json_str(&cstr(&p.comm)),
+        json_str(&lossy(meta.string(p.exe))),
+        json_str(&lossy(meta.string(p.cwd))),
+        p.checkpoint_signal,
+        p.interval_sec,
+        p.mm.start_brk,
+        p.mm.brk,
+        p.umask
+    );
+    let threads: Vec<String> = (0..meta.thread_count)
+        .map(|i| {
+            let t = meta.thread(i);
+            format!(
+                "{{\"tid\":{},\"flags\":{},\"tls_base\":{},\"sp\":{},\"ip\":{},\"name\":{}}}",
+                t.tid,
+                json_list(flag_names(t.flags, THREAD_FLAGS)),
+                t.tls_base,
+                t.sp,
+                t.ip,
+                json_str(&cstr(&t.name))
+            )
+        })
+        .collect();
+    let _ = write!(s, "\"threads\":[{}],", threads.join(","));
+    let regions: Vec<String> = checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let r = meta.region(i);
+            format!(
+                "{{\"start\":{},\"end\":{},\"prot\":{},\"kind\":{},\"flags\":{},\"saved_pages\":{},\"path\":{},\"checksum_ok\":{}}}",
+                r.start,
+                r.end,
+                json_str(&prot_text(r.prot)),
+                json_str(image::kind_name(r.kind)),
+                json_list(flag_names(r.flags, REGION_FLAGS)),
+                c.saved_pages,
+                json_str(&lossy(meta.string(r.path))),
+                c.ok()
+            )
+        })
+        .collect();
+    let _ = write!(s, "\"regions\":[{}],", regions.join(","));
+    let _ = writeln!(s, "\"checksums_ok\":{}}}", checks.iter().all(|c| c.ok()));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(951_782_400, 0), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            iso8601(1_700_000_000, 123_456_789),
+            "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(
+            iso8601(4_102_444_799, 999_999_999),
+            "2099-12-31T23:59:59.999Z"
+        );
+        assert_eq!(iso8601(253_402_300_799, 0), "9999-12-31T23:59:59.000Z");
+        assert_eq!(iso8601(u64::MAX, 0), format!("@{}", u64::MAX));
+    }
+
+    #[test]
+    fn json_escapes() {
+        assert_eq!(json_str("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
+        assert_eq!(
+            json_list(vec!["main".into(), "rseq".into()]),
+            "[\"main\",\"rseq\"]"
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(prot_text(5), "r-x");
+        assert_eq!(prot_text(0), "---");
+        assert_eq!(
+            joined(flag_names(image::REGION_HEAP | 1 << 30, REGION_FLAGS)),
+            "heap,0x40000000"
+        );
+        assert_eq!(joined(flag_names(0, THREAD_FLAGS)), "-");
+        assert_eq!(human(4096), "4K");
+        assert_eq!(human(3 << 20), "3.0M");
+    }
+}

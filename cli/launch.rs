@@ -1,0 +1,394 @@
+//! `mtcp launch`: sets up the runtime's environment (and LD_PRELOAD when needed) and execs the program in place.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::elf::{self, Elf};
+use crate::{fail, io_msg, usage, Arg, Args, Result};
+
+const HELP: &str = "\
+usage: mtcp launch [--dir D] [--interval S] [--signal SIG] [--] PROG ARGS...
+
+Runs PROG with the mtcp runtime, in place of this process (same pid).
+
+options:
+  --dir D         directory for images (MTCP_DIR; default: the program's working directory)
+  --interval S    checkpoint every S seconds (MTCP_INTERVAL; 0 = only on request)
+  --signal SIG    checkpoint signal (MTCP_SIGNAL): a number 1-64 or a name such as
+                  USR2, SIGUSR2 or RTMIN+3 (default USR2; KILL, STOP, 32 and 33 are refused)
+  -h, --help      show this help
+
+A dynamically linked PROG that does not define mtcp_checkpoint gets the runtime
+through LD_PRELOAD; a static PROG, or one linked with the runtime, only gets the
+environment. For a #! script the interpreter decides.
+";
+
+/// Runtime entry point whose presence means the program already carries the runtime.
+const RUNTIME_SYMBOL: &str = "mtcp_checkpoint";
+
+/// Linux follows at most this many nested #! interpreters.
+const MAX_SCRIPT_DEPTH: u32 = 4;
+
+pub fn main(mut args: Args) -> Result<u8> {
+    let mut dir: Option<OsString> = None;
+    let mut interval: Option<String> = None;
+    let mut signal: Option<String> = None;
+    let command: Vec<OsString> = loop {
+        match args.next_arg() {
+            None => {
+                return usage(
+                    "launch: no program given (usage: mtcp launch [options] -- PROG ARGS...)",
+                )
+            }
+            Some(Arg::DashDash) => break args.rest(),
+            Some(Arg::Positional(p)) => {
+                let mut c = vec![p];
+                c.extend(args.rest());
+                break c;
+            }
+            Some(Arg::Opt(name, v)) => match name.as_str() {
+                "-h" | "--help" => {
+                    print!("{}", HELP);
+                    return Ok(0);
+                }
+                "--dir" => dir = Some(args.value(&name, v)?),
+                "--interval" => interval = Some(args.value_str(&name, v)?),
+                "--signal" => signal = Some(args.value_str(&name, v)?),
+                _ => return args.unknown(&name),
+            },
+        }
+    };
+    if command.is_empty() || command[0].is_empty() {
+        return usage("launch: no program given (usage: mtcp launch [options] -- PROG ARGS...)");
+    }
+
+    let mut env: Vec<(&str, OsString)> = Vec::new();
+    if let Some(i) = &interval {
+        if parse_interval(i).is_none() {
+            return usage(format!(
+                "launch: invalid --interval '{}': expected a whole number of seconds",
+                i
+            ));
+        }
+        env.push(("MTCP_INTERVAL", i.into()));
+    }
+    if let Some(s) = &signal {
+        match crate::signal::parse(&s.to_ascii_uppercase()) {
+            // The number, so that the runtime and `mtcp checkpoint` cannot read it differently.
+            Some(n) => env.push(("MTCP_SIGNAL", n.to_string().into())),
+            None => {
+                return usage(format!(
+                    "launch: invalid --signal '{}': expected a number 1-64 or a name such as USR2 or RTMIN+3 (not KILL, STOP, 32 or 33)",
+                    s
+                ))
+            }
+        }
+    }
+    if let Some(d) = &dir {
+        env.push(("MTCP_DIR", checked_dir(d)?.into_os_string()));
+    }
+
+    let prog = &command[0];
+    let path = resolve_program(prog)?;
+    let mut cmd = Command::new(&path);
+    cmd.arg0(prog).args(&command[1..]);
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    if let Some(lib) = runtime_to_preload(&path, prog)? {
+        cmd.env(
+            "LD_PRELOAD",
+            ld_preload(&lib, std::env::var_os("LD_PRELOAD")),
+        );
+    }
+    let err = cmd.exec();
+    fail(format!(
+        "cannot execute {}: {}",
+        prog.to_string_lossy(),
+        io_msg(&err)
+    ))
+}
+
+/// MTCP_INTERVAL as the runtime reads it: decimal digits, at most u32::MAX.
+fn parse_interval(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// The absolute form of --dir, which must be an existing directory (the runtime refuses
+/// anything else, but only once the program has started).
+fn checked_dir(d: &OsStr) -> Result<PathBuf> {
+    if d.is_empty() {
+        return usage("launch: --dir needs a non-empty directory");
+    }
+    let abs = match std::path::absolute(d) {
+        Ok(a) => a,
+        Err(e) => return fail(format!("--dir {}: {}", Path::new(d).display(), io_msg(&e))),
+    };
+    match std::fs::metadata(&abs) {
+        Ok(m) if m.is_dir() => Ok(abs),
+        Ok(_) => fail(format!("--dir {}: not a directory", abs.display())),
+        Err(e) => fail(format!("--dir {}: {}", abs.display(), io_msg(&e))),
+    }
+}
+
+fn is_executable_file(p: &Path) -> bool {
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Finds `name` in PATH like execvp: the first executable regular file.
+pub fn search_path(name: &OsStr) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
+    for dir in path.as_bytes().split(|&c| c == b':') {
+        // An empty PATH entry means the current directory.
+        let dir = if dir.is_empty() {
+            Path::new(".")
+        } else {
+            Path::new(OsStr::from_bytes(dir))
+        };
+        let candidate = dir.join(name);
+        if is_executable_file(&candidate) {
+            return Some(candidate);
+        }
+    }
+    None
+}
+
+/// The file that exec will run for PROG: as given if it has a '/', else from PATH.
+fn resolve_program(prog: &OsStr) -> Result<PathBuf> {
+    let shown = prog.to_string_lossy();
+    if prog.as_bytes().contains(&b'/') {
+        let p = PathBuf::from(prog);
+        return match std::fs::metadata(&p) {
+            Ok(m) if m.is_dir() => fail(format!("{}: is a directory", shown)),
+            Ok(_) => Ok(p),
+            Err(e) => fail(format!("{}: {}", shown, io_msg(&e))),
+        };
+    }
+    match search_path(prog) {
+        Some(p) => Ok(p),
+        None => fail(format!("{}: command not found", shown)),
+    }
+}
+
+/// What the program that finally runs looks like, as far as preloading is concerned.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    /// Static, or already linked with the runtime: the environment is enough.
+    HasRuntime,
+    /// Dynamic without the runtime: preload the library of this class.
+    NeedsPreload { class64: bool, machine: u16 },
+}
+
+/// Decides by the ELF file that the kernel will load for `path`, following #! lines.
+fn classify(path: &Path, depth: u32) -> Result<Kind> {
+    let shown = path.display();
+    let mut head = Vec::with_capacity(256);
+    let opened = File::open(path).and_then(|f| f.take(256).read_to_end(&mut head));
+    if let Err(e) = opened {
+        return fail(format!(
+            "cannot read {} to decide how to load the runtime: {}",
+            shown,
+            io_msg(&e)
+        ));
+    }
+    if head.starts_with(b"#!") {
+        if depth >= MAX_SCRIPT_DEPTH {
+            return fail(format!("{}: too many levels of #! interpreters", shown));
+        }
+        let interp = script_interpreter(&head).ok_or_else(|| {
+            crate::Error::Fail(format!("{}: #! line names no interpreter", shown))
+        })?;
+        return classify(&interp?, depth + 1);
+    }
+    if !Elf::is_elf(&head) {
+        return fail(format!("{}: not an ELF executable or a #! script", shown));
+    }
+    let elf = Elf::open(path).map_err(|e| crate::Error::Fail(format!("{}: {}", shown, e)))?;
+    if elf.interp.is_none() {
+        return Ok(Kind::HasRuntime);
+    }
+    match elf.defines(RUNTIME_SYMBOL) {
+        Ok(true) => Ok(Kind::HasRuntime),
+        Ok(false) => Ok(Kind::NeedsPreload {
+            class64: elf.class64,
+            machine: elf.machine,
+        }),
+        Err(e) => fail(format!("{}: {}", shown, e)),
+    }
+}
+
+/// The interpreter of a #! script: the first word, or for `env` the program it runs
+/// (found through PATH). None if the line names nothing.
+fn script_interpreter(head: &[u8]) -> Option<Result<PathBuf>> {
+    let line = &head[2..];
+    let line = &line[..line.iter().position(|&c| c == b'\n').unwrap_or(line.len())];
+    let mut words = line
+        .split(|&c| c == b' ' || c == b'\t')
+        .filter(|w| !w.is_empty());
+    let first = Path::new(OsStr::from_bytes(words.next()?));
+    if first.file_name() != Some(OsStr::new("env")) {
+        return Some(Ok(first.to_path_buf()));
+    }
+    // Skip env's options (-S, -i, ...) and VAR=value assignments.
+    let prog = words.find(|w| !w.starts_with(b"-") && !w.contains(&b'='))?;
+    let prog = OsStr::from_bytes(prog);
+    if prog.as_bytes().contains(&b'/') {
+        return Some(Ok(PathBuf::from(prog)));
+    }
+    Some(match search_path(prog) {
+        Some(p) => Ok(p),
+        None => fail(format!(
+            "#!{} {}: {} not found in PATH",
+            first.display(),
+            prog.to_string_lossy(),
+            prog.to_string_lossy()
+        )),
+    })
+}
+
+/// The runtime library to preload for `path`, or None if the program needs none.
+fn runtime_to_preload(path: &Path, prog: &OsStr) -> Result<Option<PathBuf>> {
+    let (class64, machine) = match classify(path, 0)? {
+        Kind::HasRuntime => return Ok(None),
+        Kind::NeedsPreload { class64, machine } => (class64, machine),
+    };
+    let lib = match (class64, machine) {
+        (true, elf::EM_X86_64) => crate::exe_dir()?.join("libmtcp.so"),
+        (false, elf::EM_386) => crate::i386_artifact("libmtcp.so")?,
+        _ => {
+            return fail(format!(
+                "{} is a {}-bit program for ELF machine {}; mtcp supports x86_64 and i386",
+                prog.to_string_lossy(),
+                if class64 { 64 } else { 32 },
+                machine
+            ))
+        }
+    };
+    // A relative MTCP_LIB32_DIR would break as soon as the program changes directory.
+    let lib = std::path::absolute(&lib).unwrap_or(lib);
+    if !lib.is_file() {
+        let extra = if class64 {
+            ""
+        } else {
+            " (or set MTCP_LIB32_DIR to the directory holding it)"
+        };
+        return fail(format!(
+            "the {}-bit runtime library {} does not exist; build it with `{}`{}",
+            if class64 { 64 } else { 32 },
+            lib.display(),
+            crate::build_hint(!class64),
+            extra
+        ));
+    }
+    if lib
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .any(|&c| c == b':' || c == b' ')
+    {
+        return fail(format!(
+            "the runtime library path {} contains ':' or ' ', which LD_PRELOAD cannot hold",
+            lib.display()
+        ));
+    }
+    Ok(Some(lib))
+}
+
+/// LD_PRELOAD with `lib` first and the existing entries (other than `lib`) after it.
+fn ld_preload(lib: &Path, existing: Option<OsString>) -> OsString {
+    let mut out = lib.as_os_str().to_os_string();
+    if let Some(old) = existing {
+        for entry in old
+            .as_bytes()
+            .split(|&c| c == b':' || c == b' ')
+            .filter(|e| !e.is_empty())
+        {
+            if entry != lib.as_os_str().as_bytes() {
+                out.push(":");
+                out.push(OsStr::from_bytes(entry));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval() {
+        assert_eq!(parse_interval("0"), Some(0));
+        assert_eq!(parse_interval("60"), Some(60));
+        assert_eq!(parse_interval("4294967295"), Some(u32::MAX));
+        for bad in ["", "-1", "+1", "1.5", "4294967296", "1s", " 1"] {
+            assert_eq!(parse_interval(bad), None, "{:?}", bad);
+        }
+    }
+
+    #[test]
+    fn preload_order() {
+        let lib = Path::new("/x/libmtcp.so");
+        assert_eq!(ld_preload(lib, None), "/x/libmtcp.so");
+        assert_eq!(ld_preload(lib, Some("".into())), "/x/libmtcp.so");
+        assert_eq!(
+            ld_preload(lib, Some("/a.so /b.so".into())),
+            "/x/libmtcp.so:/a.so:/b.so"
+        );
+        assert_eq!(
+            ld_preload(lib, Some("/a.so:/x/libmtcp.so".into())),
+            "/x/libmtcp.so:/a.so"
+        );
+    }
+
+    #[test]
+    fn shebang() {
+        let p = |s: &[u8]| script_interpreter(s).map(|r| r.ok());
+        assert_eq!(p(b"#!/bin/sh\necho"), Some(Some(PathBuf::from("/bin/sh"))));
+        assert_eq!(
+            p(b"#! /bin/bash -e\n"),
+            Some(Some(PathBuf::from("/bin/bash")))
+        );
+        assert_eq!(p(b"#!\n"), None);
+        assert_eq!(p(b"#!/usr/bin/env\n"), None);
+        let sh = p(b"#!/usr/bin/env -S sh -e\n").unwrap().unwrap();
+        assert_eq!(sh.file_name(), Some(OsStr::new("sh")));
+        assert!(sh.is_absolute() || sh.starts_with("."));
+    }
+
+    #[test]
+    fn classify_sh_and_script() {
+        let sh = std::fs::canonicalize("/bin/sh").unwrap();
+        let expect = Kind::NeedsPreload {
+            class64: cfg!(target_pointer_width = "64"),
+            machine: if cfg!(target_arch = "x86_64") {
+                elf::EM_X86_64
+            } else {
+                elf::EM_386
+            },
+        };
+        assert_eq!(classify(&sh, 0).unwrap(), expect);
+        let dir = crate::TempDir::new("launch-classify");
+        let script = dir.join("s");
+        std::fs::write(&script, b"#!/usr/bin/env sh\nexit 0\n").unwrap();
+        assert_eq!(classify(&script, 0).unwrap(), expect);
+        std::fs::write(&script, format!("#!{}\n", script.display())).unwrap();
+        assert!(
+            classify(&script, 0).is_err(),
+            "a script that is its own interpreter must not loop"
+        );
+        std::fs::write(&script, b"plain text\n").unwrap();
+        assert!(classify(&script, 0).is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! libc entry points that the runtime replaces so that no program can block, wait for,
+//! steal or replace the checkpoint signal: sigprocmask, pthread_sigmask, sigaction,
+//! signal, sigwait, sigwaitinfo, sigtimedwait, sigsuspend and signalfd.
+//!
+//! In a preloaded libmtcp.so these exported definitions come first in symbol lookup; in
+//! a static program libmtcp.a's strong definitions win over libc.a's weak ones. Each
+//! one does what libc would do, by raw syscalls, except that the checkpoint signal is
+//! left out of every mask and wait set, and a handler for it is kept aside and reported
+//! back instead of installed. Waits that a checkpoint interrupts are resumed, so the
+//! program never sees an EINTR caused by a checkpoint in these calls.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+use syscalls::{Errno, Sysno};
+
+use crate::arch::{self, user_sigaction as usa};
+use crate::config::CONFIG;
+use crate::global::Global;
+use crate::sys;
+
+/// glibc keeps these two for itself (SIGCANCEL, SIGSETXID): never blocked, never waited.
+const LIBC_INTERNAL: u64 = (1 << 31) | (1 << 32);
+
+/// How many times the checkpoint handler ran, per thread (tid modulo the table size),
+/// and how many restarts happened: a wait that returns EINTR while one of these moved
+/// was interrupted by us, not by the program's own signal.
+static HANDLER_RUNS: [AtomicU32; 1024] = [const { AtomicU32::new(0) }; 1024];
+pub static RESTARTS: AtomicU32 = AtomicU32::new(0);
+
+pub fn note_handler_run(tid: u32) {
+    HANDLER_RUNS[tid as usize % HANDLER_RUNS.len()].fetch_add(1, Ordering::AcqRel);
+}
+
+fn interruption_mark() -> (u32, u32) {
+    let tid = sys::gettid();
+    (HANDLER_RUNS[tid as usize % HANDLER_RUNS.len()].load(Ordering::Acquire), RESTARTS.load(Ordering::Acquire))
+}
+
+fn ckpt_bit() -> u64 {
+    // SAFETY: the configuration is fixed once the runtime has started.
+    let sig = unsafe { (*CONFIG.get()).signal };
+    1u64 << (sig - 1)
+}
+
+fn ckpt_signal() -> i32 {
+    // SAFETY: as in ckpt_bit.
+    unsafe { (*CONFIG.get()).signal as i32 }
+}
+
+/// The program's mask with the signals it may not block taken out.
+fn filtered(mask: u64) -> u64 {
+    mask & !ckpt_bit() & !LIBC_INTERNAL
+}
+
+/// libc's error convention: -1 with errno set.
+fn fail(e: Errno) -> i32 {
+    arch::set_libc_errno(e.into_raw());
+    -1
+}
+
+unsafe fn sigmask_common(how: i32, set: *const u64, old: *mut u64) -> Result<(), Errno> {
+    let mut kernel_old: u64 = 0;
+    let new = if set.is_null() {
+        None
+    } else {
+        let requested = core::ptr::read_unaligned(set);
+        match how as usize {
+            sys::SIG_BLOCK | sys::SIG_SETMASK => Some(filtered(requested)),
+            sys::SIG_UNBLOCK => Some(requested),
+            _ => return Err(Errno::EINVAL),
+        }
+    };
+    let new_ptr = new.as_ref().map_or(0, |m| m as *const u64 as usize);
+    syscalls::syscall4(Sysno::rt_sigprocmask, how as usize, new_ptr, &mut kernel_old as *mut u64 as usize, 8)?;
+    if !old.is_null() {
+        core::ptr::write_unaligned(old, kernel_old);
+    }
+    Ok(())
+}
+
+/// # Safety
+/// Called by the program with libc's contract: `set`/`old` null or valid sigset_t.
+#[no_mangle]
+pub unsafe extern "C" fn sigprocmask(how: i32, set: *const u64, old: *mut u64) -> i32 {
+    match sigmask_common(how, set, old) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
+    }
+}
+
+/// # Safety
+/// As sigprocmask; returns the error number instead of setting errno.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_sigmask(how: i32, set: *const u64, old: *mut u64) -> i32 {
+    match sigmask_common(how, set, old) {
+        Ok(()) => 0,
+        Err(e) => e.into_raw(),
+    }
+}
+
+/// The program's own disposition for the checkpoint signal, never installed.
+static VIRTUAL_ACTION: Global<[u8; usa::SIZE]> = Global::new([0; usa::SIZE]);
+
+/// # Safety
+/// `act`/`oact` null or valid `struct sigaction` as libc defines it.
+#[no_mangle]
+pub unsafe extern "C" fn sigaction(sig: i32, act: *const u8, oact: *mut u8) -> i32 {
+    if sig <= 0 || sig > 64 || sig == 32 || sig == 33 {
+        return fail(Errno::EINVAL);
+    }
+    if sig == ckpt_signal() {
+        let saved = &mut *VIRTUAL_ACTION.get();
+        if !oact.is_null() {
+            core::ptr::copy_nonoverlapping(saved.as_ptr(), oact, usa::SIZE);
+        }
+        if !act.is_null() {
+            core::ptr::copy_nonoverlapping(act, saved.as_mut_ptr(), usa::SIZE);
+        }
+        return 0;
+    }
+    if sig == sys::SIGKILL as i32 || sig == sys::SIGSTOP as i32 {
+        if !act.is_null() {
+            return fail(Errno::EINVAL);
+        }
+    }
+    let new = if act.is_null() {
+        None
+    } else {
+        let rd = |off: usize| core::ptr::read_unaligned(act.add(off) as *const usize);
+        let flags = core::ptr::read_unaligned(act.add(usa::FLAGS) as *const i32) as u32 as usize;
+        Some(sys::KernelSigaction {
+            handler: rd(usa::HANDLER),
+            // Like libc: every handler returns through a restorer that calls rt_sigreturn.
+            flags: flags | arch::SA_RESTORER,
+            restorer: arch::sigreturn_trampoline as *const () as usize,
+            mask: core::ptr::read_unaligned(act.add(usa::MASK) as *const u64),
+        })
+    };
+    let mut old = sys::KernelSigaction::default();
+    if let Err(e) = sys::rt_sigaction(sig as usize, new.as_ref(), Some(&mut old)) {
+        return fail(e);
+    }
+    if !oact.is_null() {
+        core::ptr::write_bytes(oact, 0, usa::SIZE);
+        core::ptr::write_unaligned(oact.add(usa::HANDLER) as *mut usize, old.handler);
+        core::ptr::write_unaligned(oact.add(usa::MASK) as *mut u64, old.mask);
+        core::ptr::write_unaligned(oact.add(usa::FLAGS) as *mut i32, old.flags as i32);
+        core::ptr::write_unaligned(oact.add(usa::RESTORER) as *mut usize, old.restorer);
+    }
+    0
+}
+
+/// BSD semantics, as glibc's signal(): restart syscalls, block the signal in its handler.
+///
+/// # Safety
+/// `handler` is SIG_DFL, SIG_IGN or a function of the program.
+#[no_mangle]
+pub unsafe extern "C" fn signal(sig: i32, handler: usize) -> usize {
+    const SIG_ERR: usize = usize::MAX;
+    if sig <= 0 || sig > 64 {
+        fail(Errno::EINVAL);
+        return SIG_ERR;
+    }
+    let mut act = [0u8; usa::SIZE];
+    let mut old = [0u8; usa::SIZE];
+    core::ptr::write_unaligned(act.as_mut_ptr().add(usa::HANDLER) as *mut usize, handler);
+    core::ptr::write_unaligned(act.as_mut_ptr().add(usa::MASK) as *mut u64, 1u64 << (sig - 1));
+    core::ptr::write_unaligned(act.as_mut_ptr().add(usa::FLAGS) as *mut i32, sys::SA_RESTART as i32);
+    if sigaction(sig, act.as_ptr(), old.as_mut_ptr()) < 0 {
+        return SIG_ERR;
+    }
+    core::ptr::read_unaligned(old.as_ptr().add(usa::HANDLER) as *const usize)
+}
+
+/// rt_sigtimedwait on the program's set without the checkpoint signal, resumed when a
+/// checkpoint (not the program) caused the EINTR. Returns the signal number.
+unsafe fn timed_wait(set: *const u64, info: usize, timeout: usize) -> Result<usize, Errno> {
+    let want = filtered(core::ptr::read_unaligned(set));
+    let deadline = if timeout != 0 { Some(arch::monotonic_ns().saturating_add(arch::read_timespec_ns(timeout))) } else { None };
+    let mut ts: arch::TimespecBuf = Default::default();
+    let mut tptr = timeout;
+    loop {
+        let mark = interruption_mark();
+        match arch::sigtimedwait_raw(&want, info, tptr) {
+            Err(Errno::EINTR) if mark != interruption_mark() => {
+                if let Some(d) = deadline {
+                    let now = arch::monotonic_ns();
+                    tptr = arch::timespec_from_ns(d.saturating_sub(now), &mut ts);
+                }
+                continue;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// # Safety
+/// libc's contract: valid set and out-pointer.
+#[no_mangle]
+pub unsafe extern "C" fn sigwait(set: *const u64, sig: *mut i32) -> i32 {
+    loop {
+        match timed_wait(set, 0, 0) {
+            Ok(s) => {
+                if !sig.is_null() {
+                    *sig = s as i32;
+                }
+                return 0;
+            }
+            // POSIX sigwait never fails with EINTR.
+            Err(Errno::EINTR) => continue,
+            Err(e) => return e.into_raw(),
+        }
+    }
+}
+
+/// # Safety
+/// libc's contract: valid set; info null or writable siginfo_t.
+#[no_mangle]
+pub unsafe extern "C" fn sigwaitinfo(set: *const u64, info: *mut u8) -> i32 {
+    match timed_wait(set, info as usize, 0) {
+        Ok(s) => s as i32,
+        Err(e) => fail(e),
+    }
+}
+
+/// # Safety
+/// libc's contract: valid set; info null or writable; timeout null or valid timespec.
+#[no_mangle]
+pub unsafe extern "C" fn sigtimedwait(set: *const u64, info: *mut u8, timeout: *const u8) -> i32 {
+    match timed_wait(set, info as usize, timeout as usize) {
+        Ok(s) => s as i32,
+        Err(e) => fail(e),
+    }
+}
+
+/// # Safety
+/// libc's contract: valid mask.
+#[no_mangle]
+pub unsafe extern "C" fn sigsuspend(mask: *const u64) -> i32 {
+    let m = filtered(core::ptr::read_unaligned(mask));
+    loop {
+        let mark = interruption_mark();
+        let r = syscalls::syscall2(Sysno::rt_sigsuspend, &m as *const u64 as usize, 8);
+        match r {
+            Err(Errno::EINTR) if mark != interruption_mark() => continue,
+            Err(e) => return fail(e),
+            Ok(_) => return 0,
+        }
+    }
+}
+
+/// # Safety
+/// libc's contract: valid mask.
+#[no_mangle]
+pub unsafe extern "C" fn signalfd(fd: i32, mask: *const u64, flags: i32) -> i32 {
+    let m = filtered(core::ptr::read_unaligned(mask));
+    match syscalls::syscall4(Sysno::signalfd4, fd as isize as usize, &m as *const u64 as usize, 8, flags as usize) {
+        Ok(v) => v as i32,
+        Err(e) => fail(e),
+    }
+}
