@@ -92,10 +92,13 @@ macro_rules! die {
     }};
 }
 
-const USAGE: &str = "usage: mtcp_restart [--verbose] IMAGE\n\
+const USAGE: &str = "usage: mtcp_restart [--verbose] [--same-pid] IMAGE\n\
 Restarts the process saved in IMAGE (written by the mtcp runtime) in place of this one:\n\
 the restored process keeps this process's pid, terminal and standard streams.\n\
-  --verbose   report what was restored, and how thread ids changed\n";
+  --verbose   report what was restored, and how thread ids changed\n\
+  --same-pid  give the process and its threads their ids from checkpoint time; the\n\
+              restored process is then a child of this one, which waits for it and\n\
+              exits as it does (needs CAP_CHECKPOINT_RESTORE, e.g. root)\n";
 
 /// Entered from `_start` on the static stack with the kernel's initial stack pointer.
 #[no_mangle]
@@ -103,11 +106,13 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
     let argc = *initial_sp;
     let argv = initial_sp.add(1) as *const *const u8;
     let mut verbose = false;
+    let mut same_pid = false;
     let mut path: Option<&[u8]> = None;
     for i in 1..argc {
         let arg = cstr(*argv.add(i));
         match arg {
             b"--verbose" | b"-v" => verbose = true,
+            b"--same-pid" => same_pid = true,
             b"--help" | b"-h" => {
                 let _ = sys::write_all(1, USAGE.as_bytes());
                 sys::exit_group(0);
@@ -134,7 +139,7 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
     // Nothing may interrupt the restore; each thread gets its own mask back from its frame.
     let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!0u64));
     // The kernel's stack, where argv lives, is unmapped later: use the copy from here on.
-    restart(image_name(), verbose)
+    restart(image_name(), verbose, same_pid)
 }
 
 unsafe fn cstr<'a>(p: *const u8) -> &'a [u8] {
@@ -153,7 +158,7 @@ struct Special {
     end: usize,
 }
 
-unsafe fn restart(path: &[u8], verbose: bool) -> ! {
+unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     let self_start = start::_start as *const () as usize;
     if self_start < arch::RESTART_BASE || self_start >= arch::RESTART_BASE + arch::RESTART_WINDOW {
         die!("mtcp_restart is not linked at its fixed address {:#x}; rebuild it", arch::RESTART_BASE);
@@ -347,6 +352,10 @@ unsafe fn restart(path: &[u8], verbose: bool) -> ! {
         }
     }
 
+    if same_pid {
+        become_old_pid(&meta);
+    }
+
     // Phase 3: no way back from here on.
     for &(start, end) in &doomed[..ndoomed] {
         if let Err(e) = sys::munmap(start, end - start) {
@@ -407,13 +416,61 @@ unsafe fn restart(path: &[u8], verbose: bool) -> ! {
     args.magic = RESTART_ARGS_MAGIC;
     args.window_start = arch::RESTART_BASE as u64;
     args.window_len = arch::RESTART_WINDOW as u64;
-    args.flags = if verbose { RESTART_VERBOSE } else { 0 };
+    args.flags = if verbose { RESTART_VERBOSE } else { 0 } | if same_pid { RESTART_SAME_PID } else { 0 };
     let abs = absolute_path(path);
     let n = abs.as_bytes().len().min(args.image_path.len());
     args.image_path[..n].copy_from_slice(&abs.as_bytes()[..n]);
     args.image_path_len = n as u64;
     let stack_top = core::ptr::addr_of!(RESTART_STACK) as usize + RESTART_STACK_SIZE;
     arch::jump_to_entry(header.restore_entry as usize, args as *mut RestartArgs as usize, stack_top)
+}
+
+/// Makes the rest of the restart run in a child that has the image's pid; this process
+/// waits for it and ends the way it ends. Returns in the child only.
+unsafe fn become_old_pid(meta: &Meta) {
+    let old = meta.process().pid as u32;
+    // A process killed just now can stay a zombie for a moment: wait for its ids to free.
+    let deadline = arch::monotonic_ns() + 3_000_000_000;
+    for i in 0..meta.thread_count {
+        let tid = meta.thread(i).tid as u32;
+        while id_in_use(tid) {
+            if arch::monotonic_ns() > deadline {
+                die!("--same-pid: id {} is still in use by another process", tid);
+            }
+            let pause = [0i64, 20_000_000];
+            let _ = syscalls::syscall2(syscalls::Sysno::nanosleep, pause.as_ptr() as usize, 0);
+        }
+    }
+    let child = match arch::fork_with_pid(old) {
+        Ok(0) => return,
+        Ok(child) => child,
+        Err(Errno::EPERM) => die!("--same-pid needs CAP_CHECKPOINT_RESTORE (run as root) to create pid {}", old),
+        Err(Errno::EEXIST) => die!("--same-pid: pid {} is in use", old),
+        Err(e) => die!("--same-pid: cannot create pid {}: {}", old, ErrnoName(e)),
+    };
+    let status = match arch::wait_status(child) {
+        Ok(s) => s,
+        Err(e) => die!("cannot wait for the restored process: {}", ErrnoName(e)),
+    };
+    if status & 0x7f == 0 {
+        sys::exit_group((status >> 8) & 0xff);
+    }
+    // Killed by a signal: die the same way, so whoever started us sees it.
+    let sig = (status & 0x7f) as usize;
+    let dfl = sys::KernelSigaction::default();
+    let _ = sys::rt_sigaction(sig, Some(&dfl), None);
+    let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(0));
+    let _ = sys::tgkill(sys::getpid(), sys::gettid(), sig as u32);
+    sys::exit_group(128 + sig as i32)
+}
+
+fn id_in_use(id: u32) -> bool {
+    let mut p = FmtBuf::<32>::new();
+    let _ = write!(p, "/proc/{}", id);
+    match sys::CPath::new(p.as_bytes()) {
+        Ok(c) => sys::statx(sys::AT_FDCWD, &c, 0).is_ok(),
+        Err(_) => false,
+    }
 }
 
 static mut ARGS: RestartArgs =

@@ -141,6 +141,8 @@ pub struct RestartArgs {
 pub const RESTART_ARGS_MAGIC: u64 = 0x6d74_6370_5253_5431; // "mtcpRST1"
 /// RestartArgs.flags
 pub const RESTART_VERBOSE: u64 = 1;
+/// The process already has its old pid: give every thread its old tid too.
+pub const RESTART_SAME_PID: u64 = 2;
 
 
 /// One signal's disposition, widened to 64-bit fields.

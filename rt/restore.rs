@@ -12,7 +12,9 @@ use crate::arch::{self, JumpContext};
 use crate::checkpoint::{end_phase, Runtime, LAST_RESULT, RESTARTED, RT};
 use crate::fmt::{ErrnoName, Lossy};
 use crate::global::Global;
-use crate::image::{ProcessRecord, RestartArgs, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_VERBOSE, THREAD_MAIN, THREAD_RSEQ};
+use crate::image::{
+    ProcessRecord, RestartArgs, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_SAME_PID, RESTART_VERBOSE, THREAD_MAIN, THREAD_RSEQ,
+};
 use crate::sys::{self, CPath};
 
 const RESTORE_STACK_SIZE: usize = 64 << 10;
@@ -99,9 +101,10 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     crate::interpose::RESTARTS.fetch_add(1, Ordering::AcqRel);
     LAST_RESULT.store(RESTARTED as i32, Ordering::Release);
 
+    let same_ids = a.flags & RESTART_SAME_PID != 0;
     for i in 0..count {
         if i != main {
-            spawn_thread(rt, i);
+            spawn_thread(rt, i, same_ids);
         }
     }
     restore_thread(&rt.slots[main].rec, true);
@@ -110,10 +113,11 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     }
     if a.flags & RESTART_VERBOSE != 0 {
         crate::eprint_line!(
-            "mtcp_restart: restored pid {} as pid {} with {} thread(s); thread ids are new (glibc's copies updated)",
+            "mtcp_restart: restored pid {} as pid {} with {} thread(s); {}",
             old_pid,
             rt.real_pid,
-            count
+            count,
+            if same_ids { "process and thread ids are the same as at checkpoint time" } else { "thread ids are new (glibc's copies updated)" }
         );
     }
     let ctx = &rt.slots[main].ctx as *const JumpContext;
@@ -189,7 +193,7 @@ unsafe fn restore_thread(rec: &ThreadRecord, main: bool) {
     sys::set_thread_name(&rec.name);
 }
 
-unsafe fn spawn_thread(rt: &mut Runtime, i: usize) {
+unsafe fn spawn_thread(rt: &mut Runtime, i: usize, same_id: bool) {
     let rec = &rt.slots[i].rec;
     let mut flags = arch::CLONE_VM
         | arch::CLONE_FS
@@ -208,7 +212,12 @@ unsafe fn spawn_thread(rt: &mut Runtime, i: usize) {
     // The thread starts just below its own saved stack pointer (minus the red zone):
     // that memory is free in the restored stack.
     let stack_top = rt.slots[i].ctx.sp as usize - 256;
-    if let Err(e) = arch::clone_thread(flags, stack_top, ctid, ctid, tls, thread_entry, i) {
+    let spawned = if same_id {
+        arch::clone_thread_with_tid(flags, stack_top, ctid, ctid, tls, rec.tid as u32, thread_entry, i)
+    } else {
+        arch::clone_thread(flags, stack_top, ctid, ctid, tls, thread_entry, i)
+    };
+    if let Err(e) = spawned {
         fatal("cannot recreate a thread", e);
     }
 }

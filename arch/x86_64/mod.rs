@@ -472,3 +472,158 @@ unsafe extern "C" fn clone_raw(flags: usize, sp: usize, ptid: usize, ctid: usize
         "1: ret",
     )
 }
+
+// ---------------------------------------------------------------------------------
+// libc's view of signals, for the interposed entry points.
+
+/// glibc's `struct sigaction` on x86_64: handler, sigset_t (128 bytes), int flags, restorer.
+pub mod user_sigaction {
+    pub const HANDLER: usize = 0;
+    pub const MASK: usize = 8;
+    pub const FLAGS: usize = 136;
+    pub const RESTORER: usize = 144;
+    pub const SIZE: usize = 152;
+}
+
+core::arch::global_asm!(
+    ".pushsection .text.mtcp_errno_sym,\"ax\",@progbits",
+    ".weak __errno_location",
+    ".globl mtcp_arch_errno_fn", ".hidden mtcp_arch_errno_fn",
+    "mtcp_arch_errno_fn:",
+    "    mov rax, qword ptr [rip + __errno_location@GOTPCREL]",
+    "    ret",
+    ".popsection",
+);
+
+extern "C" {
+    fn mtcp_arch_errno_fn() -> Option<unsafe extern "C" fn() -> *mut i32>;
+}
+
+/// Sets libc's errno for the calling thread, when the program has a libc.
+pub fn set_libc_errno(value: i32) {
+    // SAFETY: the helper returns glibc's __errno_location or null (unresolved weak
+    // reference); __errno_location is async-signal-safe and returns this thread's errno.
+    unsafe {
+        if let Some(f) = mtcp_arch_errno_fn() {
+            *f() = value;
+        }
+    }
+}
+
+/// rt_sigtimedwait with the program's `struct timespec` (64-bit fields on x86_64).
+///
+/// # Safety
+/// `set` must point to a signal set, `info` be null or writable siginfo, `timeout`
+/// null or a valid timespec.
+pub unsafe fn sigtimedwait_raw(set: &u64, info: usize, timeout: usize) -> Result<usize, Errno> {
+    syscalls::syscall4(Sysno::rt_sigtimedwait, set as *const u64 as usize, info, timeout, 8)
+}
+
+/// The program's timespec at `p` in nanoseconds.
+///
+/// # Safety
+/// `p` must point to a valid struct timespec.
+pub unsafe fn read_timespec_ns(p: usize) -> u64 {
+    let ts = core::ptr::read(p as *const [i64; 2]);
+    (ts[0].max(0) as u64).saturating_mul(1_000_000_000).saturating_add(ts[1].max(0) as u64)
+}
+
+/// Writes `ns` as the program's timespec into `out` (which must hold one) and returns its address.
+pub fn timespec_from_ns(ns: u64, out: &mut TimespecBuf) -> usize {
+    out[0] = (ns / 1_000_000_000) as i64;
+    out[1] = (ns % 1_000_000_000) as i64;
+    out.as_ptr() as usize
+}
+
+/// Room for one of the program's `struct timespec`.
+pub type TimespecBuf = [i64; 2];
+
+/// `struct clone_args` up to set_tid (CLONE_ARGS_SIZE_VER1), for clone3.
+#[repr(C)]
+#[derive(Default)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+}
+const_assert_eq!(size_of::<CloneArgs>(), 80);
+
+/// fork() with a chosen pid (clone3 with set_tid; needs CAP_CHECKPOINT_RESTORE).
+/// Returns 0 in the child, the child's pid in the parent.
+pub fn fork_with_pid(pid: u32) -> Result<u32, Errno> {
+    let tid: u64 = pid as u64;
+    let args = CloneArgs { exit_signal: 17 /* SIGCHLD */, set_tid: &tid as *const u64 as u64, set_tid_size: 1, ..Default::default() };
+    // SAFETY: without CLONE_VM the child gets a copy of this address space and simply
+    // returns 0 from the syscall on the same stack, like fork().
+    unsafe { syscalls::syscall2(Sysno::clone3, &args as *const CloneArgs as usize, size_of::<CloneArgs>()).map(|v| v as u32) }
+}
+
+/// Like `clone_thread`, but the new thread gets the id `tid` (clone3 with set_tid).
+///
+/// # Safety
+/// As `clone_thread`.
+pub unsafe fn clone_thread_with_tid(
+    flags: usize,
+    stack_top: usize,
+    ptid: usize,
+    ctid: usize,
+    tls: usize,
+    tid: u32,
+    f: unsafe extern "C" fn(usize) -> !,
+    arg: usize,
+) -> Result<u32, Errno> {
+    let sp = (stack_top & !15) - 16;
+    core::ptr::write(sp as *mut usize, f as usize);
+    core::ptr::write((sp + 8) as *mut usize, arg);
+    let want: u64 = tid as u64;
+    // The kernel starts the child at stack + stack_size: put f and arg right there.
+    let args = CloneArgs {
+        flags: flags as u64,
+        child_tid: ctid as u64,
+        parent_tid: ptid as u64,
+        stack: (sp - 4096) as u64,
+        stack_size: 4096,
+        tls: tls as u64,
+        set_tid: &want as *const u64 as u64,
+        set_tid_size: 1,
+        ..Default::default()
+    };
+    Errno::from_ret(clone3_raw(&args as *const CloneArgs as usize, size_of::<CloneArgs>())).map(|t| t as u32)
+}
+
+#[unsafe(naked)]
+unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
+    naked_asm!(
+        "mov eax, 435", // clone3
+        "syscall",
+        "test rax, rax",
+        "jnz 1f",
+        "xor ebp, ebp",
+        "pop rax",
+        "pop rdi",
+        "and rsp, -16",
+        "call rax",
+        "ud2",
+        "1: ret",
+    )
+}
+
+/// wait4 for `pid`; returns the raw wait status.
+pub fn wait_status(pid: u32) -> Result<i32, Errno> {
+    let mut status: i32 = 0;
+    loop {
+        // SAFETY: status is a valid int to write.
+        match unsafe { syscalls::syscall4(Sysno::wait4, pid as usize, &mut status as *mut i32 as usize, 0, 0) } {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(status),
+        }
+    }
+}
