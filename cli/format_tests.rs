@@ -148,6 +148,7 @@ fn sample_image() -> Vec<u8> {
         run_offset,
         strings_offset,
         strings_size: strings.len() as u64,
+        ..Default::default()
     };
     let mut p = ProcessRecord::zeroed();
     p.pid = 4242;

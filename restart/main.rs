@@ -398,6 +398,7 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
         }
     }
     sys::close(fd);
+    restore_fds(&meta, verbose);
     if verbose {
         let p = meta.process();
         eprint_line!(
@@ -423,6 +424,54 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     args.image_path_len = n as u64;
     let stack_top = core::ptr::addr_of!(RESTART_STACK) as usize + RESTART_STACK_SIZE;
     arch::jump_to_entry(header.restore_entry as usize, args as *mut RestartArgs as usize, stack_top)
+}
+
+/// Opens the program's files again at their numbers and offsets. Standard input, output
+/// and error stay those of whoever started the restart. What cannot come back (pipes,
+/// sockets, deleted files) is reported and stays closed.
+unsafe fn restore_fds(meta: &Meta, verbose: bool) {
+    const KEEP: u32 = 0o3 | 0o2000 | 0o4000 | 0o200000 | 0o400000 | 0o2000000 | 0o100000; // access mode, APPEND, NONBLOCK, DIRECTORY, NOFOLLOW, CLOEXEC, LARGEFILE
+    for i in 0..meta.fd_count() {
+        let rec = meta.fd(i);
+        if rec.fd <= 2 {
+            continue;
+        }
+        let path = meta.string(rec.path);
+        if rec.kind == FD_OTHER {
+            eprint_line!("mtcp_restart: warning: fd {} ({}) cannot be restored and stays closed", rec.fd, Lossy(path));
+            continue;
+        }
+        let opened = sys::open(path, (rec.flags & KEEP) as usize, 0);
+        let newfd = match opened {
+            Ok(f) => f,
+            Err(e) => {
+                eprint_line!("mtcp_restart: warning: fd {} ({}) cannot be reopened: {}; it stays closed", rec.fd, Lossy(path), ErrnoName(e));
+                continue;
+            }
+        };
+        if let Ok(st) = sys::fstat(newfd) {
+            if rec.kind == FD_FILE && (st.ino != rec.inode || st.dev_major != rec.dev_major || st.dev_minor != rec.dev_minor) {
+                eprint_line!("mtcp_restart: warning: fd {}: {} is not the file it was at checkpoint time; using it anyway", rec.fd, Lossy(path));
+            }
+        }
+        if rec.kind == FD_FILE {
+            if let Err(e) = sys::seek_set(newfd, rec.pos) {
+                eprint_line!("mtcp_restart: warning: fd {} ({}): cannot seek to {}: {}", rec.fd, Lossy(path), rec.pos, ErrnoName(e));
+            }
+        }
+        if newfd as u32 != rec.fd {
+            let cloexec = if rec.flags & 0o2000000 != 0 { 0o2000000 } else { 0 };
+            let moved = sys::dup3(newfd, rec.fd as i32, cloexec);
+            sys::close(newfd);
+            if let Err(e) = moved {
+                eprint_line!("mtcp_restart: warning: fd {} ({}) cannot be restored: {}", rec.fd, Lossy(path), ErrnoName(e));
+                continue;
+            }
+        }
+        if verbose {
+            eprint_line!("mtcp_restart: fd {} reopened: {} at offset {}", rec.fd, Lossy(path), rec.pos);
+        }
+    }
 }
 
 /// Makes the rest of the restart run in a child that has the image's pid; this process

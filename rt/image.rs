@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! 0                 Header (HEADER_SIZE bytes, padded to one page)
-//! meta_offset       MetaIndex, ProcessRecord, ThreadRecord[], RegionRecord[], Run[], strings
+//! meta_offset       MetaIndex, ProcessRecord, ThreadRecord[], RegionRecord[], Run[], FdRecord[], strings
 //! data_offset       page-aligned memory data, one block per Run, in Run order
 //! file_size         end of file
 //! ```
@@ -119,8 +119,10 @@ pub struct MetaIndex {
     pub run_offset: u64,
     pub strings_offset: u64,
     pub strings_size: u64,
+    pub fd_offset: u64,
+    pub fd_count: u64,
 }
-const_assert_eq!(size_of::<MetaIndex>(), 48);
+const_assert_eq!(size_of::<MetaIndex>(), 64);
 
 pub const NSIG: usize = 64;
 pub const AUXV_WORDS: usize = 128;
@@ -387,6 +389,43 @@ pub struct Run {
 }
 const_assert_eq!(size_of::<Run>(), 24);
 
+/// FdRecord.kind
+pub const FD_FILE: u32 = 1;
+pub const FD_DIR: u32 = 2;
+/// A character device (terminal, /dev/null, ...).
+pub const FD_CHAR: u32 = 3;
+/// Pipes, sockets, eventfds and the like: recorded, not restorable.
+pub const FD_OTHER: u32 = 4;
+
+pub fn fd_kind_name(kind: u32) -> &'static str {
+    match kind {
+        FD_FILE => "file",
+        FD_DIR => "dir",
+        FD_CHAR => "chardev",
+        FD_OTHER => "other",
+        _ => "?",
+    }
+}
+
+/// An open file descriptor at checkpoint time (0, 1 and 2 included, for inspection;
+/// a restart keeps its own 0, 1 and 2).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FdRecord {
+    pub fd: u32,
+    pub kind: u32,
+    /// open(2) flags as /proc/PID/fdinfo shows them (O_CLOEXEC included).
+    pub flags: u32,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    pub mode: u32,
+    pub pos: u64,
+    pub inode: u64,
+    /// The link target of /proc/PID/fd/N.
+    pub path: StrRef,
+}
+const_assert_eq!(size_of::<FdRecord>(), 48);
+
 /// Why an image cannot be used; every reader reports these the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FormatError {
@@ -490,6 +529,8 @@ impl<'a> Meta<'a> {
             || !fits(index.region_offset, table(m.region_count, size_of::<RegionRecord>()))
             || !fits(index.run_offset, table(m.run_count, size_of::<Run>()))
             || !fits(index.strings_offset, Some(index.strings_size))
+            || !fits(index.fd_offset, table(index.fd_count as usize, size_of::<FdRecord>()))
+            || index.fd_count > u32::MAX as u64
         {
             return Err(FormatError::BadLayout("image metadata tables overrun the metadata"));
         }
@@ -529,7 +570,20 @@ impl<'a> Meta<'a> {
                 return Err(FormatError::BadLayout("image region path lies outside the string table"));
             }
         }
+        for i in 0..m.fd_count() {
+            if !in_strings(m.fd(i).path) {
+                return Err(FormatError::BadLayout("image fd path lies outside the string table"));
+            }
+        }
         Ok(m)
+    }
+
+    pub fn fd_count(&self) -> usize {
+        self.index.fd_count as usize
+    }
+
+    pub fn fd(&self, i: usize) -> FdRecord {
+        self.read(self.index.fd_offset + (i * size_of::<FdRecord>()) as u64)
     }
 
     fn read<T: Copy>(&self, offset: u64) -> T {

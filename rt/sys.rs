@@ -7,7 +7,8 @@
 
 use syscalls::{Errno, Sysno};
 
-pub use crate::arch::{mmap, pread, pwrite, KernelSigaction};
+#[allow(unused_imports)] // seek_set is for mtcp_restart only
+pub use crate::arch::{mmap, pread, pwrite, seek_set, KernelSigaction};
 
 pub const AT_FDCWD: i32 = -100;
 pub const O_RDONLY: usize = 0;
@@ -258,6 +259,12 @@ pub fn exit_group(code: i32) -> ! {
         let _ = syscalls::syscall1(Sysno::exit_group, code as usize);
     }
     loop {}
+}
+
+/// dup3(old, new, flags): `new` now refers to `old`'s file.
+pub fn dup3(old: i32, new: i32, flags: usize) -> Result<(), Errno> {
+    // SAFETY: dup3 touches no memory.
+    unsafe { syscalls::syscall3(Sysno::dup3, fd_arg(old), fd_arg(new), flags).map(|_| ()) }
 }
 
 /// # Safety

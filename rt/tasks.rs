@@ -1,4 +1,5 @@
-//! Listing the threads of this process (/proc/self/task) and reading their signal masks.
+//! Listing this process's threads and file descriptors (/proc/self/task, /proc/self/fd)
+//! and reading threads' signal masks.
 
 use core::fmt::Write;
 use syscalls::{Errno, Sysno};
@@ -7,8 +8,13 @@ use crate::fmt::FmtBuf;
 use crate::sys;
 
 /// Calls `f(tid)` for every thread of the process.
-pub fn for_each_task(mut f: impl FnMut(u32)) -> Result<(), Errno> {
-    let fd = sys::open(b"/proc/self/task", sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)?;
+pub fn for_each_task(f: impl FnMut(u32)) -> Result<(), Errno> {
+    for_each_entry(b"/proc/self/task", f)
+}
+
+/// Calls `f(n)` for every numeric entry of a /proc directory (tasks, fds).
+pub fn for_each_entry(dir: &[u8], mut f: impl FnMut(u32)) -> Result<(), Errno> {
+    let fd = sys::open(dir, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)?;
     let mut buf = [0u8; 4096];
     let result = loop {
         // SAFETY: buf is valid for writes of its length.

@@ -113,10 +113,12 @@ fn plan_and_write(rt: &mut Runtime, arena: &mut Arena) -> Result<(), FailMessage
     let mut exe_buf = [0u8; 4096];
     let exe = readlink(b"/proc/self/exe", &mut exe_buf).unwrap_or(b"");
 
+    // Before the writer opens any file of its own.
+    let fds = capture_fds(arena).map_err(|e| fail("cannot list open files in", b"/proc/self/fd", e))?;
     let smaps = arena.read_file(b"/proc/self/smaps").map_err(|e| fail("cannot read", b"/proc/self/smaps", e))?;
     let pagemap = sys::open(b"/proc/self/pagemap", sys::O_RDONLY | sys::O_CLOEXEC, 0)
         .map_err(|e| fail("cannot open", b"/proc/self/pagemap", e))?;
-    let result = plan_and_write_with(rt, arena, smaps, pagemap, cwd, exe);
+    let result = plan_and_write_with(rt, arena, smaps, pagemap, cwd, exe, fds);
     sys::close(pagemap);
     result
 }
@@ -128,6 +130,7 @@ fn plan_and_write_with(
     pagemap: i32,
     cwd: &[u8],
     exe: &[u8],
+    fds: OpenFiles,
 ) -> Result<(), FailMessage> {
     let nomem = |e| fail("out of scratch memory while planning the image", b"", e);
     let (arena_start, arena_end) = (arena.base, arena.base + arena.size);
@@ -177,7 +180,7 @@ fn plan_and_write_with(
 
     // 3. Layout: header page, metadata, page-aligned data.
     let threads = &rt.slots[..rt.thread_count];
-    let mut strings_size = cwd.len() + exe.len();
+    let mut strings_size = cwd.len() + exe.len() + fds.paths.len();
     for plan in plans.iter() {
         strings_size += plan.path_len;
     }
@@ -185,7 +188,8 @@ fn plan_and_write_with(
     let thread_offset = align8(process_offset + size_of::<ProcessRecord>());
     let region_offset = align8(thread_offset + threads.len() * size_of::<ThreadRecord>());
     let run_offset = align8(region_offset + plans.len() * size_of::<RegionRecord>());
-    let strings_offset = align8(run_offset + runs.len() * size_of::<Run>());
+    let fd_offset = align8(run_offset + runs.len() * size_of::<Run>());
+    let strings_offset = align8(fd_offset + fds.records.len() * size_of::<FdRecord>());
     let meta_size = strings_offset + strings_size;
     let data_offset = align_up(META_OFFSET + meta_size as u64, PAGE as u64);
     let mut cursor = data_offset;
@@ -232,6 +236,8 @@ fn plan_and_write_with(
             run_offset: run_offset as u64,
             strings_offset: strings_offset as u64,
             strings_size: strings_size as u64,
+            fd_offset: fd_offset as u64,
+            fd_count: fds.records.len() as u64,
         };
         let (tables, string_area) = meta.split_at_mut(strings_offset);
         put(tables, 0, &index);
@@ -250,6 +256,11 @@ fn plan_and_write_with(
         }
         for (i, run) in runs.iter().enumerate() {
             put(tables, run_offset + i * size_of::<Run>(), run);
+        }
+        for (i, (rec, range)) in fds.records.iter().zip(fds.ranges.iter()).enumerate() {
+            let mut rec = *rec;
+            rec.path = strings.add(&fds.paths[range.0..range.1]);
+            put(tables, fd_offset + i * size_of::<FdRecord>(), &rec);
         }
         sys::pwrite_all(fd, meta, META_OFFSET).map_err(wfail)?;
 
@@ -297,6 +308,76 @@ fn plan_and_write_with(
     rt.image_path[..path.len()].copy_from_slice(path);
     rt.image_path_len = path.len();
     Ok(())
+}
+
+/// The process's open file descriptors, recorded before the writer opens its own.
+struct OpenFiles {
+    records: &'static [FdRecord],
+    /// Each record's path as a range of `paths`.
+    ranges: &'static [(usize, usize)],
+    paths: &'static [u8],
+}
+
+fn capture_fds(arena: &mut Arena) -> Result<OpenFiles, Errno> {
+    let mut numbers = arena.vec::<u32>();
+    let mut failed = None;
+    crate::tasks::for_each_entry(b"/proc/self/fd", |fd| {
+        if failed.is_none() {
+            if let Err(e) = numbers.push(fd) {
+                failed = Some(e);
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let numbers = numbers.finish();
+    let records = arena.alloc::<FdRecord>(numbers.len())?;
+    let ranges = arena.alloc::<(usize, usize)>(numbers.len())?;
+    let mut paths = arena.vec::<u8>();
+    let mut kept = 0;
+    for &fd in numbers.iter() {
+        let mut link = FmtBuf::<48>::new();
+        let _ = write!(link, "/proc/self/fd/{}", fd);
+        let mut target = [0u8; 4096];
+        let target = match readlink(link.as_bytes(), &mut target) {
+            Ok(t) => t,
+            Err(_) => continue, // the directory's own descriptor, already closed
+        };
+        let mut rec = FdRecord { fd, kind: FD_OTHER, ..FdRecord::default() };
+        if let Ok(st) = CPath::new(link.as_bytes()).and_then(|p| sys::statx(sys::AT_FDCWD, &p, 0)) {
+            rec.mode = st.mode as u32;
+            rec.inode = st.ino;
+            rec.dev_major = st.dev_major;
+            rec.dev_minor = st.dev_minor;
+            rec.kind = match st.mode as u32 & 0o170000 {
+                0o100000 if target.starts_with(b"/") => FD_FILE,
+                0o040000 if target.starts_with(b"/") => FD_DIR,
+                0o020000 if target.starts_with(b"/") => FD_CHAR,
+                _ => FD_OTHER,
+            };
+        }
+        let mut info_path = FmtBuf::<48>::new();
+        let _ = write!(info_path, "/proc/self/fdinfo/{}", fd);
+        let mut info = [0u8; 512];
+        let n = sys::read_file(info_path.as_bytes(), &mut info).unwrap_or(0);
+        for line in info[..n].split(|&c| c == b'\n') {
+            if let Some(v) = line.strip_prefix(b"pos:") {
+                rec.pos = maps::dec(v.trim_ascii()).unwrap_or(0);
+            } else if let Some(v) = line.strip_prefix(b"flags:") {
+                rec.flags = v.trim_ascii().iter().fold(0u32, |acc, &c| (acc << 3) | (c.wrapping_sub(b'0') as u32 & 7));
+            }
+        }
+        let start = paths.len();
+        for &c in target {
+            paths.push(c)?;
+        }
+        records[kept] = rec;
+        ranges[kept] = (start, paths.len());
+        kept += 1;
+    }
+    let paths = paths.finish();
+    Ok(OpenFiles { records: &records[..kept], ranges: &ranges[..kept], paths })
 }
 
 fn cfg_dir() -> &'static [u8] {

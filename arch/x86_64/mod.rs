@@ -53,6 +53,12 @@ pub unsafe fn pwrite(fd: i32, buf: *const u8, len: usize, offset: u64) -> Result
 }
 
 
+/// `lseek(fd, offset, SEEK_SET)`; errors as the kernel's errno.
+pub fn seek_set(fd: i32, offset: u64) -> Result<u64, Errno> {
+    // SAFETY: lseek touches no memory.
+    unsafe { syscalls::syscall3(Sysno::lseek, fd as usize, offset as usize, 0).map(|v| v as u64) }
+}
+
 // ---------------------------------------------------------------------------------
 // Signals.
 
