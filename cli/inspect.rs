@@ -385,6 +385,20 @@ fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
         );
     }
 
+    let _ = writeln!(s, "files        {}", meta.fd_count());
+    for i in 0..meta.fd_count() {
+        let f = meta.fd(i);
+        let _ = writeln!(
+            s,
+            "  fd {:<4} {:<8} flags 0{:o}  offset {:<10} {}",
+            f.fd,
+            image::fd_kind_name(f.kind),
+            f.flags,
+            f.pos,
+            lossy(meta.string(f.path))
+        );
+    }
+
     let bad: Vec<usize> = (0..checks.len()).filter(|&i| !checks[i].ok()).collect();
     if bad.is_empty() {
         let _ = writeln!(s, "checksums: all {} regions ok", checks.len());
@@ -503,6 +517,20 @@ fn to_json(path: &str, h: &Header, meta: &Meta, checks: &[Check]) -> String {
         })
         .collect();
     let _ = write!(s, "\"regions\":[{}],", regions.join(","));
+    let fds: Vec<String> = (0..meta.fd_count())
+        .map(|i| {
+            let f = meta.fd(i);
+            format!(
+                "{{\"fd\":{},\"kind\":{},\"flags\":{},\"offset\":{},\"path\":{}}}",
+                f.fd,
+                json_str(image::fd_kind_name(f.kind)),
+                f.flags,
+                f.pos,
+                json_str(&lossy(meta.string(f.path)))
+            )
+        })
+        .collect();
+    let _ = write!(s, "\"fds\":[{}],", fds.join(","));
     let _ = writeln!(s, "\"checksums_ok\":{}}}", checks.iter().all(|c| c.ok()));
     s
 }
