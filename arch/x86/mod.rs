@@ -1,0 +1,870 @@
+//! i386 (32-bit programs on a 64-bit kernel, IA32 emulation): syscall shapes,
+//! signal-frame layout, TLS, CPU features and the context switches that checkpoint and
+//! restart are built from.
+//!
+//! Same public names as `arch/x86_64/mod.rs`; everything outside `arch/` sees only these.
+//! Syscalls go through `int 0x80` (the `syscalls` crate does this for x86), never through
+//! the vDSO's `__kernel_vsyscall`, which moves when a process is restored. Functions are
+//! cdecl: arguments on the stack, eax (edx:eax for 64-bit values) returned, ebx, esi,
+//! edi and ebp callee-saved.
+
+use core::arch::naked_asm;
+use core::mem::{offset_of, size_of};
+use static_assertions::const_assert_eq;
+use syscalls::{Errno, Sysno};
+
+use crate::image::{SigActionRecord, ARCH_I386};
+
+pub const ARCH: u32 = ARCH_I386;
+pub const PAGE_SIZE: usize = 4096;
+/// One past the highest user address of an ia32 task on a 64-bit kernel
+/// (IA32_PAGE_OFFSET = TASK_SIZE for compat tasks without ADDR_LIMIT_3GB).
+pub const USER_TOP: u64 = 0xffff_e000;
+
+/// `mtcp_restart` is linked at RESTART_BASE (see linker/restart-x86.ld) and keeps
+/// everything it owns inside [RESTART_BASE, RESTART_BASE + RESTART_WINDOW). In a 32-bit
+/// address space nothing is far from everything: non-PIE programs load at 0x08048000
+/// with their heap growing up behind them, PIE programs near 0x5655_5000, the mmap area
+/// grows down from about 0xf7f0_0000 and the stack sits below 0xffff_e000. This window
+/// lies in the middle of the usual gap between the heap and the mmap area, leaving over a
+/// gigabyte to each before they reach it (mtcp_restart still checks every region).
+///
+/// Layout: the binary (< 16 MiB) at RESTART_BASE, the 32 MiB scratch arena at
+/// RESTART_SCRATCH, then 16 MiB where the kernel's vdso/vvar are parked during a restore.
+pub const RESTART_BASE: usize = 0xa000_0000;
+pub const RESTART_WINDOW: usize = 0x0400_0000;
+/// Where `mtcp_restart` maps its scratch memory, inside the window.
+pub const RESTART_SCRATCH: usize = RESTART_BASE + 0x0100_0000;
+
+// ---------------------------------------------------------------------------------
+// Syscalls whose shape differs between the architectures.
+
+/// `mmap2`: the offset is in pages on i386 (`offset` must be page-aligned; a byte offset
+/// that is not gives EINVAL, as mmap would). Errors are returned as the kernel's errno.
+///
+/// # Safety
+/// Mapping over existing memory (MAP_FIXED) can destroy anything the caller uses.
+pub unsafe fn mmap(addr: usize, len: usize, prot: usize, flags: usize, fd: i32, offset: u64) -> Result<usize, Errno> {
+    if offset % PAGE_SIZE as u64 != 0 || offset / PAGE_SIZE as u64 > u32::MAX as u64 {
+        return Err(Errno::EINVAL);
+    }
+    let pgoff = (offset / PAGE_SIZE as u64) as usize;
+    syscalls::syscall6(Sysno::mmap2, addr, len, prot, flags, fd as isize as usize, pgoff)
+}
+
+/// `pread64`: the 64-bit offset is passed as two 32-bit registers (low, high). Errors as
+/// the kernel's errno (EINTR is left to the caller).
+///
+/// # Safety
+/// `buf` must be valid for writes of `len` bytes.
+pub unsafe fn pread(fd: i32, buf: *mut u8, len: usize, offset: u64) -> Result<usize, Errno> {
+    syscalls::syscall5(Sysno::pread64, fd as isize as usize, buf as usize, len, offset as u32 as usize, (offset >> 32) as usize)
+}
+
+/// `pwrite64`, offset split like `pread`; errors as the kernel's errno.
+///
+/// # Safety
+/// `buf` must be valid for reads of `len` bytes.
+pub unsafe fn pwrite(fd: i32, buf: *const u8, len: usize, offset: u64) -> Result<usize, Errno> {
+    syscalls::syscall5(Sysno::pwrite64, fd as isize as usize, buf as usize, len, offset as u32 as usize, (offset >> 32) as usize)
+}
+
+/// `lseek(fd, offset, SEEK_SET)` with a 64-bit offset: `_llseek` (140) takes it as two
+/// 32-bit halves (high, low) and writes the resulting position to a `loff_t`. Errors as
+/// the kernel's errno.
+pub fn seek_set(fd: i32, offset: u64) -> Result<u64, Errno> {
+    let mut result: u64 = 0;
+    // SAFETY: _llseek writes one 64-bit loff_t to `result`, which is valid.
+    unsafe {
+        syscalls::syscall5(
+            Sysno::_llseek,
+            fd as isize as usize,
+            (offset >> 32) as usize,
+            offset as u32 as usize,
+            &mut result as *mut u64 as usize,
+            0, /* SEEK_SET */
+        )?;
+    }
+    Ok(result)
+}
+
+// ---------------------------------------------------------------------------------
+// Signals.
+
+/// The kernel's `struct compat_sigaction` (include/linux/compat.h) that rt_sigaction
+/// takes from an ia32 task: handler, flags, restorer, then the 64-bit mask packed at
+/// offset 12 (20 bytes in all).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct KernelSigaction {
+    pub handler: usize,
+    pub flags: usize,
+    pub restorer: usize,
+    pub mask: u64,
+}
+const_assert_eq!(size_of::<KernelSigaction>(), 20);
+const_assert_eq!(offset_of!(KernelSigaction, flags), 4);
+const_assert_eq!(offset_of!(KernelSigaction, restorer), 8);
+const_assert_eq!(offset_of!(KernelSigaction, mask), 12);
+
+impl KernelSigaction {
+    pub fn to_record(&self) -> SigActionRecord {
+        SigActionRecord {
+            handler: self.handler as u64,
+            flags: self.flags as u64,
+            restorer: self.restorer as u64,
+            mask: self.mask,
+        }
+    }
+
+    pub fn from_record(r: &SigActionRecord) -> KernelSigaction {
+        KernelSigaction {
+            handler: r.handler as usize,
+            flags: r.flags as usize,
+            restorer: r.restorer as usize,
+            mask: r.mask,
+        }
+    }
+}
+
+pub const SA_RESTORER: usize = 0x0400_0000;
+
+/// Returns from a signal handler: the kernel restores every register (segment
+/// registers included), the FPU state, the signal mask and the alternate stack from
+/// the rt frame at the stack pointer. 173 is rt_sigreturn in the i386 table.
+#[unsafe(naked)]
+pub unsafe extern "C" fn sigreturn_trampoline() {
+    naked_asm!("mov eax, 173", "int 0x80", "ud2")
+}
+
+/// `struct ucontext_ia32` as the kernel lays it out in the rt signal frame
+/// (arch/x86/include/asm/ia32.h, sigframe.h): uc_flags, uc_link, compat_stack_t
+/// {ss_sp, ss_flags, ss_size}, `struct sigcontext_32` (uapi/asm/sigcontext.h: gs, fs,
+/// es, ds, edi, esi, ebp, esp, ebx, edx, ecx, eax, trapno, err, eip, cs, flags,
+/// sp_at_signal, ss, fpstate, oldmask, cr2: 22 slots of 4 bytes), uc_sigmask.
+pub mod uc {
+    pub const STACK_SP: usize = 8;
+    pub const STACK_FLAGS: usize = 12;
+    pub const STACK_SIZE: usize = 16;
+    pub const MCONTEXT: usize = 20;
+    pub const GS: usize = MCONTEXT;
+    pub const ESP: usize = MCONTEXT + 7 * 4;
+    pub const EIP: usize = MCONTEXT + 14 * 4;
+    pub const FPSTATE: usize = MCONTEXT + 19 * 4;
+    pub const SIGMASK: usize = MCONTEXT + 22 * 4;
+    /// The x86_64 layer's names for the stack and instruction pointers.
+    pub const RSP: usize = ESP;
+    pub const RIP: usize = EIP;
+}
+
+/// The kernel's structures, written out to check the offsets above against them.
+#[repr(C)]
+struct CompatStack {
+    ss_sp: u32,
+    ss_flags: i32,
+    ss_size: u32,
+}
+
+#[repr(C)]
+struct Sigcontext32 {
+    gs: u32,
+    fs: u32,
+    es: u32,
+    ds: u32,
+    di: u32,
+    si: u32,
+    bp: u32,
+    sp: u32,
+    bx: u32,
+    dx: u32,
+    cx: u32,
+    ax: u32,
+    trapno: u32,
+    err: u32,
+    ip: u32,
+    cs: u32,
+    flags: u32,
+    sp_at_signal: u32,
+    ss: u32,
+    fpstate: u32,
+    oldmask: u32,
+    cr2: u32,
+}
+
+#[repr(C)]
+struct UcontextIa32 {
+    uc_flags: u32,
+    uc_link: u32,
+    uc_stack: CompatStack,
+    uc_mcontext: Sigcontext32,
+    uc_sigmask: u64,
+}
+const_assert_eq!(size_of::<CompatStack>(), 12);
+const_assert_eq!(size_of::<Sigcontext32>(), 88);
+const_assert_eq!(size_of::<UcontextIa32>(), 116);
+const_assert_eq!(offset_of!(UcontextIa32, uc_stack) + offset_of!(CompatStack, ss_sp), uc::STACK_SP);
+const_assert_eq!(offset_of!(UcontextIa32, uc_stack) + offset_of!(CompatStack, ss_flags), uc::STACK_FLAGS);
+const_assert_eq!(offset_of!(UcontextIa32, uc_stack) + offset_of!(CompatStack, ss_size), uc::STACK_SIZE);
+const_assert_eq!(offset_of!(UcontextIa32, uc_mcontext), uc::MCONTEXT);
+const_assert_eq!(offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, gs), uc::GS);
+const_assert_eq!(offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, sp), uc::ESP);
+const_assert_eq!(offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, ip), uc::EIP);
+const_assert_eq!(offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, fpstate), uc::FPSTATE);
+const_assert_eq!(offset_of!(UcontextIa32, uc_sigmask), uc::SIGMASK);
+const_assert_eq!(uc::SIGMASK, 108);
+
+/// What the handler's frame says about the interrupted thread.
+pub struct FrameView {
+    pub sp: u64,
+    pub ip: u64,
+    pub sigmask: u64,
+}
+
+/// # Safety
+/// `uc` must be the `ucontext_t` pointer the kernel passed to an SA_SIGINFO handler.
+pub unsafe fn frame_view(uc: *const u8) -> FrameView {
+    let read32 = |off: usize| core::ptr::read_unaligned(uc.add(off) as *const u32) as u64;
+    FrameView {
+        sp: read32(uc::ESP),
+        ip: read32(uc::EIP),
+        sigmask: core::ptr::read_unaligned(uc.add(uc::SIGMASK) as *const u64),
+    }
+}
+
+/// `compat_siginfo_t` fields: si_signo, si_errno, si_code, then the union at 12; for
+/// kill/sigqueue (and timers) `_rt` = {pid, uid, sigval}: pid at 12, value at 20.
+pub const SIGINFO_CODE: usize = 8;
+pub const SIGINFO_PID: usize = 12;
+pub const SIGINFO_VALUE: usize = 20;
+
+// ---------------------------------------------------------------------------------
+// Thread-local storage: the thread pointer is the base of the GDT TLS entry that %gs
+// selects (glibc: entry 12 on a 64-bit kernel).
+
+/// The kernel's `struct user_desc` (uapi/asm/ldt.h): entry_number, base_addr, limit,
+/// then the bit fields seg_32bit:1, contents:2, read_exec_only:1, limit_in_pages:1,
+/// seg_not_present:1, useable:1, lm:1.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct UserDesc {
+    entry_number: u32,
+    base_addr: u32,
+    limit: u32,
+    flags: u32,
+}
+const_assert_eq!(size_of::<UserDesc>(), 16);
+const_assert_eq!(offset_of!(UserDesc, base_addr), 4);
+const_assert_eq!(offset_of!(UserDesc, limit), 8);
+const_assert_eq!(offset_of!(UserDesc, flags), 12);
+
+const UD_SEG_32BIT: u32 = 1 << 0;
+const UD_LIMIT_IN_PAGES: u32 = 1 << 4;
+const UD_USEABLE: u32 = 1 << 6;
+
+impl UserDesc {
+    /// A flat 4 GiB data segment at `base`, as glibc installs for its thread pointer.
+    fn tls(entry: u32, base: u32) -> UserDesc {
+        UserDesc { entry_number: entry, base_addr: base, limit: 0xfffff, flags: UD_SEG_32BIT | UD_LIMIT_IN_PAGES | UD_USEABLE }
+    }
+
+    fn as_words(&self) -> [u32; 4] {
+        [self.entry_number, self.base_addr, self.limit, self.flags]
+    }
+}
+
+fn read_gs() -> u32 {
+    let gs: u32;
+    // SAFETY: reading a segment register has no side effects; `mov r32, sreg`
+    // zero-extends the selector.
+    unsafe { core::arch::asm!("mov {0:e}, gs", out(reg) gs, options(nomem, nostack, preserves_flags)) };
+    gs
+}
+
+/// The calling thread's TLS state: (base of the GDT entry behind %gs, its entry
+/// number); (0, 0) when %gs selects no GDT entry (a libc-free program).
+pub fn read_tls() -> (u64, u64) {
+    let gs = read_gs();
+    if gs & 4 != 0 || gs >> 3 == 0 {
+        return (0, 0); // null selector, or an LDT selector: not a TLS entry
+    }
+    let mut d = UserDesc { entry_number: gs >> 3, ..Default::default() };
+    // SAFETY: get_thread_area reads entry_number and fills the 16-byte struct we pass.
+    match unsafe { syscalls::syscall1(Sysno::get_thread_area, &mut d as *mut UserDesc as usize) } {
+        Ok(_) => (d.base_addr as u64, (gs >> 3) as u64),
+        Err(_) => (0, 0),
+    }
+}
+
+/// Installs GDT TLS entry `aux` with base `base` for the calling thread and loads %gs
+/// with its selector. `aux == 0` means the thread had no TLS: nothing to do.
+///
+/// # Safety
+/// Code that runs afterwards on this thread trusts the new thread pointer.
+pub unsafe fn write_tls(base: u64, aux: u64) -> Result<(), Errno> {
+    if aux == 0 {
+        return Ok(());
+    }
+    let mut d = UserDesc::tls(aux as u32, base as u32);
+    syscalls::syscall1(Sysno::set_thread_area, &mut d as *mut UserDesc as usize)?;
+    let sel = ((aux as u32) << 3) | 3; // GDT, RPL 3
+    // SAFETY: the entry was just installed for this thread, so the selector is valid.
+    core::arch::asm!("mov gs, {0:e}", in(reg) sel, options(nomem, nostack, preserves_flags));
+    Ok(())
+}
+
+/// The thread pointer as user code sees it (%gs:0 holds a self pointer in glibc).
+pub fn thread_pointer() -> usize {
+    read_tls().0 as usize
+}
+
+// ---------------------------------------------------------------------------------
+// CPU features.
+
+/// (XCR0, xsave area size for the enabled features). (0, 512) without XSAVE.
+pub fn xsave_features() -> (u64, u32) {
+    let (ecx1, _) = cpuid(1, 0);
+    if ecx1 & (1 << 27) == 0 {
+        return (0, 512); // no OSXSAVE: fxsave only
+    }
+    let lo: u32;
+    let hi: u32;
+    // SAFETY: OSXSAVE is set, so xgetbv with ecx=0 is permitted in user mode.
+    unsafe { core::arch::asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    let (_, ebx) = cpuid(0xd, 0);
+    (((hi as u64) << 32) | lo as u64, ebx)
+}
+
+/// cpuid(leaf, subleaf) -> (ecx, ebx).
+fn cpuid(leaf: u32, sub: u32) -> (u32, u32) {
+    // cpuid exists on every CPU the i686 target runs on (and every x86_64 one).
+    let r = core::arch::x86::__cpuid_count(leaf, sub);
+    (r.ecx, r.ebx)
+}
+
+// ---------------------------------------------------------------------------------
+// Context switches.
+
+/// Callee-saved state at a `save_and_call`; `resume` makes that call return again.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct JumpContext {
+    pub ebx: u32,
+    pub esi: u32,
+    pub edi: u32,
+    pub ebp: u32,
+    pub sp: u32,
+    pub ip: u32,
+    pub mxcsr: u32,
+    pub fpucw: u32,
+}
+const_assert_eq!(size_of::<JumpContext>(), 32);
+const_assert_eq!(offset_of!(JumpContext, sp), 16);
+const_assert_eq!(offset_of!(JumpContext, ip), 20);
+const_assert_eq!(offset_of!(JumpContext, mxcsr), 24);
+const_assert_eq!(offset_of!(JumpContext, fpucw), 28);
+
+impl JumpContext {
+    pub const fn zeroed() -> JumpContext {
+        JumpContext { ebx: 0, esi: 0, edi: 0, ebp: 0, sp: 0, ip: 0, mxcsr: 0, fpucw: 0 }
+    }
+}
+
+/// Saves the caller's callee-saved registers, stack pointer and return address in
+/// `ctx`, then tail-calls `f(arg)`, so `f`'s result is returned to our caller. Later,
+/// `resume(ctx, v)` returns `v` from this same call, with the stack as it was then.
+///
+/// The tail call reuses our incoming argument area (which cdecl gives the callee): the
+/// slot that held `ctx` becomes `f`'s argument, and `f` returns to our return address.
+///
+/// # Safety
+/// `ctx` must be writable. After a `resume`, the frames above the call must hold the
+/// bytes they held when it was made (true when the stack was saved and restored).
+#[unsafe(naked)]
+pub unsafe extern "C" fn save_and_call(ctx: *mut JumpContext, f: extern "C" fn(usize) -> usize, arg: usize) -> usize {
+    naked_asm!(
+        "mov eax, [esp + 4]", // ctx
+        "mov [eax + 0], ebx",
+        "mov [eax + 4], esi",
+        "mov [eax + 8], edi",
+        "mov [eax + 12], ebp",
+        "lea ecx, [esp + 4]", // the caller's stack pointer after we return
+        "mov [eax + 16], ecx",
+        "mov ecx, [esp]", // our return address
+        "mov [eax + 20], ecx",
+        "stmxcsr [eax + 24]",
+        "fnstcw [eax + 28]",
+        "mov ecx, [esp + 12]", // arg
+        "mov [esp + 4], ecx",  // becomes f's first (only) argument
+        "mov eax, [esp + 8]",  // f
+        "jmp eax",             // f returns straight to our caller
+    )
+}
+
+/// Returns `value` from the `save_and_call` that filled `ctx`.
+///
+/// # Safety
+/// See `save_and_call`; the stack `ctx.sp` points into must be intact.
+#[unsafe(naked)]
+pub unsafe extern "C" fn resume(ctx: *const JumpContext, value: usize) -> ! {
+    naked_asm!(
+        "mov ecx, [esp + 4]", // ctx
+        "mov eax, [esp + 8]", // value
+        "mov ebx, [ecx + 0]",
+        "mov esi, [ecx + 4]",
+        "mov edi, [ecx + 8]",
+        "mov ebp, [ecx + 12]",
+        "ldmxcsr [ecx + 24]",
+        "fldcw [ecx + 28]",
+        "mov esp, [ecx + 16]",
+        "jmp dword ptr [ecx + 20]",
+    )
+}
+
+/// Switches to the stack ending at `stack_top` and calls `f(arg)`, which must not return.
+///
+/// # Safety
+/// `stack_top` must be the 16-byte aligned end of writable memory that nothing else uses.
+#[unsafe(naked)]
+pub unsafe extern "C" fn switch_stack(stack_top: usize, f: unsafe extern "C" fn(usize) -> !, arg: usize) -> ! {
+    naked_asm!(
+        "mov eax, [esp + 4]",  // stack_top
+        "mov ecx, [esp + 8]",  // f
+        "mov edx, [esp + 12]", // arg
+        "mov esp, eax",
+        "and esp, -16",
+        "xor ebp, ebp",
+        "sub esp, 12", // keep esp 16-byte aligned at the call
+        "push edx",
+        "call ecx",
+        "ud2",
+    )
+}
+
+/// Calls `f(arg)` on the stack ending at `stack_top` and returns its result on the
+/// caller's stack again; keeps deep work (the image writer) off a thread's own stack.
+///
+/// # Safety
+/// `stack_top` must be the end of writable memory that nothing else uses meanwhile.
+#[unsafe(naked)]
+pub unsafe extern "C" fn call_on_stack(stack_top: usize, f: extern "C" fn(usize) -> usize, arg: usize) -> usize {
+    naked_asm!(
+        "push ebp",
+        "mov ebp, esp",
+        "mov eax, [ebp + 8]",  // stack_top
+        "mov ecx, [ebp + 12]", // f
+        "mov edx, [ebp + 16]", // arg
+        "mov esp, eax",
+        "and esp, -16",
+        "sub esp, 12",
+        "push edx",
+        "call ecx", // f preserves ebp
+        "mov esp, ebp",
+        "pop ebp",
+        "ret",
+    )
+}
+
+/// Clears the frame pointer chain and calls the entry in the restored image with `arg`
+/// on the given stack. Used by mtcp_restart for its final jump.
+///
+/// # Safety
+/// `entry` must be the runtime's restore entry in fully restored memory.
+pub unsafe fn jump_to_entry(entry: usize, arg: usize, stack_top: usize) -> ! {
+    // SAFETY: same contract; transmute turns the recorded address into a callable.
+    let f: unsafe extern "C" fn(usize) -> ! = core::mem::transmute(entry);
+    switch_stack(stack_top, f, arg)
+}
+
+// ---------------------------------------------------------------------------------
+// Time: our own timespecs use the 64-bit (time64) syscalls; the program's
+// `struct timespec` (glibc's default on i386) is two 32-bit fields.
+
+/// `struct __kernel_timespec`: 64-bit seconds and nanoseconds on every architecture.
+type Timespec64 = [i64; 2];
+const_assert_eq!(size_of::<Timespec64>(), 16);
+
+fn clock_ns(clock: usize) -> (i64, i64) {
+    let mut ts: Timespec64 = [0; 2];
+    // SAFETY: clock_gettime64 writes one struct __kernel_timespec into ts.
+    unsafe {
+        let _ = syscalls::syscall2(Sysno::clock_gettime64, clock, ts.as_mut_ptr() as usize);
+    }
+    (ts[0], ts[1])
+}
+
+/// CLOCK_REALTIME as (seconds, nanoseconds); (0, 0) if the clock cannot be read.
+pub fn realtime() -> (u64, u32) {
+    let (s, ns) = clock_ns(0);
+    (s as u64, ns as u32)
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+pub fn monotonic_ns() -> u64 {
+    let (s, ns) = clock_ns(1);
+    s as u64 * 1_000_000_000 + ns as u64
+}
+
+/// A POSIX timer on CLOCK_MONOTONIC that sends `sig` with `value` every `secs` seconds.
+/// Returns the timer id; errors (EINVAL, EAGAIN) as the kernel's errno.
+pub fn periodic_signal_timer(sig: u32, value: usize, secs: u32) -> Result<usize, Errno> {
+    /// `struct compat_sigevent`: sigval (4 bytes), signo, notify, 13 ints of union.
+    #[repr(C)]
+    struct SigEvent {
+        value: usize,
+        signo: i32,
+        notify: i32,
+        pad: [i32; 13],
+    }
+    const_assert_eq!(size_of::<SigEvent>(), 64);
+    const_assert_eq!(offset_of!(SigEvent, signo), 4);
+    const_assert_eq!(offset_of!(SigEvent, notify), 8);
+    let ev = SigEvent { value, signo: sig as i32, notify: 0 /* SIGEV_SIGNAL */, pad: [0; 13] };
+    let mut id: i32 = 0;
+    // SAFETY: ev and id are valid for the kernel's read and write.
+    unsafe {
+        syscalls::syscall3(Sysno::timer_create, 1, &ev as *const SigEvent as usize, &mut id as *mut i32 as usize)?;
+        // struct __kernel_itimerspec: interval, then value, each a 64-bit timespec.
+        let spec: [i64; 4] = [secs as i64, 0, secs as i64, 0];
+        if let Err(e) = syscalls::syscall4(Sysno::timer_settime64, id as usize, 0, spec.as_ptr() as usize, 0) {
+            let _ = syscalls::syscall1(Sysno::timer_delete, id as usize);
+            return Err(e);
+        }
+    }
+    Ok(id as usize)
+}
+
+/// FUTEX_WAIT with a relative timeout in nanoseconds; callers re-check the word.
+pub fn futex_wait_timeout(word: &core::sync::atomic::AtomicU32, expected: u32, ns: u64) {
+    let ts: Timespec64 = [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64];
+    // SAFETY: word is a valid aligned u32 and ts a valid 64-bit timespec.
+    unsafe {
+        let _ = syscalls::syscall4(Sysno::futex_time64, word.as_ptr() as usize, 0 /* FUTEX_WAIT */, expected as usize, ts.as_ptr() as usize);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// glibc's rseq area and errno, found through weak references so that programs without
+// glibc (or with an older one) simply have none. i386 has no pc-relative data access:
+// the helpers find the GOT with call/pop and read the symbol's GOT slot (0 for an
+// unresolved weak symbol). This works in the PIC cdylib, in a static program that links
+// libmtcp.a (the linker builds a GOT for it) and in mtcp_restart. (AT&T syntax: LLVM's
+// Intel parser does not take `.` in the GOTPC expression.)
+
+core::arch::global_asm!(
+    ".pushsection .text.mtcp_rseq_syms,\"ax\",@progbits",
+    ".weak __rseq_offset",
+    ".weak __rseq_size",
+    ".weak __errno_location",
+    ".globl mtcp_arch_rseq_offset_ptr", ".hidden mtcp_arch_rseq_offset_ptr",
+    ".type mtcp_arch_rseq_offset_ptr,@function",
+    "mtcp_arch_rseq_offset_ptr:",
+    "    call 1f",
+    "1:  popl %eax",
+    "    addl $_GLOBAL_OFFSET_TABLE_ + (. - 1b), %eax", // R_386_GOTPC: eax = GOT
+    "    movl __rseq_offset@GOT(%eax), %eax",
+    "    ret",
+    ".size mtcp_arch_rseq_offset_ptr, . - mtcp_arch_rseq_offset_ptr",
+    ".globl mtcp_arch_rseq_size_ptr", ".hidden mtcp_arch_rseq_size_ptr",
+    ".type mtcp_arch_rseq_size_ptr,@function",
+    "mtcp_arch_rseq_size_ptr:",
+    "    call 2f",
+    "2:  popl %eax",
+    "    addl $_GLOBAL_OFFSET_TABLE_ + (. - 2b), %eax", // R_386_GOTPC: eax = GOT
+    "    movl __rseq_size@GOT(%eax), %eax",
+    "    ret",
+    ".size mtcp_arch_rseq_size_ptr, . - mtcp_arch_rseq_size_ptr",
+    ".globl mtcp_arch_errno_fn", ".hidden mtcp_arch_errno_fn",
+    ".type mtcp_arch_errno_fn,@function",
+    "mtcp_arch_errno_fn:",
+    "    call 3f",
+    "3:  popl %eax",
+    "    addl $_GLOBAL_OFFSET_TABLE_ + (. - 3b), %eax", // R_386_GOTPC: eax = GOT
+    "    movl __errno_location@GOT(%eax), %eax",
+    "    ret",
+    ".size mtcp_arch_errno_fn, . - mtcp_arch_errno_fn",
+    ".popsection",
+    options(att_syntax)
+);
+
+extern "C" {
+    fn mtcp_arch_rseq_offset_ptr() -> *const isize;
+    fn mtcp_arch_rseq_size_ptr() -> *const u32;
+    fn mtcp_arch_errno_fn() -> Option<unsafe extern "C" fn() -> *mut i32>;
+}
+
+/// (offset of the rseq area from the thread pointer, registered size) when the
+/// program's libc registers rseq for its threads.
+pub fn libc_rseq() -> Option<(isize, u32)> {
+    // SAFETY: the helpers return the addresses of glibc's exported constants, or null
+    // when the weak references are unresolved; we only read through non-null ones.
+    unsafe {
+        let off = mtcp_arch_rseq_offset_ptr();
+        let size = mtcp_arch_rseq_size_ptr();
+        if off.is_null() || size.is_null() || *size == 0 {
+            return None;
+        }
+        Some((*off, *size))
+    }
+}
+
+/// The rseq signature that x86 kernels (i386 included) check before aborting a critical
+/// section.
+pub const RSEQ_SIG: u32 = 0x5305_3053;
+
+// ---------------------------------------------------------------------------------
+// Threads.
+
+pub const CLONE_VM: usize = 0x100;
+pub const CLONE_FS: usize = 0x200;
+pub const CLONE_FILES: usize = 0x400;
+pub const CLONE_SIGHAND: usize = 0x800;
+pub const CLONE_THREAD: usize = 0x10000;
+pub const CLONE_SYSVSEM: usize = 0x40000;
+pub const CLONE_SETTLS: usize = 0x80000;
+pub const CLONE_PARENT_SETTID: usize = 0x100000;
+pub const CLONE_CHILD_CLEARTID: usize = 0x200000;
+
+/// The value CLONE_SETTLS wants for a thread whose TLS state is (base, entry): on i386
+/// a pointer to a `struct user_desc`, built in `scratch` (which must outlive the clone).
+/// A thread without TLS (entry 0) gets glibc's TLS entry (12) cleared.
+pub fn clone_tls_arg(base: u64, aux: u64, scratch: &mut [u32; 4]) -> usize {
+    const GDT_ENTRY_TLS_MIN: u32 = 12; // on a 64-bit kernel
+    let d = if aux != 0 {
+        UserDesc::tls(aux as u32, base as u32)
+    } else {
+        // All-zero fields (LDT_zero in the kernel) clear the entry.
+        UserDesc { entry_number: GDT_ENTRY_TLS_MIN, ..Default::default() }
+    };
+    *scratch = d.as_words();
+    scratch.as_ptr() as usize
+}
+
+/// Starts a thread in this process that runs `f(arg)` on `stack_top`; returns its tid.
+///
+/// # Safety
+/// `stack_top` must be writable memory below which the new thread may use the stack,
+/// and `f` must never return. `tls` must be what `clone_tls_arg` returned, still valid.
+pub unsafe fn clone_thread(
+    flags: usize,
+    stack_top: usize,
+    ptid: usize,
+    ctid: usize,
+    tls: usize,
+    f: unsafe extern "C" fn(usize) -> !,
+    arg: usize,
+) -> Result<u32, Errno> {
+    let sp = (stack_top & !15) - 16;
+    // The child pops f and arg from its new stack.
+    core::ptr::write(sp as *mut usize, f as usize);
+    core::ptr::write((sp + 4) as *mut usize, arg);
+    let ret = clone_raw(flags, sp, ptid, ctid, tls);
+    Errno::from_ret(ret).map(|t| t as u32)
+}
+
+/// i386 clone takes (flags, newsp, parent_tid, tls, child_tid) in ebx, ecx, edx, esi,
+/// edi; 120 is clone in the i386 table.
+#[unsafe(naked)]
+unsafe extern "C" fn clone_raw(flags: usize, sp: usize, ptid: usize, ctid: usize, tls: usize) -> usize {
+    naked_asm!(
+        "push ebx",
+        "push esi",
+        "push edi",
+        "mov ebx, [esp + 16]", // flags
+        "mov ecx, [esp + 20]", // sp
+        "mov edx, [esp + 24]", // ptid
+        "mov edi, [esp + 28]", // ctid
+        "mov esi, [esp + 32]", // tls (struct user_desc *)
+        "mov eax, 120",
+        "int 0x80",
+        "test eax, eax",
+        "jnz 1f",
+        // Child: the new stack holds f, arg.
+        "xor ebp, ebp",
+        "pop eax",
+        "pop ecx",
+        "and esp, -16",
+        "sub esp, 12",
+        "push ecx",
+        "call eax",
+        "ud2",
+        "1: pop edi",
+        "pop esi",
+        "pop ebx",
+        "ret",
+    )
+}
+
+// ---------------------------------------------------------------------------------
+// libc's view of signals, for the interposed entry points.
+
+/// glibc's `struct sigaction` on i386 (sysdeps/unix/sysv/linux/bits/sigaction.h):
+/// handler, sigset_t (128 bytes), int flags, restorer.
+pub mod user_sigaction {
+    pub const HANDLER: usize = 0;
+    pub const MASK: usize = 4;
+    pub const FLAGS: usize = 132;
+    pub const RESTORER: usize = 136;
+    pub const SIZE: usize = 140;
+}
+
+/// The layout glibc declares, written out to check the offsets above.
+#[repr(C)]
+struct GlibcSigaction {
+    handler: u32,
+    mask: [u32; 32],
+    flags: i32,
+    restorer: u32,
+}
+const_assert_eq!(offset_of!(GlibcSigaction, handler), user_sigaction::HANDLER);
+const_assert_eq!(offset_of!(GlibcSigaction, mask), user_sigaction::MASK);
+const_assert_eq!(offset_of!(GlibcSigaction, flags), user_sigaction::FLAGS);
+const_assert_eq!(offset_of!(GlibcSigaction, restorer), user_sigaction::RESTORER);
+const_assert_eq!(size_of::<GlibcSigaction>(), user_sigaction::SIZE);
+
+/// Sets libc's errno for the calling thread, when the program has a libc.
+pub fn set_libc_errno(value: i32) {
+    // SAFETY: the helper returns glibc's __errno_location or null (unresolved weak
+    // reference); __errno_location is async-signal-safe and returns this thread's errno.
+    unsafe {
+        if let Some(f) = mtcp_arch_errno_fn() {
+            *f() = value;
+        }
+    }
+}
+
+/// rt_sigtimedwait with the program's `struct timespec`: glibc's default on i386 is two
+/// 32-bit fields, which the old rt_sigtimedwait (177) takes.
+///
+/// # Safety
+/// `set` must point to a signal set, `info` be null or writable siginfo, `timeout`
+/// null or a valid 32-bit timespec.
+pub unsafe fn sigtimedwait_raw(set: &u64, info: usize, timeout: usize) -> Result<usize, Errno> {
+    syscalls::syscall4(Sysno::rt_sigtimedwait, set as *const u64 as usize, info, timeout, 8)
+}
+
+/// The program's (32-bit) timespec at `p` in nanoseconds.
+///
+/// # Safety
+/// `p` must point to a valid struct timespec.
+pub unsafe fn read_timespec_ns(p: usize) -> u64 {
+    let ts = core::ptr::read_unaligned(p as *const [i32; 2]);
+    (ts[0].max(0) as u64).saturating_mul(1_000_000_000).saturating_add(ts[1].max(0) as u64)
+}
+
+/// Writes `ns` as the program's timespec into `out` (which must hold one) and returns its
+/// address. Seconds beyond what 32 bits hold are clamped.
+pub fn timespec_from_ns(ns: u64, out: &mut TimespecBuf) -> usize {
+    out[0] = (ns / 1_000_000_000).min(i32::MAX as u64) as i32;
+    out[1] = (ns % 1_000_000_000) as i32;
+    out.as_ptr() as usize
+}
+
+/// Room for one of the program's `struct timespec` (two 32-bit fields).
+pub type TimespecBuf = [i32; 2];
+
+// ---------------------------------------------------------------------------------
+// clone3 with a chosen id (mtcp_restart --same-pid).
+
+/// `struct clone_args` up to set_tid (CLONE_ARGS_SIZE_VER1, include/uapi/linux/sched.h):
+/// every field is 64 bits wide for every task, pointers included.
+#[repr(C)]
+#[derive(Default)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+}
+const_assert_eq!(size_of::<CloneArgs>(), 80);
+const_assert_eq!(offset_of!(CloneArgs, tls), 56);
+const_assert_eq!(offset_of!(CloneArgs, set_tid), 64);
+
+/// fork() with a chosen pid (clone3 with set_tid; needs CAP_CHECKPOINT_RESTORE).
+/// Returns 0 in the child, the child's pid in the parent.
+pub fn fork_with_pid(pid: u32) -> Result<u32, Errno> {
+    let tid: u64 = pid as u64;
+    let args = CloneArgs { exit_signal: 17 /* SIGCHLD */, set_tid: &tid as *const u64 as u64, set_tid_size: 1, ..Default::default() };
+    // SAFETY: without CLONE_VM the child gets a copy of this address space and simply
+    // returns 0 from the syscall on the same stack, like fork().
+    unsafe { syscalls::syscall2(Sysno::clone3, &args as *const CloneArgs as usize, size_of::<CloneArgs>()).map(|v| v as u32) }
+}
+
+/// Like `clone_thread`, but the new thread gets the id `tid` (clone3 with set_tid).
+/// With CLONE_SETTLS, `tls` is the `struct user_desc` pointer from `clone_tls_arg`,
+/// as for clone.
+///
+/// # Safety
+/// As `clone_thread`.
+pub unsafe fn clone_thread_with_tid(
+    flags: usize,
+    stack_top: usize,
+    ptid: usize,
+    ctid: usize,
+    tls: usize,
+    tid: u32,
+    f: unsafe extern "C" fn(usize) -> !,
+    arg: usize,
+) -> Result<u32, Errno> {
+    let sp = (stack_top & !15) - 16;
+    // The child pops f and arg from its new stack.
+    core::ptr::write(sp as *mut usize, f as usize);
+    core::ptr::write((sp + 4) as *mut usize, arg);
+    let want: u64 = tid as u64;
+    // The kernel starts the child at stack + stack_size: put f and arg right there.
+    let args = CloneArgs {
+        flags: flags as u64,
+        child_tid: ctid as u64,
+        parent_tid: ptid as u64,
+        stack: (sp - 4096) as u64,
+        stack_size: 4096,
+        tls: tls as u64,
+        set_tid: &want as *const u64 as u64,
+        set_tid_size: 1,
+        ..Default::default()
+    };
+    Errno::from_ret(clone3_raw(&args as *const CloneArgs as usize, size_of::<CloneArgs>())).map(|t| t as u32)
+}
+
+/// clone3(args, size) in ebx, ecx; 435 is clone3 in the i386 table.
+#[unsafe(naked)]
+unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
+    naked_asm!(
+        "push ebx",
+        "mov ebx, [esp + 8]",  // args
+        "mov ecx, [esp + 12]", // size
+        "mov eax, 435",
+        "int 0x80",
+        "test eax, eax",
+        "jnz 1f",
+        // Child: its stack pointer is stack + stack_size, where f and arg wait.
+        "xor ebp, ebp",
+        "pop eax",
+        "pop ecx",
+        "and esp, -16",
+        "sub esp, 12",
+        "push ecx",
+        "call eax",
+        "ud2",
+        "1: pop ebx",
+        "ret",
+    )
+}
+
+/// wait4 for `pid`; returns the raw wait status.
+pub fn wait_status(pid: u32) -> Result<i32, Errno> {
+    let mut status: i32 = 0;
+    loop {
+        // SAFETY: status is a valid int to write; the rusage pointer is null.
+        match unsafe { syscalls::syscall4(Sysno::wait4, pid as usize, &mut status as *mut i32 as usize, 0, 0) } {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(status),
+        }
+    }
+}
