@@ -258,3 +258,29 @@ pub unsafe extern "C" fn signalfd(fd: i32, mask: *const u64, flags: i32) -> i32 
         Err(e) => fail(e),
     }
 }
+
+/// 32-bit glibc's entry for programs built with 64-bit time (`_TIME_BITS=64`): the
+/// timeout is a `struct __timespec64` (i64 seconds, i32 nanoseconds, padding).
+///
+/// # Safety
+/// libc's contract: valid set; info null or writable; timeout null or valid.
+#[cfg(target_pointer_width = "32")]
+#[no_mangle]
+pub unsafe extern "C" fn __sigtimedwait64(set: *const u64, info: *mut u8, timeout: *const u8) -> i32 {
+    let mut ts: arch::TimespecBuf = Default::default();
+    let tptr = if timeout.is_null() {
+        0
+    } else {
+        let sec = core::ptr::read_unaligned(timeout as *const i64);
+        let nsec = core::ptr::read_unaligned(timeout.add(8) as *const i32);
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return fail(Errno::EINVAL);
+        }
+        // A relative timeout: the program's 32-bit form holds any realistic one.
+        arch::timespec_from_ns((sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64), &mut ts)
+    };
+    match timed_wait(set, info as usize, tptr) {
+        Ok(s) => s as i32,
+        Err(e) => fail(e),
+    }
+}
