@@ -1,4 +1,4 @@
-//! `mtcp checkpoint`: asks the runtime inside a process for a checkpoint (signal + nonce) and waits for its status file.
+//! `mtcp checkpoint`: checks that a process runs the runtime, asks it for a checkpoint (signal + nonce) and waits for its status file.
 
 use std::io::{ErrorKind, Read};
 use std::os::raw::c_long;
@@ -110,6 +110,16 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
     let our_uid = real_uid(&proc_status_self()?).unwrap_or(0);
     let uid = real_uid(&status).unwrap_or(our_uid);
     let path = status_path(uid, pid);
+    // Catching the signal is not enough: a process that catches it for its own reasons
+    // must not get it from us.
+    if !runs_runtime(pid, &path) {
+        return fail(format!(
+            "process {} does not run the mtcp runtime (it catches {}, but has no runtime status file, no libmtcp.so and no linked-in runtime)",
+            pid,
+            crate::signal::name(sig)
+        ));
+    }
+    remove_stale_status_files(&path);
     let old_seq = read_status(&path).map(|s| s.seq).unwrap_or(0);
     let nonce = make_nonce();
     send_signal(pid, sig, nonce, our_uid)?;
@@ -144,6 +154,7 @@ fn report(pid: i32, r: Outcome) -> Result<u8> {
             Ok(0)
         }
         Outcome::Error(msg) => fail(format!("checkpoint of {} failed: {}", pid, msg)),
+        Outcome::Ready => fail(format!("checkpoint of {} gave no result", pid)),
     }
 }
 
@@ -154,17 +165,76 @@ fn poll_result(path: &Path, old_seq: u64, nonce: u64) -> Option<Outcome> {
     // earlier process with this pid (whose seq may be ahead). Another request's result
     // (periodic or a second `mtcp checkpoint`) may come first; two results later ours
     // has certainly been served.
-    if st.nonce != nonce && st.seq < old_seq.saturating_add(2) {
+    if st.outcome == Outcome::Ready || (st.nonce != nonce && st.seq < old_seq.saturating_add(2)) {
         return None;
-    }
-    if st.nonce == nonce {
-        let _ = std::fs::remove_file(path);
     }
     Some(st.outcome)
 }
 
+/// Evidence that the runtime runs in `pid`: its status file written since the process
+/// started (at runtime start or restart), libmtcp.so in its maps (a forked child of a
+/// preloaded program), or an executable that links the runtime in (a forked child of a
+/// static one).
+fn runs_runtime(pid: i32, status_file: &Path) -> bool {
+    if let (Some(started), Ok(meta)) = (process_start(pid), std::fs::metadata(status_file)) {
+        if let Ok(written) = meta.modified() {
+            // A file left by an earlier process with the same pid is older than this one.
+            if written + Duration::from_secs(1) >= started {
+                return true;
+            }
+        }
+    }
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", pid)).unwrap_or_default();
+    if maps.lines().any(|l| l.ends_with("/libmtcp.so")) {
+        return true;
+    }
+    let exe = PathBuf::from(format!("/proc/{}/exe", pid));
+    matches!(crate::elf::Elf::open(&exe).and_then(|e| e.defines("mtcp_checkpoint")), Ok(true))
+}
+
+/// When `pid` started, from /proc/PID/stat (field 22, in clock ticks since boot; the
+/// kernel's USER_HZ is 100 on x86) and the boot time in /proc/stat.
+fn process_start(pid: i32) -> Option<std::time::SystemTime> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid)).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let ticks: u64 = after_comm.split_whitespace().nth(19)?.parse().ok()?;
+    let btime: u64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let since_epoch = Duration::from_secs(btime) + Duration::from_millis(ticks * 10);
+    Some(std::time::UNIX_EPOCH + since_epoch)
+}
+
+/// Status files of processes that no longer exist (the runtime cannot remove its own
+/// when the program exits).
+fn remove_stale_status_files(ours: &Path) {
+    let dir = match ours.parent() {
+        Some(d) => d,
+        None => return,
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(_) => return,
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(pid) = name.strip_suffix(".status").and_then(|p| p.parse::<u32>().ok()) {
+            if !Path::new(&format!("/proc/{}", pid)).exists() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// The runtime is running; no checkpoint result yet.
+    Ready,
     Ok(String),
     Error(String),
 }
@@ -192,6 +262,7 @@ pub fn parse_status(text: &str) -> Option<Status> {
     let (nonce, rest) = rest.split_once(' ')?;
     let (word, tail) = rest.split_once(' ').unwrap_or((rest, ""));
     let outcome = match word {
+        "ready" => Outcome::Ready,
         "ok" if !tail.is_empty() => Outcome::Ok(tail.to_string()),
         "error" => Outcome::Error(if tail.is_empty() {
             "unknown error".to_string()
@@ -401,7 +472,9 @@ mod tests {
         );
         std::fs::write(&p, "6 42 error boom\n").unwrap();
         assert_eq!(poll_result(&p, 5, 42), Some(Outcome::Error("boom".into())));
-        assert!(!p.exists(), "our result is consumed");
+        assert!(p.exists(), "the file stays: it also tells that the runtime runs");
+        std::fs::write(&p, "9 0 ready -\n").unwrap();
+        assert_eq!(poll_result(&p, 5, 42), None, "a ready line is no result");
     }
 
     #[test]

@@ -105,6 +105,7 @@ fn init() -> Result<(), i32> {
     if cfg.interval_sec > 0 {
         start_interval_timer(cfg.signal, cfg.interval_sec);
     }
+    status::publish_ready(rt.status_seq);
     Ok(())
 }
 

@@ -111,6 +111,7 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     if rt.process.interval_sec > 0 {
         crate::start_interval_timer(rt.process.checkpoint_signal, rt.process.interval_sec);
     }
+    crate::status::publish_ready(rt.status_seq);
     if a.flags & RESTART_VERBOSE != 0 {
         crate::eprint_line!(
             "mtcp_restart: restored pid {} as pid {} with {} thread(s); {}",

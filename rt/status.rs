@@ -1,6 +1,8 @@
-//! The status file through which `mtcp checkpoint PID` learns that a checkpoint ended:
-//! `/tmp/.mtcp-<uid>/<pid>.status`, one line `<seq> <nonce> ok <image path>` or
-//! `<seq> <nonce> error <message>`, replaced atomically after every checkpoint.
+//! The status file through which `mtcp checkpoint PID` learns that a process runs the
+//! runtime and that a checkpoint ended: `/tmp/.mtcp-<uid>/<pid>.status`, one line
+//! `<seq> 0 ready -` when the runtime starts or a restart completes, then
+//! `<seq> <nonce> ok <image path>` or `<seq> <nonce> error <message>` after each
+//! checkpoint, always replaced atomically.
 
 use core::fmt::Write;
 
@@ -10,6 +12,15 @@ use crate::sys::{self, CPath};
 /// Writes the status line; failures are ignored (the image, not the status, is what
 /// matters, and the tool reports a time-out).
 pub fn publish(seq: u64, nonce: u32, ok: bool, text: &[u8]) {
+    write_line(seq, nonce, if ok { "ok" } else { "error" }, text);
+}
+
+/// Announces that the runtime runs in this process (at start, and after a restart).
+pub fn publish_ready(seq: u64) {
+    write_line(seq, 0, "ready", b"-");
+}
+
+fn write_line(seq: u64, nonce: u32, word: &str, text: &[u8]) {
     let uid = sys::getuid();
     let pid = sys::getpid();
     let mut dir = FmtBuf::<64>::new();
@@ -22,7 +33,7 @@ pub fn publish(seq: u64, nonce: u32, ok: bool, text: &[u8]) {
     let mut dst = FmtBuf::<96>::new();
     let _ = write!(dst, "{}/{}.status", Lossy(dir.as_bytes()), pid);
     let mut line = FmtBuf::<4400>::new();
-    let _ = write!(line, "{} {} {} {}\n", seq, nonce, if ok { "ok" } else { "error" }, Lossy(text));
+    let _ = write!(line, "{} {} {} {}\n", seq, nonce, word, Lossy(text));
     let (tmp, dst) = match (CPath::new(tmp.as_bytes()), CPath::new(dst.as_bytes())) {
         (Ok(t), Ok(d)) => (t, d),
         _ => return,

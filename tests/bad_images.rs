@@ -1,0 +1,246 @@
+//! Bad input to `mtcp restart` and to `mtcp_restart` directly: each must fail with a
+//! non-zero exit code (never a signal) and exactly one line on stderr naming the problem.
+//! Also `mtcp inspect` of a good image and of the damaged ones.
+
+mod common;
+
+#[allow(dead_code, clippy::all)]
+#[path = "../rt/xxh64.rs"]
+mod xxh64;
+#[allow(dead_code, clippy::all)]
+#[path = "../rt/image.rs"]
+mod image;
+
+use common::*;
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// A real image of the counter, taken while it runs (the counter is then killed).
+fn good_image(t: &Test) -> PathBuf {
+    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
+    let mut p = t.launch(&prog, &[]);
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let image = checkpoint(p.pid());
+    p.kill9();
+    image
+}
+
+fn read_u64(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
+}
+
+/// The file offset of the first saved run of the first region that has one.
+fn first_run_offset(bytes: &[u8]) -> u64 {
+    let header = image::parse_header(&bytes[..image::HEADER_SIZE], bytes.len() as u64).expect("good image header");
+    let meta_bytes = &bytes[header.meta_offset as usize..(header.meta_offset + header.meta_size) as usize];
+    let meta = image::Meta::parse(&header, meta_bytes).expect("good image metadata");
+    for i in 0..meta.region_count {
+        let r = meta.region(i);
+        if r.run_count > 0 {
+            return meta.run(r.run_first as usize).file_offset;
+        }
+    }
+    panic!("the image has no saved pages at all");
+}
+
+struct Case {
+    name: &'static str,
+    path: PathBuf,
+    /// The one stderr line must contain one of these (case-insensitive).
+    keywords: &'static [&'static str],
+    /// Extra environment for `mtcp restart`.
+    env: Vec<(&'static str, PathBuf)>,
+}
+
+fn make_cases(t: &Test, good: &Path) -> Vec<Case> {
+    let bytes = fs::read(good).unwrap();
+    assert!(bytes.len() > 8192);
+    assert_eq!(&bytes[..8], b"MTCPIMG\0", "image magic");
+    let bad = t.subdir("bad");
+    let write = |name: &str, data: &[u8]| -> PathBuf {
+        let p = bad.join(name);
+        fs::write(&p, data).unwrap();
+        p
+    };
+    let mut cases = Vec::new();
+
+    cases.push(Case {
+        name: "missing file",
+        path: bad.join("does-not-exist.mtcp"),
+        keywords: &["no such file", "enoent", "not found", "does not exist"],
+        env: vec![],
+    });
+    cases.push(Case {
+        name: "empty file",
+        path: write("empty.mtcp", b""),
+        keywords: &["too short", "not an mtcp image", "empty"],
+        env: vec![],
+    });
+    cases.push(Case {
+        name: "/etc/passwd",
+        path: write("passwd.mtcp", &fs::read("/etc/passwd").unwrap()),
+        keywords: &["not an mtcp image", "too short to be an mtcp image"],
+        env: vec![],
+    });
+    let mut elf = fs::read("/bin/true").unwrap();
+    elf.resize(elf.len().max(16384), 0);
+    cases.push(Case {
+        name: "an ELF file",
+        path: write("true.mtcp", &elf),
+        keywords: &["not an mtcp image"],
+        env: vec![],
+    });
+    cases.push(Case {
+        name: "a directory",
+        path: t.subdir("dir.mtcp"),
+        keywords: &["not a regular file", "directory"],
+        env: vec![],
+    });
+    cases.push(Case {
+        name: "truncated to half",
+        path: write("truncated.mtcp", &bytes[..bytes.len() / 2]),
+        keywords: &["truncated"],
+        env: vec![],
+    });
+    cases.push(Case {
+        name: "truncated to its header",
+        path: write("header-only.mtcp", &bytes[..4096]),
+        keywords: &["truncated"],
+        env: vec![],
+    });
+
+    let mut header_flip = bytes.clone();
+    header_flip[100] ^= 0x40; // inside reserved header bytes, covered by the header checksum
+    cases.push(Case {
+        name: "flipped header byte",
+        path: write("header-flip.mtcp", &header_flip),
+        keywords: &["corrupt"],
+        env: vec![],
+    });
+
+    let meta_offset = read_u64(&bytes, 24) as usize;
+    assert_eq!(meta_offset, 4096, "metadata starts after the one-page header");
+    let mut meta_flip = bytes.clone();
+    meta_flip[4096 + 100] ^= 0x01;
+    cases.push(Case { name: "flipped metadata byte", path: write("meta-flip.mtcp", &meta_flip), keywords: &["corrupt"], env: vec![] });
+
+    let data_offset = read_u64(&bytes, 48);
+    let run = first_run_offset(&bytes);
+    assert!(run >= data_offset);
+    let mut data_flip = bytes.clone();
+    data_flip[run as usize + 1234] ^= 0x10;
+    cases.push(Case { name: "flipped region data byte", path: write("data-flip.mtcp", &data_flip), keywords: &["corrupt"], env: vec![] });
+
+    let mut i386 = bytes.clone();
+    i386[12..16].copy_from_slice(&3u32.to_le_bytes());
+    let sum = xxh64::xxh64(&i386[..248], 0);
+    i386[248..256].copy_from_slice(&sum.to_le_bytes());
+    image::parse_header(&i386[..image::HEADER_SIZE], i386.len() as u64).expect("re-sealed i386 header parses");
+    cases.push(Case {
+        name: "header says i386",
+        path: write("i386.mtcp", &i386),
+        keywords: &["i386", "i686"],
+        // Keep the outcome independent of whether an i386 build happens to exist.
+        env: vec![("MTCP_LIB32_DIR", t.path("no-lib32"))],
+    });
+
+    let mut version = bytes.clone();
+    version[8..12].copy_from_slice(&7u32.to_le_bytes());
+    let sum = xxh64::xxh64(&version[..248], 0);
+    version[248..256].copy_from_slice(&sum.to_le_bytes());
+    cases.push(Case { name: "unknown format version", path: write("version.mtcp", &version), keywords: &["version"], env: vec![] });
+    cases
+}
+
+/// Checks one failed run; returns a problem description, or None if it failed properly.
+fn judge(what: &str, case: &Case, out: &Output) -> Option<String> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    let problem = if let Some(sig) = out.status.signal() {
+        Some(format!("was killed by signal {sig}"))
+    } else if out.status.success() {
+        Some("exited 0".to_string())
+    } else if lines.len() != 1 {
+        Some(format!("printed {} lines on stderr instead of one", lines.len()))
+    } else {
+        let l = lines[0].to_lowercase();
+        if case.keywords.iter().any(|k| l.contains(k)) {
+            None
+        } else {
+            Some(format!("stderr does not mention any of {:?}", case.keywords))
+        }
+    };
+    problem.map(|p| format!("{what} {} ({}): {p}\n{}", case.path.display(), case.name, describe_output(out)))
+}
+
+#[test]
+fn bad_images_are_refused() {
+    let t = Test::new("bad_images");
+    let good = good_image(&t);
+    let cases = make_cases(&t, &good);
+    let mut problems = Vec::new();
+    for case in &cases {
+        // The CLI.
+        let mut cmd = Command::new(&bins().mtcp);
+        cmd.arg("restart").arg(&case.path).current_dir(&t.dir);
+        for (k, v) in &case.env {
+            cmd.env(k, v);
+        }
+        let out = run_output(cmd, Duration::from_secs(30));
+        problems.extend(judge("mtcp restart", case, &out));
+        // mtcp_restart itself.
+        let mut cmd = Command::new(&bins().mtcp_restart);
+        cmd.arg(&case.path).current_dir(&t.dir);
+        let out = run_output(cmd, Duration::from_secs(30));
+        problems.extend(judge("mtcp_restart", case, &out));
+    }
+    assert!(problems.is_empty(), "{} bad-image runs misbehaved:\n\n{}", problems.len(), problems.join("\n"));
+}
+
+#[test]
+fn inspect_reports_damage() {
+    let t = Test::new("inspect_bad");
+    let good = good_image(&t);
+    let cases = make_cases(&t, &good);
+    let mut problems = Vec::new();
+    // inspect reads images of either architecture: an i386 header alone is no damage.
+    for case in cases.iter().filter(|c| c.name != "header says i386") {
+        let out = mtcp(&["inspect", case.path.to_str().unwrap()], Duration::from_secs(30));
+        if out.status.success() || out.status.code().is_none() {
+            problems.push(format!("mtcp inspect {} ({}): expected a non-zero exit\n{}", case.path.display(), case.name, describe_output(&out)));
+        }
+        if case.name == "flipped region data byte" && out.status.code() != Some(1) {
+            problems.push(format!("mtcp inspect of an image with bad region data must exit 1\n{}", describe_output(&out)));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn inspect_good_image() {
+    let t = Test::new("inspect_good");
+    let good = good_image(&t);
+    let text = inspect_text(&good);
+    for word in ["x86_64", "regions", "checksums", "[heap]", "[stack]", "counter"] {
+        assert!(text.contains(word), "`mtcp inspect` output lacks {word:?}:\n{text}");
+    }
+    let checksum_line = text.lines().find(|l| l.contains("checksums")).unwrap();
+    assert!(checksum_line.contains("ok"), "checksums not reported ok: {checksum_line}\n{text}");
+
+    let doc = inspect_json(&good);
+    let regions = doc.get("regions").and_then(|r| r.as_array()).unwrap_or_else(|| panic!("no \"regions\" array in {doc:?}"));
+    assert!(regions.len() >= 5, "only {} regions", regions.len());
+    for r in regions {
+        assert_eq!(r.get("checksum_ok").and_then(|v| v.as_bool()), Some(true), "region not ok: {r:?}");
+    }
+    assert_eq!(doc.get("checksums_ok").and_then(|v| v.as_bool()), Some(true));
+    let paths: Vec<&str> = regions.iter().filter_map(|r| r.get("path").and_then(|p| p.as_str())).collect();
+    assert!(paths.iter().any(|p| p.ends_with("/counter")), "the executable is not among the regions: {paths:?}");
+    assert!(paths.iter().any(|p| p.contains("libmtcp.so")), "the preloaded runtime is not among the regions: {paths:?}");
+    assert_eq!(doc.get("arch").and_then(|a| a.as_str()), Some("x86_64"));
+    let threads = doc.get("threads").and_then(|t| t.as_array()).expect("threads array");
+    assert_eq!(threads.len(), 1);
+}
