@@ -57,30 +57,28 @@ pub fn main(mut args: Args) -> Result<u8> {
                     let t = args.value_str(&name, v)?;
                     timeout = match t.parse::<u32>() {
                         Ok(n) if n > 0 && t.bytes().all(|c| c.is_ascii_digit()) => n as u64,
-                        _ => return usage(format!("checkpoint: invalid --timeout '{}': expected a positive whole number of seconds", t)),
+                        _ => {
+                            return usage(format!(
+                                "checkpoint: invalid --timeout '{}': expected a positive whole number of seconds",
+                                t
+                            ))
+                        }
                     };
                 }
                 _ => return args.unknown(&name),
             },
             Arg::DashDash => only_positional = true,
-            Arg::Opt(name, _) => {
-                return usage(format!("checkpoint: unexpected argument '{}'", name))
-            }
+            Arg::Opt(name, _) => return usage(format!("checkpoint: unexpected argument '{}'", name)),
             Arg::Positional(p) => {
                 if pid_arg.is_some() {
-                    return usage(format!(
-                        "checkpoint: unexpected argument '{}'",
-                        p.to_string_lossy()
-                    ));
+                    return usage(format!("checkpoint: unexpected argument '{}'", p.to_string_lossy()));
                 }
                 pid_arg = Some(p.to_string_lossy().into_owned());
             }
         }
     }
     let pid = match pid_arg {
-        None => {
-            return usage("checkpoint: no PID given (usage: mtcp checkpoint [--timeout SECS] PID)")
-        }
+        None => return usage("checkpoint: no PID given (usage: mtcp checkpoint [--timeout SECS] PID)"),
         Some(p) => match p.parse::<i32>() {
             Ok(n) if n > 0 && p.bytes().all(|c| c.is_ascii_digit()) => n,
             _ => return usage(format!("checkpoint: invalid PID '{}'", p)),
@@ -189,7 +187,10 @@ fn runs_runtime(pid: i32, status_file: &Path) -> bool {
         return true;
     }
     let exe = PathBuf::from(format!("/proc/{}/exe", pid));
-    matches!(crate::elf::Elf::open(&exe).and_then(|e| e.defines("mtcp_checkpoint")), Ok(true))
+    matches!(
+        crate::elf::Elf::open(&exe).and_then(|e| e.defines("mtcp_checkpoint")),
+        Ok(true)
+    )
 }
 
 /// When `pid` started, from /proc/PID/stat (field 22, in clock ticks since boot; the
@@ -308,11 +309,7 @@ fn is_dead(status: &str) -> bool {
 
 /// The first (real) uid on the `Uid:` line.
 fn real_uid(status: &str) -> Option<u32> {
-    status_field(status, "Uid:")?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    status_field(status, "Uid:")?.split_whitespace().next()?.parse().ok()
 }
 
 /// MTCP_SIGNAL from the process's initial environment, read as the runtime reads it.
@@ -328,9 +325,7 @@ fn checkpoint_signal(pid: i32) -> Result<u32> {
             ))
         }
     };
-    let value = environ
-        .split(|&c| c == 0)
-        .find_map(|e| e.strip_prefix(b"MTCP_SIGNAL="));
+    let value = environ.split(|&c| c == 0).find_map(|e| e.strip_prefix(b"MTCP_SIGNAL="));
     match value {
         None | Some(b"") => Ok(crate::signal::DEFAULT_SIGNAL),
         Some(v) => {
@@ -377,14 +372,7 @@ fn send_signal(pid: i32, sig: u32, nonce: u64, uid: u32) -> Result<()> {
     info[value_off..value_off + 4].copy_from_slice(&(nonce as i32).to_le_bytes());
     // SAFETY: rt_sigqueueinfo reads 128 bytes of siginfo from the pointer, which points
     // at our 128-byte buffer; the other arguments are plain integers.
-    let r = unsafe {
-        syscall(
-            SYS_RT_SIGQUEUEINFO,
-            pid as c_long,
-            sig as c_long,
-            info.as_ptr(),
-        )
-    };
+    let r = unsafe { syscall(SYS_RT_SIGQUEUEINFO, pid as c_long, sig as c_long, info.as_ptr()) };
     if r < 0 {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() == Some(3) {
@@ -417,15 +405,7 @@ mod tests {
                 outcome: Outcome::Error("cannot write image: No space left on device".into())
             })
         );
-        for bad in [
-            "",
-            "3",
-            "3 4",
-            "3 4 ok",
-            "3 4 maybe x",
-            "x 4 ok /a",
-            "3 y ok /a",
-        ] {
+        for bad in ["", "3", "3 4", "3 4 ok", "3 4 maybe x", "x 4 ok /a", "3 y ok /a"] {
             assert_eq!(parse_status(bad), None, "{:?}", bad);
         }
     }
@@ -456,11 +436,7 @@ mod tests {
         std::fs::write(&p, "5 99 ok /old\n").unwrap();
         assert_eq!(poll_result(&p, 5, 42), None, "an old result is not ours");
         std::fs::write(&p, "6 99 ok /other\n").unwrap();
-        assert_eq!(
-            poll_result(&p, 5, 42),
-            None,
-            "another request's result is not ours"
-        );
+        assert_eq!(poll_result(&p, 5, 42), None, "another request's result is not ours");
         std::fs::write(&p, "7 99 ok /later\n").unwrap();
         assert_eq!(poll_result(&p, 5, 42), Some(Outcome::Ok("/later".into())));
         assert!(p.exists(), "someone else's result stays");

@@ -220,11 +220,7 @@ impl Elf {
                 Some(s) => s,
                 None => continue,
             };
-            let entsize = if sec.entsize >= sym_size {
-                sec.entsize
-            } else {
-                sym_size
-            };
+            let entsize = if sec.entsize >= sym_size { sec.entsize } else { sym_size };
             let syms = self.read(sec.offset, sec.size)?;
             let strs = self.read(strtab.offset, strtab.size)?;
             for sym in syms.chunks_exact(entsize as usize) {
@@ -334,8 +330,13 @@ mod tests {
         assert!(!elf.defines("mtcp_checkpoint").unwrap());
         assert!(elf.defines("_start").unwrap());
 
-        let with = compile(&dir, "with", "int mtcp_checkpoint(void) { return 0; }\nint main(void) { return mtcp_checkpoint(); }\n", &[])
-            .expect("gcc failed");
+        let with = compile(
+            &dir,
+            "with",
+            "int mtcp_checkpoint(void) { return 0; }\nint main(void) { return mtcp_checkpoint(); }\n",
+            &[],
+        )
+        .expect("gcc failed");
         let elf = Elf::open(&with).unwrap();
         assert!(elf.interp.is_some());
         assert!(elf.defines("mtcp_checkpoint").unwrap());
@@ -348,18 +349,12 @@ mod tests {
             &["-rdynamic", "-s"],
         )
         .expect("gcc failed");
-        assert!(Elf::open(&exported)
-            .unwrap()
-            .defines("mtcp_checkpoint")
-            .unwrap());
+        assert!(Elf::open(&exported).unwrap().defines("mtcp_checkpoint").unwrap());
 
         // An undefined reference (st_shndx == 0) does not count.
         let undef = compile(&dir, "undef", "extern int mtcp_checkpoint(void) __attribute__((weak));\nint main(void) { return mtcp_checkpoint ? 1 : 0; }\n", &[])
             .expect("gcc failed");
-        assert!(!Elf::open(&undef)
-            .unwrap()
-            .defines("mtcp_checkpoint")
-            .unwrap());
+        assert!(!Elf::open(&undef).unwrap().defines("mtcp_checkpoint").unwrap());
 
         // 32-bit, when this gcc has multilib support.
         if let Some(p) = compile(&dir, "m32", "int main(void) { return 0; }\n", &["-m32"]) {

@@ -94,10 +94,7 @@ fn header_round_trip() {
     );
     let mut magic = bytes.clone();
     magic[0] = b'X';
-    assert_eq!(
-        parse_header(&magic, 12288).unwrap_err(),
-        FormatError::BadMagic
-    );
+    assert_eq!(parse_header(&magic, 12288).unwrap_err(), FormatError::BadMagic);
 
     let mut v2 = h;
     v2.version = 2;
@@ -261,18 +258,12 @@ fn check_file(dir: &crate::TempDir, bytes: &[u8], name: &str) -> Result<Vec<bool
 fn whole_image_checks() {
     let dir = crate::TempDir::new("format-image");
     let good = sample_image();
-    assert_eq!(
-        check_file(&dir, &good, "good.mtcp").unwrap(),
-        vec![true, true]
-    );
+    assert_eq!(check_file(&dir, &good, "good.mtcp").unwrap(), vec![true, true]);
 
     let mut bad_data = good.clone();
     let last = bad_data.len() - 1;
     bad_data[last] ^= 1;
-    assert_eq!(
-        check_file(&dir, &bad_data, "bad-data.mtcp").unwrap(),
-        vec![false, true]
-    );
+    assert_eq!(check_file(&dir, &bad_data, "bad-data.mtcp").unwrap(), vec![false, true]);
 
     let mut bad_meta = good.clone();
     bad_meta[4096 + 60] ^= 1;

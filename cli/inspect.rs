@@ -42,10 +42,7 @@ pub fn main(mut args: Args) -> Result<u8> {
             Arg::Opt(name, _) => return usage(format!("inspect: unexpected argument '{}'", name)),
             Arg::Positional(p) => {
                 if image_arg.is_some() {
-                    return usage(format!(
-                        "inspect: unexpected argument '{}'",
-                        p.to_string_lossy()
-                    ));
+                    return usage(format!("inspect: unexpected argument '{}'", p.to_string_lossy()));
                 }
                 image_arg = Some(PathBuf::from(p));
             }
@@ -61,12 +58,7 @@ pub fn main(mut args: Args) -> Result<u8> {
 /// A FormatError as one line, with the numbers that explain it.
 pub fn format_error(e: &FormatError) -> String {
     match e {
-        FormatError::BadVersion(v) => format!(
-            "{} {} (this mtcp reads version {})",
-            e.message(),
-            v,
-            image::VERSION
-        ),
+        FormatError::BadVersion(v) => format!("{} {} (this mtcp reads version {})", e.message(), v, image::VERSION),
         FormatError::Truncated { expected, actual } => {
             format!("{}: {} of {} bytes", e.message(), actual, expected)
         }
@@ -90,8 +82,7 @@ fn inspect(path: &Path, json: bool) -> Result<u8> {
             return fail(format!("{}: {}", shown, format_error(&e)));
         }
     };
-    let checks = verify(&file, &header, &meta)
-        .or_else(|e| fail(format!("cannot read {}: {}", shown, io_msg(&e))))?;
+    let checks = verify(&file, &header, &meta).or_else(|e| fail(format!("cannot read {}: {}", shown, io_msg(&e))))?;
     let out = if json {
         to_json(&shown, &header, &meta, &checks)
     } else {
@@ -113,8 +104,7 @@ fn inspect(path: &Path, json: bool) -> Result<u8> {
 /// Opens an image and checks its header.
 pub fn open_image(path: &Path) -> Result<(File, Header)> {
     let shown = path.display();
-    let file =
-        File::open(path).or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
+    let file = File::open(path).or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
     let md = file
         .metadata()
         .or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
@@ -282,19 +272,11 @@ fn human(n: u64) -> String {
 fn header_text(path: &str, h: &Header) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "image        {}", path);
-    let _ = writeln!(
-        s,
-        "format       version {}, {} bytes",
-        h.version, h.file_size
-    );
+    let _ = writeln!(s, "format       version {}, {} bytes", h.version, h.file_size);
     let _ = writeln!(s, "arch         {}", image::arch_name(h.arch));
     let _ = writeln!(s, "page size    {}", h.page_size);
     let _ = writeln!(s, "time         {}", iso8601(h.time_sec, h.time_nsec));
-    let _ = writeln!(
-        s,
-        "xfeatures    0x{:x}, xsave size {}",
-        h.xfeatures, h.xsave_size
-    );
+    let _ = writeln!(s, "xfeatures    0x{:x}, xsave size {}", h.xfeatures, h.xsave_size);
     s
 }
 
@@ -321,13 +303,7 @@ fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
     } else {
         let _ = writeln!(s, "  interval   {} s", p.interval_sec);
     }
-    let _ = writeln!(
-        s,
-        "  brk        0x{:0w$x}..0x{:0w$x}",
-        p.mm.start_brk,
-        p.mm.brk,
-        w = w
-    );
+    let _ = writeln!(s, "  brk        0x{:0w$x}..0x{:0w$x}", p.mm.start_brk, p.mm.brk, w = w);
     let _ = writeln!(s, "  umask      {:04o}", p.umask);
 
     let _ = writeln!(s, "threads      {}", meta.thread_count);
@@ -403,12 +379,7 @@ fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
     if bad.is_empty() {
         let _ = writeln!(s, "checksums: all {} regions ok", checks.len());
     } else {
-        let _ = writeln!(
-            s,
-            "checksums: {} of {} regions BAD",
-            bad.len(),
-            checks.len()
-        );
+        let _ = writeln!(s, "checksums: {} of {} regions BAD", bad.len(), checks.len());
         for i in bad {
             let r = meta.region(i);
             let _ = writeln!(
@@ -543,14 +514,8 @@ mod tests {
     fn iso_dates() {
         assert_eq!(iso8601(0, 0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601(951_782_400, 0), "2000-02-29T00:00:00.000Z");
-        assert_eq!(
-            iso8601(1_700_000_000, 123_456_789),
-            "2023-11-14T22:13:20.123Z"
-        );
-        assert_eq!(
-            iso8601(4_102_444_799, 999_999_999),
-            "2099-12-31T23:59:59.999Z"
-        );
+        assert_eq!(iso8601(1_700_000_000, 123_456_789), "2023-11-14T22:13:20.123Z");
+        assert_eq!(iso8601(4_102_444_799, 999_999_999), "2099-12-31T23:59:59.999Z");
         assert_eq!(iso8601(253_402_300_799, 0), "9999-12-31T23:59:59.000Z");
         assert_eq!(iso8601(u64::MAX, 0), format!("@{}", u64::MAX));
     }
@@ -558,10 +523,7 @@ mod tests {
     #[test]
     fn json_escapes() {
         assert_eq!(json_str("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
-        assert_eq!(
-            json_list(vec!["main".into(), "rseq".into()]),
-            "[\"main\",\"rseq\"]"
-        );
+        assert_eq!(json_list(vec!["main".into(), "rseq".into()]), "[\"main\",\"rseq\"]");
     }
 
     #[test]

@@ -41,11 +41,7 @@ pub fn main(mut args: Args) -> Result<u8> {
     let mut signal: Option<String> = None;
     let command: Vec<OsString> = loop {
         match args.next_arg() {
-            None => {
-                return usage(
-                    "launch: no program given (usage: mtcp launch [options] -- PROG ARGS...)",
-                )
-            }
+            None => return usage("launch: no program given (usage: mtcp launch [options] -- PROG ARGS...)"),
             Some(Arg::DashDash) => break args.rest(),
             Some(Arg::Positional(p)) => {
                 let mut c = vec![p];
@@ -102,17 +98,10 @@ pub fn main(mut args: Args) -> Result<u8> {
         cmd.env(k, v);
     }
     if let Some(lib) = runtime_to_preload(&path, prog)? {
-        cmd.env(
-            "LD_PRELOAD",
-            ld_preload(&lib, std::env::var_os("LD_PRELOAD")),
-        );
+        cmd.env("LD_PRELOAD", ld_preload(&lib, std::env::var_os("LD_PRELOAD")));
     }
     let err = cmd.exec();
-    fail(format!(
-        "cannot execute {}: {}",
-        prog.to_string_lossy(),
-        io_msg(&err)
-    ))
+    fail(format!("cannot execute {}: {}", prog.to_string_lossy(), io_msg(&err)))
 }
 
 /// MTCP_INTERVAL as the runtime reads it: decimal digits, at most u32::MAX.
@@ -206,9 +195,8 @@ fn classify(path: &Path, depth: u32) -> Result<Kind> {
         if depth >= MAX_SCRIPT_DEPTH {
             return fail(format!("{}: too many levels of #! interpreters", shown));
         }
-        let interp = script_interpreter(&head).ok_or_else(|| {
-            crate::Error::Fail(format!("{}: #! line names no interpreter", shown))
-        })?;
+        let interp = script_interpreter(&head)
+            .ok_or_else(|| crate::Error::Fail(format!("{}: #! line names no interpreter", shown)))?;
         return classify(&interp?, depth + 1);
     }
     if !Elf::is_elf(&head) {
@@ -233,9 +221,7 @@ fn classify(path: &Path, depth: u32) -> Result<Kind> {
 fn script_interpreter(head: &[u8]) -> Option<Result<PathBuf>> {
     let line = &head[2..];
     let line = &line[..line.iter().position(|&c| c == b'\n').unwrap_or(line.len())];
-    let mut words = line
-        .split(|&c| c == b' ' || c == b'\t')
-        .filter(|w| !w.is_empty());
+    let mut words = line.split(|&c| c == b' ' || c == b'\t').filter(|w| !w.is_empty());
     let first = Path::new(OsStr::from_bytes(words.next()?));
     if first.file_name() != Some(OsStr::new("env")) {
         return Some(Ok(first.to_path_buf()));
@@ -291,12 +277,7 @@ fn runtime_to_preload(path: &Path, prog: &OsStr) -> Result<Option<PathBuf>> {
             extra
         ));
     }
-    if lib
-        .as_os_str()
-        .as_bytes()
-        .iter()
-        .any(|&c| c == b':' || c == b' ')
-    {
+    if lib.as_os_str().as_bytes().iter().any(|&c| c == b':' || c == b' ') {
         return fail(format!(
             "the runtime library path {} contains ':' or ' ', which LD_PRELOAD cannot hold",
             lib.display()
@@ -342,10 +323,7 @@ mod tests {
         let lib = Path::new("/x/libmtcp.so");
         assert_eq!(ld_preload(lib, None), "/x/libmtcp.so");
         assert_eq!(ld_preload(lib, Some("".into())), "/x/libmtcp.so");
-        assert_eq!(
-            ld_preload(lib, Some("/a.so /b.so".into())),
-            "/x/libmtcp.so:/a.so:/b.so"
-        );
+        assert_eq!(ld_preload(lib, Some("/a.so /b.so".into())), "/x/libmtcp.so:/a.so:/b.so");
         assert_eq!(
             ld_preload(lib, Some("/a.so:/x/libmtcp.so".into())),
             "/x/libmtcp.so:/a.so"
@@ -356,10 +334,7 @@ mod tests {
     fn shebang() {
         let p = |s: &[u8]| script_interpreter(s).map(|r| r.ok());
         assert_eq!(p(b"#!/bin/sh\necho"), Some(Some(PathBuf::from("/bin/sh"))));
-        assert_eq!(
-            p(b"#! /bin/bash -e\n"),
-            Some(Some(PathBuf::from("/bin/bash")))
-        );
+        assert_eq!(p(b"#! /bin/bash -e\n"), Some(Some(PathBuf::from("/bin/bash"))));
         assert_eq!(p(b"#!\n"), None);
         assert_eq!(p(b"#!/usr/bin/env\n"), None);
         let sh = p(b"#!/usr/bin/env -S sh -e\n").unwrap().unwrap();

@@ -89,10 +89,7 @@ impl Args {
             // Bytes, not lossy text, so that `--dir=<non-UTF-8 path>` survives.
             if let Some(eq) = b.iter().position(|&c| c == b'=') {
                 let name = String::from_utf8_lossy(&b[..eq]).into_owned();
-                return Some(Arg::Opt(
-                    name,
-                    Some(OsStr::from_bytes(&b[eq + 1..]).to_os_string()),
-                ));
+                return Some(Arg::Opt(name, Some(OsStr::from_bytes(&b[eq + 1..]).to_os_string())));
             }
             return Some(Arg::Opt(String::from_utf8_lossy(b).into_owned(), None));
         }
@@ -163,10 +160,7 @@ pub fn i386_artifact(file: &str) -> Result<PathBuf> {
         .map(|p| p.to_os_string())
         .unwrap_or_else(|| "release".into());
     let target = dir.parent().unwrap_or(Path::new("/"));
-    Ok(target
-        .join("i686-unknown-linux-gnu")
-        .join(profile)
-        .join(file))
+    Ok(target.join("i686-unknown-linux-gnu").join(profile).join(file))
 }
 
 /// The cargo command that builds the artifacts of this executable's profile.

@@ -48,10 +48,7 @@ pub fn main(mut args: Args) -> Result<u8> {
             Arg::Opt(name, _) => return usage(format!("restart: unexpected argument '{}'", name)),
             Arg::Positional(p) => {
                 if image_arg.is_some() {
-                    return usage(format!(
-                        "restart: unexpected argument '{}'",
-                        p.to_string_lossy()
-                    ));
+                    return usage(format!("restart: unexpected argument '{}'", p.to_string_lossy()));
                 }
                 image_arg = Some(p);
             }
@@ -59,11 +56,7 @@ pub fn main(mut args: Args) -> Result<u8> {
     }
     let image_path = match image_arg {
         Some(p) => PathBuf::from(p),
-        None => {
-            return usage(
-                "restart: no IMAGE given (usage: mtcp restart [--verbose] [--same-pid] IMAGE)",
-            )
-        }
+        None => return usage("restart: no IMAGE given (usage: mtcp restart [--verbose] [--same-pid] IMAGE)"),
     };
 
     // Only the header is checked here; mtcp_restart checks everything else.
@@ -76,11 +69,7 @@ pub fn main(mut args: Args) -> Result<u8> {
         image_path
     };
     let err = Command::new(&program).args(&flags).arg(&image_arg).exec();
-    fail(format!(
-        "cannot execute {}: {}",
-        program.display(),
-        io_msg(&err)
-    ))
+    fail(format!("cannot execute {}: {}", program.display(), io_msg(&err)))
 }
 
 /// The mtcp_restart binary for an image of `arch`.

@@ -14,19 +14,19 @@
 #[allow(dead_code)] // shared with the runtime, which uses other parts
 #[path = "../arch/x86_64/mod.rs"]
 mod arch;
-#[cfg(target_arch = "x86_64")]
-#[path = "../arch/x86_64/mem.rs"]
-mod mem;
-#[cfg(target_arch = "x86_64")]
-#[path = "../arch/x86_64/start.rs"]
-mod start;
 #[cfg(target_arch = "x86")]
 #[allow(dead_code)]
 #[path = "../arch/x86/mod.rs"]
 mod arch;
+#[cfg(target_arch = "x86_64")]
+#[path = "../arch/x86_64/mem.rs"]
+mod mem;
 #[cfg(target_arch = "x86")]
 #[path = "../arch/x86/mem.rs"]
 mod mem;
+#[cfg(target_arch = "x86_64")]
+#[path = "../arch/x86_64/start.rs"]
+mod start;
 #[cfg(target_arch = "x86")]
 #[path = "../arch/x86/start.rs"]
 mod start;
@@ -101,6 +101,9 @@ the restored process keeps this process's pid, terminal and standard streams.\n\
               exits as it does (needs CAP_CHECKPOINT_RESTORE, e.g. root)\n";
 
 /// Entered from `_start` on the static stack with the kernel's initial stack pointer.
+///
+/// # Safety
+/// Called once, by `_start`, with the kernel's initial stack pointer.
 #[no_mangle]
 pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
     let argc = *initial_sp;
@@ -142,6 +145,8 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
     restart(image_name(), verbose, same_pid)
 }
 
+/// # Safety
+/// `p` must point to a NUL-terminated string that outlives the returned slice.
 unsafe fn cstr<'a>(p: *const u8) -> &'a [u8] {
     let mut n = 0;
     while *p.add(n) != 0 {
@@ -158,10 +163,15 @@ struct Special {
     end: usize,
 }
 
+/// # Safety
+/// Runs once, single-threaded, on the static stack. From phase 3 on it replaces the whole address space outside mtcp_restart's window.
 unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     let self_start = start::_start as *const () as usize;
     if self_start < arch::RESTART_BASE || self_start >= arch::RESTART_BASE + arch::RESTART_WINDOW {
-        die!("mtcp_restart is not linked at its fixed address {:#x}; rebuild it", arch::RESTART_BASE);
+        die!(
+            "mtcp_restart is not linked at its fixed address {:#x}; rebuild it",
+            arch::RESTART_BASE
+        );
     }
 
     // Phase 1: header, metadata, CPU.
@@ -175,7 +185,11 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
         Err(e) => die!("cannot stat: {}", ErrnoName(e)),
     };
     let mut hbuf = [0u8; HEADER_SIZE];
-    let got = if size >= HEADER_SIZE as u64 { sys::pread_exact(fd, hbuf.as_mut_ptr(), HEADER_SIZE, 0) } else { Ok(()) };
+    let got = if size >= HEADER_SIZE as u64 {
+        sys::pread_exact(fd, hbuf.as_mut_ptr(), HEADER_SIZE, 0)
+    } else {
+        Ok(())
+    };
     if let Err(e) = got {
         die!("cannot read the header: {}", ErrnoName(e));
     }
@@ -191,7 +205,11 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
         );
     }
     if header.page_size as usize != arch::PAGE_SIZE {
-        die!("image page size {} differs from this system's {}", header.page_size, arch::PAGE_SIZE);
+        die!(
+            "image page size {} differs from this system's {}",
+            header.page_size,
+            arch::PAGE_SIZE
+        );
     }
     let (xfeatures, xsave_size) = arch::xsave_features();
     if header.xfeatures & !xfeatures != 0 {
@@ -202,12 +220,20 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
         );
     }
     if header.xsave_size > xsave_size {
-        die!("this CPU's register save area ({} bytes) is smaller than the image's ({})", xsave_size, header.xsave_size);
+        die!(
+            "this CPU's register save area ({} bytes) is smaller than the image's ({})",
+            xsave_size,
+            header.xsave_size
+        );
     }
 
     let mut arena = match Arena::map_at(arch::RESTART_SCRATCH, SCRATCH_SIZE) {
         Ok(a) => a,
-        Err(e) => die!("cannot map scratch memory at {:#x}: {}", arch::RESTART_SCRATCH, ErrnoName(e)),
+        Err(e) => die!(
+            "cannot map scratch memory at {:#x}: {}",
+            arch::RESTART_SCRATCH,
+            ErrnoName(e)
+        ),
     };
     let meta_len = header.meta_size as usize;
     let meta_buf = match arena.alloc::<u8>(meta_len) {
@@ -253,13 +279,20 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
             }
         };
         if nspecials < specials.len() {
-            specials[nspecials] = Special { kind, start: e.start, end: e.end };
+            specials[nspecials] = Special {
+                kind,
+                start: e.start,
+                end: e.end,
+            };
             nspecials += 1;
         }
     }
     let specials = &specials[..nspecials];
 
-    let window = (arch::RESTART_BASE as u64, (arch::RESTART_BASE + arch::RESTART_WINDOW) as u64);
+    let window = (
+        arch::RESTART_BASE as u64,
+        (arch::RESTART_BASE + arch::RESTART_WINDOW) as u64,
+    );
     let mut entry_ok = false;
     let mut image_specials = 0;
     for i in 0..meta.region_count {
@@ -298,7 +331,10 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
         die!("this kernel's vdso/vvar mappings differ from the ones in the image");
     }
     if !entry_ok {
-        die!("the image's restore entry {:#x} is not in any executable region (corrupt image?)", header.restore_entry);
+        die!(
+            "the image's restore entry {:#x} is not in any executable region (corrupt image?)",
+            header.restore_entry
+        );
     }
 
     // Files for file-backed regions, opened now so that a missing one stops us early.
@@ -315,7 +351,11 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
         let file = meta.string(r.path);
         let writable = r.kind == KIND_FILE_SHARED && r.prot & PROT_WRITE != 0;
         let flags = if writable { sys::O_RDWR } else { sys::O_RDONLY };
-        let opened = if r.flags & REGION_FILE_IDENTITY != 0 { sys::open(file, flags | sys::O_CLOEXEC, 0) } else { Err(Errno::ENOENT) };
+        let opened = if r.flags & REGION_FILE_IDENTITY != 0 {
+            sys::open(file, flags | sys::O_CLOEXEC, 0)
+        } else {
+            Err(Errno::ENOENT)
+        };
         let same = match opened {
             Ok(ffd) => match sys::fstat(ffd) {
                 // A shared mapping must be the same file (its contents may have moved on);
@@ -325,10 +365,13 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
                         && st.dev_major == r.dev_major
                         && st.dev_minor == r.dev_minor
                         && (r.kind == KIND_FILE_SHARED
-                            || (st.size == r.file_size && st.mtime.sec == r.mtime_sec && st.mtime.nsec == r.mtime_nsec)) =>
+                            || (st.size == r.file_size
+                                && st.mtime.sec == r.mtime_sec
+                                && st.mtime.nsec == r.mtime_nsec)) =>
                 {
                     fds[i] = ffd;
-                    if verbose && r.kind == KIND_FILE_SHARED && (st.size != r.file_size || st.mtime.sec != r.mtime_sec) {
+                    if verbose && r.kind == KIND_FILE_SHARED && (st.size != r.file_size || st.mtime.sec != r.mtime_sec)
+                    {
                         eprint_line!("mtcp_restart: note: {} was modified since the checkpoint", Lossy(file));
                     }
                     true
@@ -348,7 +391,10 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
             );
         }
         if !same && verbose {
-            eprint_line!("mtcp_restart: note: {} changed or is gone; its mapping is restored from the image", Lossy(file));
+            eprint_line!(
+                "mtcp_restart: note: {} changed or is gone; its mapping is restored from the image",
+                Lossy(file)
+            );
         }
     }
 
@@ -368,10 +414,20 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     let mut parked = [Special::default(); 4];
     for (i, s) in specials.iter().enumerate() {
         let to = park_base + (s.start - low);
-        if let Err(e) = sys::mremap(s.start, s.end - s.start, s.end - s.start, sys::MREMAP_MAYMOVE | sys::MREMAP_FIXED, to) {
+        if let Err(e) = sys::mremap(
+            s.start,
+            s.end - s.start,
+            s.end - s.start,
+            sys::MREMAP_MAYMOVE | sys::MREMAP_FIXED,
+            to,
+        ) {
             die!("cannot move the {}: {}", kind_name(s.kind), ErrnoName(e));
         }
-        parked[i] = Special { kind: s.kind, start: to, end: to + (s.end - s.start) };
+        parked[i] = Special {
+            kind: s.kind,
+            start: to,
+            end: to + (s.end - s.start),
+        };
     }
 
     let mut total_pages = 0u64;
@@ -385,10 +441,19 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     for i in 0..meta.region_count {
         let r = meta.region(i);
         if let Some(p) = parked[..specials.len()].iter().find(|p| p.kind == r.kind) {
-            if let Err(e) =
-                sys::mremap(p.start, p.end - p.start, p.end - p.start, sys::MREMAP_MAYMOVE | sys::MREMAP_FIXED, r.start as usize)
-            {
-                die!("cannot move the {} to {:#x}: {}", kind_name(r.kind), r.start, ErrnoName(e));
+            if let Err(e) = sys::mremap(
+                p.start,
+                p.end - p.start,
+                p.end - p.start,
+                sys::MREMAP_MAYMOVE | sys::MREMAP_FIXED,
+                r.start as usize,
+            ) {
+                die!(
+                    "cannot move the {} to {:#x}: {}",
+                    kind_name(r.kind),
+                    r.start,
+                    ErrnoName(e)
+                );
             }
         }
     }
@@ -423,12 +488,19 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     args.image_path[..n].copy_from_slice(&abs.as_bytes()[..n]);
     args.image_path_len = n as u64;
     let stack_top = core::ptr::addr_of!(RESTART_STACK) as usize + RESTART_STACK_SIZE;
-    arch::jump_to_entry(header.restore_entry as usize, args as *mut RestartArgs as usize, stack_top)
+    arch::jump_to_entry(
+        header.restore_entry as usize,
+        args as *mut RestartArgs as usize,
+        stack_top,
+    )
 }
 
 /// Opens the program's files again at their numbers and offsets. Standard input, output
 /// and error stay those of whoever started the restart. What cannot come back (pipes,
 /// sockets, deleted files) is reported and stays closed.
+///
+/// # Safety
+/// Call after every descriptor of mtcp_restart's own is closed: it takes descriptor numbers over.
 unsafe fn restore_fds(meta: &Meta, verbose: bool) {
     const KEEP: u32 = 0o3 | 0o2000 | 0o4000 | 0o200000 | 0o400000 | 0o2000000 | 0o100000; // access mode, APPEND, NONBLOCK, DIRECTORY, NOFOLLOW, CLOEXEC, LARGEFILE
     for i in 0..meta.fd_count() {
@@ -438,25 +510,46 @@ unsafe fn restore_fds(meta: &Meta, verbose: bool) {
         }
         let path = meta.string(rec.path);
         if rec.kind == FD_OTHER {
-            eprint_line!("mtcp_restart: warning: fd {} ({}) cannot be restored and stays closed", rec.fd, Lossy(path));
+            eprint_line!(
+                "mtcp_restart: warning: fd {} ({}) cannot be restored and stays closed",
+                rec.fd,
+                Lossy(path)
+            );
             continue;
         }
         let opened = sys::open(path, (rec.flags & KEEP) as usize, 0);
         let newfd = match opened {
             Ok(f) => f,
             Err(e) => {
-                eprint_line!("mtcp_restart: warning: fd {} ({}) cannot be reopened: {}; it stays closed", rec.fd, Lossy(path), ErrnoName(e));
+                eprint_line!(
+                    "mtcp_restart: warning: fd {} ({}) cannot be reopened: {}; it stays closed",
+                    rec.fd,
+                    Lossy(path),
+                    ErrnoName(e)
+                );
                 continue;
             }
         };
         if let Ok(st) = sys::fstat(newfd) {
-            if rec.kind == FD_FILE && (st.ino != rec.inode || st.dev_major != rec.dev_major || st.dev_minor != rec.dev_minor) {
-                eprint_line!("mtcp_restart: warning: fd {}: {} is not the file it was at checkpoint time; using it anyway", rec.fd, Lossy(path));
+            if rec.kind == FD_FILE
+                && (st.ino != rec.inode || st.dev_major != rec.dev_major || st.dev_minor != rec.dev_minor)
+            {
+                eprint_line!(
+                    "mtcp_restart: warning: fd {}: {} is not the file it was at checkpoint time; using it anyway",
+                    rec.fd,
+                    Lossy(path)
+                );
             }
         }
         if rec.kind == FD_FILE {
             if let Err(e) = sys::seek_set(newfd, rec.pos) {
-                eprint_line!("mtcp_restart: warning: fd {} ({}): cannot seek to {}: {}", rec.fd, Lossy(path), rec.pos, ErrnoName(e));
+                eprint_line!(
+                    "mtcp_restart: warning: fd {} ({}): cannot seek to {}: {}",
+                    rec.fd,
+                    Lossy(path),
+                    rec.pos,
+                    ErrnoName(e)
+                );
             }
         }
         if newfd as u32 != rec.fd {
@@ -464,18 +557,31 @@ unsafe fn restore_fds(meta: &Meta, verbose: bool) {
             let moved = sys::dup3(newfd, rec.fd as i32, cloexec);
             sys::close(newfd);
             if let Err(e) = moved {
-                eprint_line!("mtcp_restart: warning: fd {} ({}) cannot be restored: {}", rec.fd, Lossy(path), ErrnoName(e));
+                eprint_line!(
+                    "mtcp_restart: warning: fd {} ({}) cannot be restored: {}",
+                    rec.fd,
+                    Lossy(path),
+                    ErrnoName(e)
+                );
                 continue;
             }
         }
         if verbose {
-            eprint_line!("mtcp_restart: fd {} reopened: {} at offset {}", rec.fd, Lossy(path), rec.pos);
+            eprint_line!(
+                "mtcp_restart: fd {} reopened: {} at offset {}",
+                rec.fd,
+                Lossy(path),
+                rec.pos
+            );
         }
     }
 }
 
 /// Makes the rest of the restart run in a child that has the image's pid; this process
 /// waits for it and ends the way it ends. Returns in the child only.
+///
+/// # Safety
+/// Call before phase 3, while single-threaded: it forks.
 unsafe fn become_old_pid(meta: &Meta) {
     let old = meta.process().pid as u32;
     // A process killed just now can stay a zombie for a moment: wait for its ids to free.
@@ -493,7 +599,10 @@ unsafe fn become_old_pid(meta: &Meta) {
     let child = match arch::fork_with_pid(old) {
         Ok(0) => return,
         Ok(child) => child,
-        Err(Errno::EPERM) => die!("--same-pid needs CAP_CHECKPOINT_RESTORE (run as root) to create pid {}", old),
+        Err(Errno::EPERM) => die!(
+            "--same-pid needs CAP_CHECKPOINT_RESTORE (run as root) to create pid {}",
+            old
+        ),
         Err(Errno::EEXIST) => die!("--same-pid: pid {} is in use", old),
         Err(e) => die!("--same-pid: cannot create pid {}: {}", old, ErrnoName(e)),
     };
@@ -522,8 +631,14 @@ fn id_in_use(id: u32) -> bool {
     }
 }
 
-static mut ARGS: RestartArgs =
-    RestartArgs { magic: 0, window_start: 0, window_len: 0, flags: 0, image_path_len: 0, image_path: [0; 4096] };
+static mut ARGS: RestartArgs = RestartArgs {
+    magic: 0,
+    window_start: 0,
+    window_len: 0,
+    flags: 0,
+    image_path_len: 0,
+    image_path: [0; 4096],
+};
 
 fn absolute_path(path: &[u8]) -> FmtBuf<4096> {
     let mut out = FmtBuf::<4096>::new();
@@ -539,6 +654,9 @@ fn absolute_path(path: &[u8]) -> FmtBuf<4096> {
 }
 
 /// Maps region `i` and fills it from the image; returns the pages read.
+///
+/// # Safety
+/// Maps over the region's address range: nothing of mtcp_restart may live there (phase 2 checked that).
 unsafe fn restore_region(meta: &Meta, i: usize, fd: i32, file_fd: i32) -> u64 {
     let r = meta.region(i);
     let (start, len) = (r.start as usize, r.len() as usize);
@@ -563,10 +681,31 @@ unsafe fn restore_region(meta: &Meta, i: usize, fd: i32, file_fd: i32) -> u64 {
         KIND_FILE_PRIVATE if file_fd >= 0 => {
             // Map the same file (so /proc/PID/maps and debuggers see it), then lay the
             // saved bytes over it.
-            sys::mmap(start, len, if has_data { rw } else { prot }, flags | sys::MAP_PRIVATE, file_fd, r.file_offset)
+            sys::mmap(
+                start,
+                len,
+                if has_data { rw } else { prot },
+                flags | sys::MAP_PRIVATE,
+                file_fd,
+                r.file_offset,
+            )
         }
-        KIND_ANON_SHARED => sys::mmap(start, len, if has_data { rw } else { prot }, flags | sys::MAP_SHARED | sys::MAP_ANONYMOUS, -1, 0),
-        _ => sys::mmap(start, len, if has_data { rw } else { prot }, flags | sys::MAP_PRIVATE | sys::MAP_ANONYMOUS, -1, 0),
+        KIND_ANON_SHARED => sys::mmap(
+            start,
+            len,
+            if has_data { rw } else { prot },
+            flags | sys::MAP_SHARED | sys::MAP_ANONYMOUS,
+            -1,
+            0,
+        ),
+        _ => sys::mmap(
+            start,
+            len,
+            if has_data { rw } else { prot },
+            flags | sys::MAP_PRIVATE | sys::MAP_ANONYMOUS,
+            -1,
+            0,
+        ),
     };
     check_mapped(&r, mapped);
     let mut hash = xxh64::Xxh64::new(0);

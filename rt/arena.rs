@@ -17,7 +17,14 @@ impl Arena {
     pub fn map(size: usize) -> Result<Arena, Errno> {
         // SAFETY: no MAP_FIXED, so nothing existing is replaced.
         let base = unsafe {
-            sys::mmap(0, size, sys::PROT_READ | sys::PROT_WRITE, sys::MAP_PRIVATE | sys::MAP_ANONYMOUS | sys::MAP_NORESERVE, -1, 0)?
+            sys::mmap(
+                0,
+                size,
+                sys::PROT_READ | sys::PROT_WRITE,
+                sys::MAP_PRIVATE | sys::MAP_ANONYMOUS | sys::MAP_NORESERVE,
+                -1,
+                0,
+            )?
         };
         Ok(Arena { base, size, used: 0 })
     }
@@ -89,7 +96,13 @@ impl Arena {
         let align = core::mem::align_of::<T>().max(16);
         let start = (self.base + self.used + align - 1) & !(align - 1);
         let cap = (self.base + self.size).saturating_sub(start) / core::mem::size_of::<T>();
-        ArenaVec { arena: self, start, len: 0, cap, _t: core::marker::PhantomData }
+        ArenaVec {
+            arena: self,
+            start,
+            len: 0,
+            cap,
+            _t: core::marker::PhantomData,
+        }
     }
 
     /// Reads a whole file (e.g. /proc/self/smaps) into the arena.

@@ -45,8 +45,8 @@ fn registered_rseq(thread_pointer: u64) -> Option<(usize, u32)> {
     }
     let area = (thread_pointer as isize + offset) as usize;
     const RSEQ_AREA_LEN: u32 = 32; // what glibc registers (struct rseq with padding)
-    // SAFETY: area is libc's rseq area of this thread (thread pointer + __rseq_offset),
-    // valid as long as the thread lives.
+                                   // SAFETY: area is libc's rseq area of this thread (thread pointer + __rseq_offset),
+                                   // valid as long as the thread lives.
     match unsafe { sys::rseq(area, RSEQ_AREA_LEN, 0, arch::RSEQ_SIG) } {
         Err(syscalls::Errno::EBUSY) => Some((area, RSEQ_AREA_LEN)),
         Ok(()) => {
@@ -116,7 +116,10 @@ fn read_mm_fields(mm: &mut MmFields) {
     };
     let mut values = [0u64; 52];
     let mut field_no = 3; // the field after ')' is field 3 (state)
-    for tok in text[close + 1..].split(|&c| c == b' ' || c == b'\n').filter(|t| !t.is_empty()) {
+    for tok in text[close + 1..]
+        .split(|&c| c == b' ' || c == b'\n')
+        .filter(|t| !t.is_empty())
+    {
         if field_no < values.len() {
             values[field_no] = crate::maps::dec(tok).unwrap_or(0);
         }

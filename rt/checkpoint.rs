@@ -68,7 +68,11 @@ pub struct Runtime {
     pub status_seq: u64,
 }
 
-const EMPTY_SLOT: Slot = Slot { rec: ThreadRecord::zeroed(), ctx: JumpContext::zeroed(), parked: AtomicU32::new(0) };
+const EMPTY_SLOT: Slot = Slot {
+    rec: ThreadRecord::zeroed(),
+    ctx: JumpContext::zeroed(),
+    parked: AtomicU32::new(0),
+};
 
 pub static RT: Global<Runtime> = Global::new(Runtime {
     process: ProcessRecord::zeroed(),
@@ -109,20 +113,33 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
     if own_tkill {
         // Our own tgkill: either mtcp_checkpoint() in this thread, or a stop request that
         // arrived after its checkpoint ended (the thread had already parked): ignore that.
-        if API_REQUEST.compare_exchange(tid, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        if API_REQUEST
+            .compare_exchange(tid, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             return;
         }
     }
-    if PHASE.compare_exchange(IDLE, STOPPING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+    if PHASE
+        .compare_exchange(IDLE, STOPPING, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
         park(uc);
         return;
     }
     COORDINATOR.store(tid, Ordering::Release);
-    let nonce = if code == SI_USER || own_tkill || value == TIMER_VALUE { 0 } else { value as u32 };
+    let nonce = if code == SI_USER || own_tkill || value == TIMER_VALUE {
+        0
+    } else {
+        value as u32
+    };
     coordinate(uc, nonce);
 }
 
 /// Claims a slot and records the calling thread in it.
+///
+/// # Safety
+/// Only from the checkpoint handler, with `uc` the kernel's ucontext for the calling thread.
 unsafe fn claim_slot(uc: *const u8) -> Option<usize> {
     let i = SLOTS_USED.fetch_add(1, Ordering::AcqRel) as usize;
     if i >= MAX_THREADS {
@@ -161,6 +178,9 @@ extern "C" fn park_wait(i: usize) -> usize {
 /// Why a checkpoint failed, as one line for the status file.
 pub type FailMessage = FmtBuf<512>;
 
+///
+/// # Safety
+/// Only from the handler, by the thread that moved PHASE from IDLE to STOPPING.
 unsafe fn coordinate(uc: *mut u8, nonce: u32) {
     CHECKPOINTS.fetch_add(1, Ordering::Relaxed);
     let rt = RT.get();
@@ -222,6 +242,9 @@ fn too_many_threads() -> FailMessage {
 
 /// Signals every thread not yet parked until a scan of /proc/self/task finds only
 /// parked threads. Threads that exit meanwhile are simply not found again.
+///
+/// # Safety
+/// Only the coordinator calls this.
 unsafe fn stop_other_threads() -> Result<(), FailMessage> {
     let pid = sys::getpid();
     let sig = (*CONFIG.get()).signal;
@@ -279,6 +302,8 @@ unsafe fn stop_other_threads() -> Result<(), FailMessage> {
     }
 }
 
+/// # Safety
+/// Only while a checkpoint is stopping threads.
 unsafe fn is_parked(tid: u32) -> bool {
     let used = (SLOTS_USED.load(Ordering::Acquire) as usize).min(MAX_THREADS);
     let rt = &*RT.get();
@@ -294,6 +319,9 @@ fn release_threads() {
 }
 
 /// Ends a checkpoint: publishes the result and returns to IDLE.
+///
+/// # Safety
+/// Only the coordinator, once every other thread has been released.
 unsafe fn finish(result: Result<(), FailMessage>, nonce: u32) {
     let rt = &mut *RT.get();
     rt.status_seq += 1;

@@ -17,7 +17,12 @@ pub struct Config {
     pub signal: u32,
 }
 
-pub static CONFIG: Global<Config> = Global::new(Config { dir: [0; 4096], dir_len: 0, interval_sec: 0, signal: DEFAULT_SIGNAL });
+pub static CONFIG: Global<Config> = Global::new(Config {
+    dir: [0; 4096],
+    dir_len: 0,
+    interval_sec: 0,
+    signal: DEFAULT_SIGNAL,
+});
 
 impl Config {
     pub fn dir(&self) -> &[u8] {
@@ -92,7 +97,11 @@ pub fn load(environ: &[u8]) -> Result<(), ConfigError> {
         match parse_signal(v) {
             Some(sig) => cfg.signal = sig,
             None => {
-                let _ = write!(err, "MTCP_SIGNAL={} is not a signal the runtime can use (try USR2 or RTMIN+n)", Lossy(v));
+                let _ = write!(
+                    err,
+                    "MTCP_SIGNAL={} is not a signal the runtime can use (try USR2 or RTMIN+n)",
+                    Lossy(v)
+                );
                 return Err(err);
             }
         }

@@ -146,7 +146,6 @@ pub const RESTART_VERBOSE: u64 = 1;
 /// The process already has its old pid: give every thread its old tid too.
 pub const RESTART_SAME_PID: u64 = 2;
 
-
 /// One signal's disposition, widened to 64-bit fields.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -209,7 +208,10 @@ pub struct ProcessRecord {
     pub sigactions: [SigActionRecord; NSIG],
     pub reserved: [u64; 8],
 }
-const_assert_eq!(size_of::<ProcessRecord>(), 24 + 88 + 24 + 16 + 16 + AUXV_WORDS * 8 + NSIG * 32 + 64);
+const_assert_eq!(
+    size_of::<ProcessRecord>(),
+    24 + 88 + 24 + 16 + 16 + AUXV_WORDS * 8 + NSIG * 32 + 64
+);
 
 impl ProcessRecord {
     pub const fn zeroed() -> ProcessRecord {
@@ -240,7 +242,12 @@ impl ProcessRecord {
             exe: StrRef { offset: 0, len: 0 },
             comm: [0; 16],
             auxv: [0; AUXV_WORDS],
-            sigactions: [SigActionRecord { handler: 0, flags: 0, restorer: 0, mask: 0 }; NSIG],
+            sigactions: [SigActionRecord {
+                handler: 0,
+                flags: 0,
+                restorer: 0,
+                mask: 0,
+            }; NSIG],
             reserved: [0; 8],
         }
     }
@@ -474,7 +481,10 @@ pub fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, FormatError> 
         return Err(FormatError::BadLayout("image header has an unexpected size"));
     }
     if file_len < h.file_size {
-        return Err(FormatError::Truncated { expected: h.file_size, actual: file_len });
+        return Err(FormatError::Truncated {
+            expected: h.file_size,
+            actual: file_len,
+        });
     }
     let page = h.page_size as u64;
     if page == 0 || !page.is_power_of_two() || h.data_offset % page != 0 {
@@ -537,14 +547,18 @@ impl<'a> Meta<'a> {
         let in_strings = |s: StrRef| (s.offset as u64) + (s.len as u64) <= index.strings_size;
         let p = m.process();
         if !in_strings(p.cwd) || !in_strings(p.exe) {
-            return Err(FormatError::BadLayout("image process paths lie outside the string table"));
+            return Err(FormatError::BadLayout(
+                "image process paths lie outside the string table",
+            ));
         }
         let page = header.page_size as u64;
         let mut prev_end = 0u64;
         for i in 0..m.region_count {
             let r = m.region(i);
             if r.start % page != 0 || r.end % page != 0 || r.end <= r.start || r.start < prev_end {
-                return Err(FormatError::BadLayout("image region table is not sorted, aligned and disjoint"));
+                return Err(FormatError::BadLayout(
+                    "image region table is not sorted, aligned and disjoint",
+                ));
             }
             prev_end = r.end;
             let last = (r.run_first as u64).checked_add(r.run_count as u64);
@@ -554,20 +568,24 @@ impl<'a> Meta<'a> {
             let region_pages = r.len() / page;
             for j in 0..r.run_count as usize {
                 let run = m.run(r.run_first as usize + j);
-                let in_region = run.page_index.checked_add(run.pages).map_or(false, |e| e <= region_pages);
-                let data_end = run
-                    .pages
-                    .checked_mul(page)
-                    .and_then(|n| run.file_offset.checked_add(n));
+                let in_region = run
+                    .page_index
+                    .checked_add(run.pages)
+                    .map_or(false, |e| e <= region_pages);
+                let data_end = run.pages.checked_mul(page).and_then(|n| run.file_offset.checked_add(n));
                 let in_data = run.file_offset >= header.data_offset
                     && run.file_offset % page == 0
                     && data_end.map_or(false, |e| e <= header.data_offset + header.data_size);
                 if run.pages == 0 || !in_region || !in_data {
-                    return Err(FormatError::BadLayout("image run lies outside its region or the data area"));
+                    return Err(FormatError::BadLayout(
+                        "image run lies outside its region or the data area",
+                    ));
                 }
             }
             if !in_strings(r.path) {
-                return Err(FormatError::BadLayout("image region path lies outside the string table"));
+                return Err(FormatError::BadLayout(
+                    "image region path lies outside the string table",
+                ));
             }
         }
         for i in 0..m.fd_count() {

@@ -32,7 +32,10 @@ pub fn note_handler_run(tid: u32) {
 
 fn interruption_mark() -> (u32, u32) {
     let tid = sys::gettid();
-    (HANDLER_RUNS[tid as usize % HANDLER_RUNS.len()].load(Ordering::Acquire), RESTARTS.load(Ordering::Acquire))
+    (
+        HANDLER_RUNS[tid as usize % HANDLER_RUNS.len()].load(Ordering::Acquire),
+        RESTARTS.load(Ordering::Acquire),
+    )
 }
 
 fn ckpt_bit() -> u64 {
@@ -57,6 +60,9 @@ fn fail(e: Errno) -> i32 {
     -1
 }
 
+///
+/// # Safety
+/// `set` and `old` are null or valid sigset_t pointers (the caller's libc contract).
 unsafe fn sigmask_common(how: i32, set: *const u64, old: *mut u64) -> Result<(), Errno> {
     let mut kernel_old: u64 = 0;
     let new = if set.is_null() {
@@ -70,7 +76,13 @@ unsafe fn sigmask_common(how: i32, set: *const u64, old: *mut u64) -> Result<(),
         }
     };
     let new_ptr = new.as_ref().map_or(0, |m| m as *const u64 as usize);
-    syscalls::syscall4(Sysno::rt_sigprocmask, how as usize, new_ptr, &mut kernel_old as *mut u64 as usize, 8)?;
+    syscalls::syscall4(
+        Sysno::rt_sigprocmask,
+        how as usize,
+        new_ptr,
+        &mut kernel_old as *mut u64 as usize,
+        8,
+    )?;
     if !old.is_null() {
         core::ptr::write_unaligned(old, kernel_old);
     }
@@ -173,9 +185,16 @@ pub unsafe extern "C" fn signal(sig: i32, handler: usize) -> usize {
 
 /// rt_sigtimedwait on the program's set without the checkpoint signal, resumed when a
 /// checkpoint (not the program) caused the EINTR. Returns the signal number.
+///
+/// # Safety
+/// `set` points to a sigset_t; `info` and `timeout` are null or valid (libc contract).
 unsafe fn timed_wait(set: *const u64, info: usize, timeout: usize) -> Result<usize, Errno> {
     let want = filtered(core::ptr::read_unaligned(set));
-    let deadline = if timeout != 0 { Some(arch::monotonic_ns().saturating_add(arch::read_timespec_ns(timeout))) } else { None };
+    let deadline = if timeout != 0 {
+        Some(arch::monotonic_ns().saturating_add(arch::read_timespec_ns(timeout)))
+    } else {
+        None
+    };
     let mut ts: arch::TimespecBuf = Default::default();
     let mut tptr = timeout;
     loop {
@@ -253,7 +272,13 @@ pub unsafe extern "C" fn sigsuspend(mask: *const u64) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn signalfd(fd: i32, mask: *const u64, flags: i32) -> i32 {
     let m = filtered(core::ptr::read_unaligned(mask));
-    match syscalls::syscall4(Sysno::signalfd4, fd as isize as usize, &m as *const u64 as usize, 8, flags as usize) {
+    match syscalls::syscall4(
+        Sysno::signalfd4,
+        fd as isize as usize,
+        &m as *const u64 as usize,
+        8,
+        flags as usize,
+    ) {
         Ok(v) => v as i32,
         Err(e) => fail(e),
     }
@@ -277,7 +302,10 @@ pub unsafe extern "C" fn __sigtimedwait64(set: *const u64, info: *mut u8, timeou
             return fail(Errno::EINVAL);
         }
         // A relative timeout: the program's 32-bit form holds any realistic one.
-        arch::timespec_from_ns((sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64), &mut ts)
+        arch::timespec_from_ns(
+            (sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64),
+            &mut ts,
+        )
     };
     match timed_wait(set, info as usize, tptr) {
         Ok(s) => s as i32,

@@ -7,13 +7,13 @@
 #[path = "../arch/x86_64/mod.rs"]
 #[allow(dead_code)] // shared with mtcp_restart, which uses other parts
 mod arch;
-#[cfg(target_arch = "x86_64")]
-#[path = "../arch/x86_64/mem.rs"]
-mod mem;
 #[cfg(target_arch = "x86")]
 #[path = "../arch/x86/mod.rs"]
 #[allow(dead_code)] // shared with mtcp_restart, which uses other parts
 mod arch;
+#[cfg(target_arch = "x86_64")]
+#[path = "../arch/x86_64/mem.rs"]
+mod mem;
 #[cfg(target_arch = "x86")]
 #[path = "../arch/x86/mem.rs"]
 mod mem;
@@ -27,9 +27,9 @@ mod config;
 #[allow(dead_code)]
 mod fmt;
 mod global;
-mod interpose;
 #[allow(dead_code)]
 mod image;
+mod interpose;
 #[allow(dead_code)]
 mod maps;
 mod restore;

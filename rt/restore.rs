@@ -13,7 +13,8 @@ use crate::checkpoint::{end_phase, Runtime, LAST_RESULT, RESTARTED, RT};
 use crate::fmt::{ErrnoName, Lossy};
 use crate::global::Global;
 use crate::image::{
-    ProcessRecord, RestartArgs, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_SAME_PID, RESTART_VERBOSE, THREAD_MAIN, THREAD_RSEQ,
+    ProcessRecord, RestartArgs, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_SAME_PID, RESTART_VERBOSE, THREAD_MAIN,
+    THREAD_RSEQ,
 };
 use crate::sys::{self, CPath};
 
@@ -75,6 +76,8 @@ fn fatal(what: &str, e: syscalls::Errno) -> ! {
     sys::exit_group(1)
 }
 
+/// # Safety
+/// Entered once, from `restore_entry` on the restore stack, with `args` pointing at mtcp_restart's RestartArgs and every region already in place.
 unsafe extern "C" fn restore_main(args: usize) -> ! {
     let a = &mut *ARGS.get();
     *a = core::ptr::read(args as *const RestartArgs);
@@ -91,7 +94,10 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     restore_process(rt);
 
     let count = rt.thread_count;
-    let main = rt.slots[..count].iter().position(|s| s.rec.flags & THREAD_MAIN != 0).unwrap_or(0);
+    let main = rt.slots[..count]
+        .iter()
+        .position(|s| s.rec.flags & THREAD_MAIN != 0)
+        .unwrap_or(0);
     let path_len = (a.image_path_len as usize).min(rt.image_path.len() - 1);
     rt.image_path[..path_len].copy_from_slice(&a.image_path[..path_len]);
     rt.image_path[path_len] = 0;
@@ -118,13 +124,19 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
             old_pid,
             rt.real_pid,
             count,
-            if same_ids { "process and thread ids are the same as at checkpoint time" } else { "thread ids are new (glibc's copies updated)" }
+            if same_ids {
+                "process and thread ids are the same as at checkpoint time"
+            } else {
+                "thread ids are new (glibc's copies updated)"
+            }
         );
     }
     let ctx = &rt.slots[main].ctx as *const JumpContext;
     arch::resume(ctx, RESTARTED)
 }
 
+/// # Safety
+/// Only from `restore_main`, before any other thread exists.
 unsafe fn restore_process(rt: &mut Runtime) {
     let p: &ProcessRecord = &rt.process;
     for sig in 1..=NSIG {
@@ -148,20 +160,34 @@ unsafe fn restore_process(rt: &mut Runtime) {
         arg_end: m.arg_end,
         env_start: m.env_start,
         env_end: m.env_end,
-        auxv: if p.auxv_bytes > 0 { p.auxv.as_ptr() as usize as u64 } else { 0 },
+        auxv: if p.auxv_bytes > 0 {
+            p.auxv.as_ptr() as usize as u64
+        } else {
+            0
+        },
         auxv_size: p.auxv_bytes,
         exe_fd: u32::MAX, // keep /proc/self/exe (changing it needs CAP_CHECKPOINT_RESTORE)
     };
     // Without this the kernel's heap bounds stay mtcp_restart's, and the program's next
     // brk() would fail or unmap memory: refuse to go on.
-    if let Err(e) = sys::prctl(sys::PR_SET_MM, sys::PR_SET_MM_MAP, &map as *const PrctlMmMap as usize, size_of::<PrctlMmMap>(), 0) {
+    if let Err(e) = sys::prctl(
+        sys::PR_SET_MM,
+        sys::PR_SET_MM_MAP,
+        &map as *const PrctlMmMap as usize,
+        size_of::<PrctlMmMap>(),
+        0,
+    ) {
         fatal("cannot restore the heap and argument bounds (PR_SET_MM_MAP)", e);
     }
 
     let cwd = &rt.cwd[..rt.cwd_len];
     if !cwd.is_empty() {
         if let Err(e) = CPath::new(cwd).and_then(|c| sys::chdir(&c)) {
-            crate::eprint_line!("mtcp_restart: warning: cannot return to directory {}: {}", Lossy(cwd), ErrnoName(e));
+            crate::eprint_line!(
+                "mtcp_restart: warning: cannot return to directory {}: {}",
+                Lossy(cwd),
+                ErrnoName(e)
+            );
         }
     }
     sys::umask(p.umask);
@@ -172,6 +198,9 @@ unsafe fn restore_process(rt: &mut Runtime) {
 
 /// Per-thread kernel state for the calling thread. The main thread also sets its
 /// thread pointer and clear_child_tid (clone does both for the others).
+///
+/// # Safety
+/// Only by the thread the record belongs to, while restoring.
 unsafe fn restore_thread(rec: &ThreadRecord, main: bool) {
     if main {
         if let Err(e) = arch::write_tls(rec.tls_base, rec.tls_aux) {
@@ -194,6 +223,8 @@ unsafe fn restore_thread(rec: &ThreadRecord, main: bool) {
     sys::set_thread_name(&rec.name);
 }
 
+/// # Safety
+/// Only from `restore_main`: the slot's saved stack is restored memory that no other thread uses yet.
 unsafe fn spawn_thread(rt: &mut Runtime, i: usize, same_id: bool) {
     let rec = &rt.slots[i].rec;
     let mut flags = arch::CLONE_VM
@@ -223,6 +254,8 @@ unsafe fn spawn_thread(rt: &mut Runtime, i: usize, same_id: bool) {
     }
 }
 
+/// # Safety
+/// Only as the entry of a thread made by `spawn_thread`, with its slot index.
 unsafe extern "C" fn thread_entry(i: usize) -> ! {
     let rt = &*RT.get();
     restore_thread(&rt.slots[i].rec, false);

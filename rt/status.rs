@@ -38,7 +38,12 @@ fn write_line(seq: u64, nonce: u32, word: &str, text: &[u8]) {
         (Ok(t), Ok(d)) => (t, d),
         _ => return,
     };
-    let fd = match sys::openat(sys::AT_FDCWD, &tmp, sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC, 0o600) {
+    let fd = match sys::openat(
+        sys::AT_FDCWD,
+        &tmp,
+        sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC,
+        0o600,
+    ) {
         Ok(fd) => fd,
         Err(_) => return,
     };

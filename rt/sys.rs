@@ -104,7 +104,9 @@ impl CPath {
 
 pub fn openat(dirfd: i32, path: &CPath, flags: usize, mode: usize) -> Result<i32, Errno> {
     // SAFETY: path is NUL-terminated and lives across the call.
-    unsafe { syscalls::syscall4(Sysno::openat, fd_arg(dirfd), path.ptr(), flags | O_LARGEFILE, mode).map(|fd| fd as i32) }
+    unsafe {
+        syscalls::syscall4(Sysno::openat, fd_arg(dirfd), path.ptr(), flags | O_LARGEFILE, mode).map(|fd| fd as i32)
+    }
 }
 
 pub fn open(path: &[u8], flags: usize, mode: usize) -> Result<i32, Errno> {
@@ -281,7 +283,13 @@ pub unsafe fn mprotect(addr: usize, len: usize, prot: usize) -> Result<(), Errno
 
 /// # Safety
 /// Moving memory that is in use is the caller's problem.
-pub unsafe fn mremap(old: usize, old_len: usize, new_len: usize, flags: usize, new_addr: usize) -> Result<usize, Errno> {
+pub unsafe fn mremap(
+    old: usize,
+    old_len: usize,
+    new_len: usize,
+    flags: usize,
+    new_addr: usize,
+) -> Result<usize, Errno> {
     syscalls::syscall5(Sysno::mremap, old, old_len, new_len, flags, new_addr)
 }
 
@@ -315,7 +323,11 @@ pub fn rt_sigaction(sig: usize, new: Option<&KernelSigaction>, old: Option<&mut 
 pub fn rt_sigprocmask(how: usize, set: Option<u64>) -> Result<u64, Errno> {
     let mut old: u64 = 0;
     let set_val = set.unwrap_or(0);
-    let set_ptr = if set.is_some() { &set_val as *const u64 as usize } else { 0 };
+    let set_ptr = if set.is_some() {
+        &set_val as *const u64 as usize
+    } else {
+        0
+    };
     // SAFETY: set_ptr is null or points to a u64; old is a valid u64 to write.
     unsafe { syscalls::syscall4(Sysno::rt_sigprocmask, how, set_ptr, &mut old as *mut u64 as usize, 8)? };
     Ok(old)
@@ -401,7 +413,11 @@ pub fn get_altstack() -> (usize, u32, usize) {
         flags: i32,
         size: usize,
     }
-    let mut st = StackT { sp: 0, flags: 0, size: 0 };
+    let mut st = StackT {
+        sp: 0,
+        flags: 0,
+        size: 0,
+    };
     // SAFETY: a null new stack only reads into st.
     unsafe {
         let _ = syscalls::syscall2(Sysno::sigaltstack, 0, &mut st as *mut StackT as usize);
@@ -473,7 +489,14 @@ pub fn statx(fd: i32, path: &CPath, flags: usize) -> Result<Statx, Errno> {
     let mut st: Statx = unsafe { core::mem::zeroed() };
     // SAFETY: path is NUL-terminated; st is valid for the kernel's 256-byte write.
     unsafe {
-        syscalls::syscall5(Sysno::statx, fd_arg(fd), path.ptr(), flags, STATX_BASIC_STATS, &mut st as *mut Statx as usize)?;
+        syscalls::syscall5(
+            Sysno::statx,
+            fd_arg(fd),
+            path.ptr(),
+            flags,
+            STATX_BASIC_STATS,
+            &mut st as *mut Statx as usize,
+        )?;
     }
     Ok(st)
 }

@@ -18,11 +18,12 @@ pub fn for_each_entry(dir: &[u8], mut f: impl FnMut(u32)) -> Result<(), Errno> {
     let mut buf = [0u8; 4096];
     let result = loop {
         // SAFETY: buf is valid for writes of its length.
-        let n = match unsafe { syscalls::syscall3(Sysno::getdents64, fd as usize, buf.as_mut_ptr() as usize, buf.len()) } {
-            Ok(0) => break Ok(()),
-            Ok(n) => n,
-            Err(e) => break Err(e),
-        };
+        let n =
+            match unsafe { syscalls::syscall3(Sysno::getdents64, fd as usize, buf.as_mut_ptr() as usize, buf.len()) } {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
         let mut pos = 0;
         while pos + 19 < n {
             // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name[]

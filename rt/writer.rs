@@ -53,7 +53,11 @@ pub fn write_image(rt: &mut Runtime) -> Result<(), FailMessage> {
         }
     };
     let stack_top = stack.as_ptr() as usize + stack.len();
-    let mut job = Job { rt, arena: &mut arena, result: Ok(()) };
+    let mut job = Job {
+        rt,
+        arena: &mut arena,
+        result: Ok(()),
+    };
     // SAFETY: the stack is inside the arena, unused by anything else, and run_job
     // returns normally.
     unsafe { arch::call_on_stack(stack_top, run_job, &mut job as *mut Job as usize) };
@@ -115,7 +119,9 @@ fn plan_and_write(rt: &mut Runtime, arena: &mut Arena) -> Result<(), FailMessage
 
     // Before the writer opens any file of its own.
     let fds = capture_fds(arena).map_err(|e| fail("cannot list open files in", b"/proc/self/fd", e))?;
-    let smaps = arena.read_file(b"/proc/self/smaps").map_err(|e| fail("cannot read", b"/proc/self/smaps", e))?;
+    let smaps = arena
+        .read_file(b"/proc/self/smaps")
+        .map_err(|e| fail("cannot read", b"/proc/self/smaps", e))?;
     let pagemap = sys::open(b"/proc/self/pagemap", sys::O_RDONLY | sys::O_CLOEXEC, 0)
         .map_err(|e| fail("cannot open", b"/proc/self/pagemap", e))?;
     let result = plan_and_write_with(rt, arena, smaps, pagemap, cwd, exe, fds);
@@ -148,7 +154,10 @@ fn plan_and_write_with(
             }
         };
         // The arena is ours alone; cut it out even if the kernel merged it with a neighbour.
-        for (start, end) in [(entry.start, entry.end.min(arena_start)), (entry.start.max(arena_end), entry.end)] {
+        for (start, end) in [
+            (entry.start, entry.end.min(arena_start)),
+            (entry.start.max(arena_end), entry.end),
+        ] {
             if start < end {
                 let mut piece = entry;
                 if piece.start != start {
@@ -204,7 +213,11 @@ fn plan_and_write_with(
     let mut name = FmtBuf::<128>::new();
     let _ = write!(name, "ckpt_");
     for &c in rt.process.comm.iter().take_while(|&&c| c != 0) {
-        name.push_bytes(&[if c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'_' { c } else { b'_' }]);
+        name.push_bytes(&[if c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'_' {
+            c
+        } else {
+            b'_'
+        }]);
     }
     let _ = write!(name, "_{}.mtcp", rt.vpid);
     let mut tmp_name = FmtBuf::<160>::new();
@@ -216,7 +229,12 @@ fn plan_and_write_with(
     let dirfd = sys::open(dir, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)
         .map_err(|e| fail("cannot open image directory", dir, e))?;
     let tmp = CPath::new(tmp_name.as_bytes()).map_err(|e| fail("bad image name", tmp_name.as_bytes(), e))?;
-    let fd = match sys::openat(dirfd, &tmp, sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC, 0o600) {
+    let fd = match sys::openat(
+        dirfd,
+        &tmp,
+        sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC,
+        0o600,
+    ) {
         Ok(fd) => fd,
         Err(e) => {
             sys::close(dirfd);
@@ -241,7 +259,10 @@ fn plan_and_write_with(
         };
         let (tables, string_area) = meta.split_at_mut(strings_offset);
         put(tables, 0, &index);
-        let mut strings = StringTable { buf: string_area, len: 0 };
+        let mut strings = StringTable {
+            buf: string_area,
+            len: 0,
+        };
         let mut process = rt.process;
         process.cwd = strings.add(cwd);
         process.exe = strings.add(exe);
@@ -294,7 +315,8 @@ fn plan_and_write_with(
     sys::close(fd);
     let renamed = written.and_then(|()| {
         let dst = CPath::new(final_path.as_bytes()).map_err(|e| fail("bad image path", final_path.as_bytes(), e))?;
-        sys::renameat(dirfd, &tmp, sys::AT_FDCWD, &dst).map_err(|e| fail("cannot rename the image to", final_path.as_bytes(), e))
+        sys::renameat(dirfd, &tmp, sys::AT_FDCWD, &dst)
+            .map_err(|e| fail("cannot rename the image to", final_path.as_bytes(), e))
     });
     if renamed.is_err() {
         let _ = sys::unlinkat(dirfd, &tmp);
@@ -344,7 +366,11 @@ fn capture_fds(arena: &mut Arena) -> Result<OpenFiles, Errno> {
             Ok(t) => t,
             Err(_) => continue, // the directory's own descriptor, already closed
         };
-        let mut rec = FdRecord { fd, kind: FD_OTHER, ..FdRecord::default() };
+        let mut rec = FdRecord {
+            fd,
+            kind: FD_OTHER,
+            ..FdRecord::default()
+        };
         if let Ok(st) = CPath::new(link.as_bytes()).and_then(|p| sys::statx(sys::AT_FDCWD, &p, 0)) {
             rec.mode = st.mode as u32;
             rec.inode = st.ino;
@@ -365,7 +391,10 @@ fn capture_fds(arena: &mut Arena) -> Result<OpenFiles, Errno> {
             if let Some(v) = line.strip_prefix(b"pos:") {
                 rec.pos = maps::dec(v.trim_ascii()).unwrap_or(0);
             } else if let Some(v) = line.strip_prefix(b"flags:") {
-                rec.flags = v.trim_ascii().iter().fold(0u32, |acc, &c| (acc << 3) | (c.wrapping_sub(b'0') as u32 & 7));
+                rec.flags = v
+                    .trim_ascii()
+                    .iter()
+                    .fold(0u32, |acc, &c| (acc << 3) | (c.wrapping_sub(b'0') as u32 & 7));
             }
         }
         let start = paths.len();
@@ -377,7 +406,11 @@ fn capture_fds(arena: &mut Arena) -> Result<OpenFiles, Errno> {
         kept += 1;
     }
     let paths = paths.finish();
-    Ok(OpenFiles { records: &records[..kept], ranges: &ranges[..kept], paths })
+    Ok(OpenFiles {
+        records: &records[..kept],
+        ranges: &ranges[..kept],
+        paths,
+    })
 }
 
 fn cfg_dir() -> &'static [u8] {
@@ -400,7 +433,10 @@ struct StringTable<'a> {
 
 impl StringTable<'_> {
     fn add(&mut self, s: &[u8]) -> StrRef {
-        let r = StrRef { offset: self.len as u32, len: s.len() as u32 };
+        let r = StrRef {
+            offset: self.len as u32,
+            len: s.len() as u32,
+        };
         self.buf[self.len..self.len + s.len()].copy_from_slice(s);
         self.len += s.len();
         r
@@ -411,7 +447,13 @@ fn readlink<'a>(path: &[u8], buf: &'a mut [u8]) -> Result<&'a [u8], Errno> {
     let p = CPath::new(path)?;
     // SAFETY: p is NUL-terminated; buf is valid for writes of its length.
     let n = unsafe {
-        syscalls::syscall4(syscalls::Sysno::readlinkat, sys::AT_FDCWD as isize as usize, p.ptr(), buf.as_mut_ptr() as usize, buf.len())?
+        syscalls::syscall4(
+            syscalls::Sysno::readlinkat,
+            sys::AT_FDCWD as isize as usize,
+            p.ptr(),
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+        )?
     };
     Ok(&buf[..n])
 }
@@ -445,7 +487,13 @@ fn classify(e: &MapEntry, text: &[u8]) -> Result<Option<Plan>, FailMessage> {
             rec.flags |= flag;
         }
     }
-    let mut plan = Plan { rec, path_start: e.path_start, path_len: e.path_len, mode: MODE_NONE, file_pages: 0 };
+    let mut plan = Plan {
+        rec,
+        path_start: e.path_start,
+        path_len: e.path_len,
+        mode: MODE_NONE,
+        file_pages: 0,
+    };
     let readable = e.prot & PROT_READ != 0;
     let deleted_suffix: &[u8] = b" (deleted)";
     match path {
@@ -516,7 +564,12 @@ fn classify(e: &MapEntry, text: &[u8]) -> Result<Option<Plan>, FailMessage> {
     let kernel_owned = matches!(plan.rec.kind, KIND_VDSO | KIND_VVAR | KIND_VVAR_VCLOCK);
     if vm & maps::VM_IO != 0 && !kernel_owned {
         let mut m = FailMessage::new();
-        let _ = write!(m, "cannot save device memory mapped at {:#x} ({})", e.start, Lossy(path));
+        let _ = write!(
+            m,
+            "cannot save device memory mapped at {:#x} ({})",
+            e.start,
+            Lossy(path)
+        );
         return Err(m);
     }
     Ok(Some(plan))
@@ -555,7 +608,14 @@ fn plan_runs(
                 chunk_len = core::cmp::min(pm_buf.len(), pages - i);
                 let bytes = chunk_len * 8;
                 // SAFETY: pm_buf has room for chunk_len entries.
-                unsafe { sys::pread_exact(pagemap, pm_buf.as_mut_ptr() as *mut u8, bytes, ((start / PAGE + i) * 8) as u64)? };
+                unsafe {
+                    sys::pread_exact(
+                        pagemap,
+                        pm_buf.as_mut_ptr() as *mut u8,
+                        bytes,
+                        ((start / PAGE + i) * 8) as u64,
+                    )?
+                };
             }
             let pm = pm_buf[i - chunk_first];
             if pm & PM_SWAPPED != 0 {
@@ -573,7 +633,11 @@ fn plan_runs(
             let own_runs = runs.len() > first;
             match runs.last_mut() {
                 Some(r) if own_runs && r.page_index + r.pages == i as u64 => r.pages += 1,
-                _ => runs.push(Run { page_index: i as u64, pages: 1, file_offset: 0 })?,
+                _ => runs.push(Run {
+                    page_index: i as u64,
+                    pages: 1,
+                    file_offset: 0,
+                })?,
             }
         }
         i += 1;

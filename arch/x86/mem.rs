@@ -8,7 +8,9 @@
 core::arch::global_asm!(
     ".pushsection .text.mtcp_mem,\"ax\",@progbits",
     // void *memcpy(void *dst, const void *src, size_t n)
-    ".weak memcpy", ".hidden memcpy", ".type memcpy,@function",
+    ".weak memcpy",
+    ".hidden memcpy",
+    ".type memcpy,@function",
     "memcpy:",
     "    push edi",
     "    push esi",
@@ -22,7 +24,9 @@ core::arch::global_asm!(
     "    ret",
     ".size memcpy, . - memcpy",
     // void *memmove(void *dst, const void *src, size_t n)
-    ".weak memmove", ".hidden memmove", ".type memmove,@function",
+    ".weak memmove",
+    ".hidden memmove",
+    ".type memmove,@function",
     "memmove:",
     "    push edi",
     "    push esi",
@@ -47,7 +51,9 @@ core::arch::global_asm!(
     "    ret",
     ".size memmove, . - memmove",
     // void *memset(void *dst, int c, size_t n)
-    ".weak memset", ".hidden memset", ".type memset,@function",
+    ".weak memset",
+    ".hidden memset",
+    ".type memset,@function",
     "memset:",
     "    push edi",
     "    mov edi, [esp + 8]",
@@ -60,8 +66,12 @@ core::arch::global_asm!(
     "    ret",
     ".size memset, . - memset",
     // int memcmp(const void *a, const void *b, size_t n); bcmp likewise
-    ".weak memcmp", ".hidden memcmp", ".type memcmp,@function",
-    ".weak bcmp", ".hidden bcmp", ".type bcmp,@function",
+    ".weak memcmp",
+    ".hidden memcmp",
+    ".type memcmp,@function",
+    ".weak bcmp",
+    ".hidden bcmp",
+    ".type bcmp,@function",
     "memcmp:",
     "bcmp:",
     "    push edi",
@@ -83,7 +93,9 @@ core::arch::global_asm!(
     ".size memcmp, . - memcmp",
     ".size bcmp, . - bcmp",
     // size_t strlen(const char *s)
-    ".weak strlen", ".hidden strlen", ".type strlen,@function",
+    ".weak strlen",
+    ".hidden strlen",
+    ".type strlen,@function",
     "strlen:",
     "    mov edx, [esp + 4]",
     "    mov eax, edx",

@@ -58,7 +58,14 @@ pub unsafe fn mmap(addr: usize, len: usize, prot: usize, flags: usize, fd: i32, 
 /// # Safety
 /// `buf` must be valid for writes of `len` bytes.
 pub unsafe fn pread(fd: i32, buf: *mut u8, len: usize, offset: u64) -> Result<usize, Errno> {
-    syscalls::syscall5(Sysno::pread64, fd as isize as usize, buf as usize, len, offset as u32 as usize, (offset >> 32) as usize)
+    syscalls::syscall5(
+        Sysno::pread64,
+        fd as isize as usize,
+        buf as usize,
+        len,
+        offset as u32 as usize,
+        (offset >> 32) as usize,
+    )
 }
 
 /// `pwrite64`, offset split like `pread`; errors as the kernel's errno.
@@ -66,7 +73,14 @@ pub unsafe fn pread(fd: i32, buf: *mut u8, len: usize, offset: u64) -> Result<us
 /// # Safety
 /// `buf` must be valid for reads of `len` bytes.
 pub unsafe fn pwrite(fd: i32, buf: *const u8, len: usize, offset: u64) -> Result<usize, Errno> {
-    syscalls::syscall5(Sysno::pwrite64, fd as isize as usize, buf as usize, len, offset as u32 as usize, (offset >> 32) as usize)
+    syscalls::syscall5(
+        Sysno::pwrite64,
+        fd as isize as usize,
+        buf as usize,
+        len,
+        offset as u32 as usize,
+        (offset >> 32) as usize,
+    )
 }
 
 /// `lseek(fd, offset, SEEK_SET)` with a 64-bit offset: `_llseek` (140) takes it as two
@@ -132,6 +146,9 @@ pub const SA_RESTORER: usize = 0x0400_0000;
 /// Returns from a signal handler: the kernel restores every register (segment
 /// registers included), the FPU state, the signal mask and the alternate stack from
 /// the rt frame at the stack pointer. 173 is rt_sigreturn in the i386 table.
+///
+/// # Safety
+/// Only the kernel calls this, as the SA_RESTORER, with a signal frame at the stack pointer.
 #[unsafe(naked)]
 pub unsafe extern "C" fn sigreturn_trampoline() {
     naked_asm!("mov eax, 173", "int 0x80", "ud2")
@@ -202,14 +219,35 @@ struct UcontextIa32 {
 const_assert_eq!(size_of::<CompatStack>(), 12);
 const_assert_eq!(size_of::<Sigcontext32>(), 88);
 const_assert_eq!(size_of::<UcontextIa32>(), 116);
-const_assert_eq!(offset_of!(UcontextIa32, uc_stack) + offset_of!(CompatStack, ss_sp), uc::STACK_SP);
-const_assert_eq!(offset_of!(UcontextIa32, uc_stack) + offset_of!(CompatStack, ss_flags), uc::STACK_FLAGS);
-const_assert_eq!(offset_of!(UcontextIa32, uc_stack) + offset_of!(CompatStack, ss_size), uc::STACK_SIZE);
+const_assert_eq!(
+    offset_of!(UcontextIa32, uc_stack) + offset_of!(CompatStack, ss_sp),
+    uc::STACK_SP
+);
+const_assert_eq!(
+    offset_of!(UcontextIa32, uc_stack) + offset_of!(CompatStack, ss_flags),
+    uc::STACK_FLAGS
+);
+const_assert_eq!(
+    offset_of!(UcontextIa32, uc_stack) + offset_of!(CompatStack, ss_size),
+    uc::STACK_SIZE
+);
 const_assert_eq!(offset_of!(UcontextIa32, uc_mcontext), uc::MCONTEXT);
-const_assert_eq!(offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, gs), uc::GS);
-const_assert_eq!(offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, sp), uc::ESP);
-const_assert_eq!(offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, ip), uc::EIP);
-const_assert_eq!(offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, fpstate), uc::FPSTATE);
+const_assert_eq!(
+    offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, gs),
+    uc::GS
+);
+const_assert_eq!(
+    offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, sp),
+    uc::ESP
+);
+const_assert_eq!(
+    offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, ip),
+    uc::EIP
+);
+const_assert_eq!(
+    offset_of!(UcontextIa32, uc_mcontext) + offset_of!(Sigcontext32, fpstate),
+    uc::FPSTATE
+);
 const_assert_eq!(offset_of!(UcontextIa32, uc_sigmask), uc::SIGMASK);
 const_assert_eq!(uc::SIGMASK, 108);
 
@@ -264,7 +302,12 @@ const UD_USEABLE: u32 = 1 << 6;
 impl UserDesc {
     /// A flat 4 GiB data segment at `base`, as glibc installs for its thread pointer.
     fn tls(entry: u32, base: u32) -> UserDesc {
-        UserDesc { entry_number: entry, base_addr: base, limit: 0xfffff, flags: UD_SEG_32BIT | UD_LIMIT_IN_PAGES | UD_USEABLE }
+        UserDesc {
+            entry_number: entry,
+            base_addr: base,
+            limit: 0xfffff,
+            flags: UD_SEG_32BIT | UD_LIMIT_IN_PAGES | UD_USEABLE,
+        }
     }
 
     fn as_words(&self) -> [u32; 4] {
@@ -287,7 +330,10 @@ pub fn read_tls() -> (u64, u64) {
     if gs & 4 != 0 || gs >> 3 == 0 {
         return (0, 0); // null selector, or an LDT selector: not a TLS entry
     }
-    let mut d = UserDesc { entry_number: gs >> 3, ..Default::default() };
+    let mut d = UserDesc {
+        entry_number: gs >> 3,
+        ..Default::default()
+    };
     // SAFETY: get_thread_area reads entry_number and fills the 16-byte struct we pass.
     match unsafe { syscalls::syscall1(Sysno::get_thread_area, &mut d as *mut UserDesc as usize) } {
         Ok(_) => (d.base_addr as u64, (gs >> 3) as u64),
@@ -307,7 +353,7 @@ pub unsafe fn write_tls(base: u64, aux: u64) -> Result<(), Errno> {
     let mut d = UserDesc::tls(aux as u32, base as u32);
     syscalls::syscall1(Sysno::set_thread_area, &mut d as *mut UserDesc as usize)?;
     let sel = ((aux as u32) << 3) | 3; // GDT, RPL 3
-    // SAFETY: the entry was just installed for this thread, so the selector is valid.
+                                       // SAFETY: the entry was just installed for this thread, so the selector is valid.
     core::arch::asm!("mov gs, {0:e}", in(reg) sel, options(nomem, nostack, preserves_flags));
     Ok(())
 }
@@ -365,7 +411,16 @@ const_assert_eq!(offset_of!(JumpContext, fpucw), 28);
 
 impl JumpContext {
     pub const fn zeroed() -> JumpContext {
-        JumpContext { ebx: 0, esi: 0, edi: 0, ebp: 0, sp: 0, ip: 0, mxcsr: 0, fpucw: 0 }
+        JumpContext {
+            ebx: 0,
+            esi: 0,
+            edi: 0,
+            ebp: 0,
+            sp: 0,
+            ip: 0,
+            mxcsr: 0,
+            fpucw: 0,
+        }
     }
 }
 
@@ -518,11 +573,21 @@ pub fn periodic_signal_timer(sig: u32, value: usize, secs: u32) -> Result<usize,
     const_assert_eq!(size_of::<SigEvent>(), 64);
     const_assert_eq!(offset_of!(SigEvent, signo), 4);
     const_assert_eq!(offset_of!(SigEvent, notify), 8);
-    let ev = SigEvent { value, signo: sig as i32, notify: 0 /* SIGEV_SIGNAL */, pad: [0; 13] };
+    let ev = SigEvent {
+        value,
+        signo: sig as i32,
+        notify: 0, /* SIGEV_SIGNAL */
+        pad: [0; 13],
+    };
     let mut id: i32 = 0;
     // SAFETY: ev and id are valid for the kernel's read and write.
     unsafe {
-        syscalls::syscall3(Sysno::timer_create, 1, &ev as *const SigEvent as usize, &mut id as *mut i32 as usize)?;
+        syscalls::syscall3(
+            Sysno::timer_create,
+            1,
+            &ev as *const SigEvent as usize,
+            &mut id as *mut i32 as usize,
+        )?;
         // struct __kernel_itimerspec: interval, then value, each a 64-bit timespec.
         let spec: [i64; 4] = [secs as i64, 0, secs as i64, 0];
         if let Err(e) = syscalls::syscall4(Sysno::timer_settime64, id as usize, 0, spec.as_ptr() as usize, 0) {
@@ -538,7 +603,13 @@ pub fn futex_wait_timeout(word: &core::sync::atomic::AtomicU32, expected: u32, n
     let ts: Timespec64 = [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64];
     // SAFETY: word is a valid aligned u32 and ts a valid 64-bit timespec.
     unsafe {
-        let _ = syscalls::syscall4(Sysno::futex_time64, word.as_ptr() as usize, 0 /* FUTEX_WAIT */, expected as usize, ts.as_ptr() as usize);
+        let _ = syscalls::syscall4(
+            Sysno::futex_time64,
+            word.as_ptr() as usize,
+            0, /* FUTEX_WAIT */
+            expected as usize,
+            ts.as_ptr() as usize,
+        );
     }
 }
 
@@ -555,7 +626,8 @@ core::arch::global_asm!(
     ".weak __rseq_offset",
     ".weak __rseq_size",
     ".weak __errno_location",
-    ".globl mtcp_arch_rseq_offset_ptr", ".hidden mtcp_arch_rseq_offset_ptr",
+    ".globl mtcp_arch_rseq_offset_ptr",
+    ".hidden mtcp_arch_rseq_offset_ptr",
     ".type mtcp_arch_rseq_offset_ptr,@function",
     "mtcp_arch_rseq_offset_ptr:",
     "    call 1f",
@@ -564,7 +636,8 @@ core::arch::global_asm!(
     "    movl __rseq_offset@GOT(%eax), %eax",
     "    ret",
     ".size mtcp_arch_rseq_offset_ptr, . - mtcp_arch_rseq_offset_ptr",
-    ".globl mtcp_arch_rseq_size_ptr", ".hidden mtcp_arch_rseq_size_ptr",
+    ".globl mtcp_arch_rseq_size_ptr",
+    ".hidden mtcp_arch_rseq_size_ptr",
     ".type mtcp_arch_rseq_size_ptr,@function",
     "mtcp_arch_rseq_size_ptr:",
     "    call 2f",
@@ -573,7 +646,8 @@ core::arch::global_asm!(
     "    movl __rseq_size@GOT(%eax), %eax",
     "    ret",
     ".size mtcp_arch_rseq_size_ptr, . - mtcp_arch_rseq_size_ptr",
-    ".globl mtcp_arch_errno_fn", ".hidden mtcp_arch_errno_fn",
+    ".globl mtcp_arch_errno_fn",
+    ".hidden mtcp_arch_errno_fn",
     ".type mtcp_arch_errno_fn,@function",
     "mtcp_arch_errno_fn:",
     "    call 3f",
@@ -633,7 +707,10 @@ pub fn clone_tls_arg(base: u64, aux: u64, scratch: &mut [u32; 4]) -> usize {
         UserDesc::tls(aux as u32, base as u32)
     } else {
         // All-zero fields (LDT_zero in the kernel) clear the entry.
-        UserDesc { entry_number: GDT_ENTRY_TLS_MIN, ..Default::default() }
+        UserDesc {
+            entry_number: GDT_ENTRY_TLS_MIN,
+            ..Default::default()
+        }
     };
     *scratch = d.as_words();
     scratch.as_ptr() as usize
@@ -663,6 +740,9 @@ pub unsafe fn clone_thread(
 
 /// i386 clone takes (flags, newsp, parent_tid, tls, child_tid) in ebx, ecx, edx, esi,
 /// edi; 120 is clone in the i386 table.
+///
+/// # Safety
+/// As `clone_thread`: the new stack must hold `f` and `arg` where the child pops them.
 #[unsafe(naked)]
 unsafe extern "C" fn clone_raw(flags: usize, sp: usize, ptid: usize, ctid: usize, tls: usize) -> usize {
     naked_asm!(
@@ -748,7 +828,9 @@ pub unsafe fn sigtimedwait_raw(set: &u64, info: usize, timeout: usize) -> Result
 /// `p` must point to a valid struct timespec.
 pub unsafe fn read_timespec_ns(p: usize) -> u64 {
     let ts = core::ptr::read_unaligned(p as *const [i32; 2]);
-    (ts[0].max(0) as u64).saturating_mul(1_000_000_000).saturating_add(ts[1].max(0) as u64)
+    (ts[0].max(0) as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts[1].max(0) as u64)
 }
 
 /// Writes `ns` as the program's timespec into `out` (which must hold one) and returns its
@@ -789,10 +871,22 @@ const_assert_eq!(offset_of!(CloneArgs, set_tid), 64);
 /// Returns 0 in the child, the child's pid in the parent.
 pub fn fork_with_pid(pid: u32) -> Result<u32, Errno> {
     let tid: u64 = pid as u64;
-    let args = CloneArgs { exit_signal: 17 /* SIGCHLD */, set_tid: &tid as *const u64 as u64, set_tid_size: 1, ..Default::default() };
+    let args = CloneArgs {
+        exit_signal: 17, /* SIGCHLD */
+        set_tid: &tid as *const u64 as u64,
+        set_tid_size: 1,
+        ..Default::default()
+    };
     // SAFETY: without CLONE_VM the child gets a copy of this address space and simply
     // returns 0 from the syscall on the same stack, like fork().
-    unsafe { syscalls::syscall2(Sysno::clone3, &args as *const CloneArgs as usize, size_of::<CloneArgs>()).map(|v| v as u32) }
+    unsafe {
+        syscalls::syscall2(
+            Sysno::clone3,
+            &args as *const CloneArgs as usize,
+            size_of::<CloneArgs>(),
+        )
+        .map(|v| v as u32)
+    }
 }
 
 /// Like `clone_thread`, but the new thread gets the id `tid` (clone3 with set_tid).
@@ -832,6 +926,9 @@ pub unsafe fn clone_thread_with_tid(
 }
 
 /// clone3(args, size) in ebx, ecx; 435 is clone3 in the i386 table.
+///
+/// # Safety
+/// As `clone_thread_with_tid`: `args` is a valid clone_args whose stack top holds `f` and `arg`.
 #[unsafe(naked)]
 unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
     naked_asm!(

@@ -6,6 +6,9 @@ use core::arch::naked_asm;
 /// Entered by the kernel with the initial stack (argc, argv, envp, auxv) at esp.
 /// mtcp_restart is linked static and not position-independent (linker/restart-x86.ld),
 /// so the stack's address is an absolute constant.
+///
+/// # Safety
+/// Entered only by the kernel, at process start.
 #[unsafe(naked)]
 #[no_mangle]
 pub unsafe extern "C" fn _start() -> ! {

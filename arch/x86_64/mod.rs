@@ -33,7 +33,15 @@ pub const RESTART_SCRATCH: usize = RESTART_BASE + 0x1000_0000;
 /// # Safety
 /// Mapping over existing memory (MAP_FIXED) can destroy anything the caller uses.
 pub unsafe fn mmap(addr: usize, len: usize, prot: usize, flags: usize, fd: i32, offset: u64) -> Result<usize, Errno> {
-    syscalls::syscall6(Sysno::mmap, addr, len, prot, flags, fd as isize as usize, offset as usize)
+    syscalls::syscall6(
+        Sysno::mmap,
+        addr,
+        len,
+        prot,
+        flags,
+        fd as isize as usize,
+        offset as usize,
+    )
 }
 
 /// `pread64`; errors as the kernel's errno (EINTR is left to the caller).
@@ -51,7 +59,6 @@ pub unsafe fn pread(fd: i32, buf: *mut u8, len: usize, offset: u64) -> Result<us
 pub unsafe fn pwrite(fd: i32, buf: *const u8, len: usize, offset: u64) -> Result<usize, Errno> {
     syscalls::syscall4(Sysno::pwrite64, fd as usize, buf as usize, len, offset as usize)
 }
-
 
 /// `lseek(fd, offset, SEEK_SET)`; errors as the kernel's errno.
 pub fn seek_set(fd: i32, offset: u64) -> Result<u64, Errno> {
@@ -98,6 +105,9 @@ pub const SA_RESTORER: usize = 0x0400_0000;
 
 /// Returns from a signal handler: the kernel restores every register, the FPU state,
 /// the signal mask and the alternate stack from the frame at the stack pointer.
+///
+/// # Safety
+/// Only the kernel calls this, as the SA_RESTORER, with a signal frame at the stack pointer.
 #[unsafe(naked)]
 pub unsafe extern "C" fn sigreturn_trampoline() {
     naked_asm!("mov eax, 15", "syscall", "ud2")
@@ -128,7 +138,11 @@ pub struct FrameView {
 /// `uc` must be the `ucontext_t` pointer the kernel passed to an SA_SIGINFO handler.
 pub unsafe fn frame_view(uc: *const u8) -> FrameView {
     let read = |off: usize| core::ptr::read_unaligned(uc.add(off) as *const u64);
-    FrameView { sp: read(uc::RSP), ip: read(uc::RIP), sigmask: read(uc::SIGMASK) }
+    FrameView {
+        sp: read(uc::RSP),
+        ip: read(uc::RIP),
+        sigmask: read(uc::SIGMASK),
+    }
 }
 
 /// `siginfo_t` fields: si_code at 8, and for kill/sigqueue the sender's pid at 16 and
@@ -221,7 +235,18 @@ const_assert_eq!(size_of::<JumpContext>(), 72);
 
 impl JumpContext {
     pub const fn zeroed() -> JumpContext {
-        JumpContext { rbx: 0, rbp: 0, r12: 0, r13: 0, r14: 0, r15: 0, sp: 0, ip: 0, mxcsr: 0, fpucw: 0 }
+        JumpContext {
+            rbx: 0,
+            rbp: 0,
+            r12: 0,
+            r13: 0,
+            r14: 0,
+            r15: 0,
+            sp: 0,
+            ip: 0,
+            mxcsr: 0,
+            fpucw: 0,
+        }
     }
 }
 
@@ -354,11 +379,21 @@ pub fn periodic_signal_timer(sig: u32, value: usize, secs: u32) -> Result<usize,
         pad: [i32; 12],
     }
     const_assert_eq!(size_of::<SigEvent>(), 64);
-    let ev = SigEvent { value, signo: sig as i32, notify: 0 /* SIGEV_SIGNAL */, pad: [0; 12] };
+    let ev = SigEvent {
+        value,
+        signo: sig as i32,
+        notify: 0, /* SIGEV_SIGNAL */
+        pad: [0; 12],
+    };
     let mut id: i32 = 0;
     // SAFETY: ev and id are valid for the kernel's read and write.
     unsafe {
-        syscalls::syscall3(Sysno::timer_create, 1, &ev as *const SigEvent as usize, &mut id as *mut i32 as usize)?;
+        syscalls::syscall3(
+            Sysno::timer_create,
+            1,
+            &ev as *const SigEvent as usize,
+            &mut id as *mut i32 as usize,
+        )?;
         let spec: [i64; 4] = [secs as i64, 0, secs as i64, 0];
         if let Err(e) = syscalls::syscall4(Sysno::timer_settime, id as usize, 0, spec.as_ptr() as usize, 0) {
             let _ = syscalls::syscall1(Sysno::timer_delete, id as usize);
@@ -373,7 +408,13 @@ pub fn futex_wait_timeout(word: &core::sync::atomic::AtomicU32, expected: u32, n
     let ts: [i64; 2] = [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64];
     // SAFETY: word is a valid aligned u32 and ts a valid timespec.
     unsafe {
-        let _ = syscalls::syscall4(Sysno::futex, word.as_ptr() as usize, 0 /* FUTEX_WAIT */, expected as usize, ts.as_ptr() as usize);
+        let _ = syscalls::syscall4(
+            Sysno::futex,
+            word.as_ptr() as usize,
+            0, /* FUTEX_WAIT */
+            expected as usize,
+            ts.as_ptr() as usize,
+        );
     }
 }
 
@@ -385,11 +426,13 @@ core::arch::global_asm!(
     ".pushsection .text.mtcp_rseq_syms,\"ax\",@progbits",
     ".weak __rseq_offset",
     ".weak __rseq_size",
-    ".globl mtcp_arch_rseq_offset_ptr", ".hidden mtcp_arch_rseq_offset_ptr",
+    ".globl mtcp_arch_rseq_offset_ptr",
+    ".hidden mtcp_arch_rseq_offset_ptr",
     "mtcp_arch_rseq_offset_ptr:",
     "    mov rax, qword ptr [rip + __rseq_offset@GOTPCREL]",
     "    ret",
-    ".globl mtcp_arch_rseq_size_ptr", ".hidden mtcp_arch_rseq_size_ptr",
+    ".globl mtcp_arch_rseq_size_ptr",
+    ".hidden mtcp_arch_rseq_size_ptr",
     "mtcp_arch_rseq_size_ptr:",
     "    mov rax, qword ptr [rip + __rseq_size@GOTPCREL]",
     "    ret",
@@ -460,6 +503,8 @@ pub unsafe fn clone_thread(
     Errno::from_ret(ret).map(|t| t as u32)
 }
 
+/// # Safety
+/// As `clone_thread`: the new stack must hold `f` and `arg` where the child pops them.
 #[unsafe(naked)]
 unsafe extern "C" fn clone_raw(flags: usize, sp: usize, ptid: usize, ctid: usize, tls: usize) -> usize {
     naked_asm!(
@@ -494,7 +539,8 @@ pub mod user_sigaction {
 core::arch::global_asm!(
     ".pushsection .text.mtcp_errno_sym,\"ax\",@progbits",
     ".weak __errno_location",
-    ".globl mtcp_arch_errno_fn", ".hidden mtcp_arch_errno_fn",
+    ".globl mtcp_arch_errno_fn",
+    ".hidden mtcp_arch_errno_fn",
     "mtcp_arch_errno_fn:",
     "    mov rax, qword ptr [rip + __errno_location@GOTPCREL]",
     "    ret",
@@ -531,7 +577,9 @@ pub unsafe fn sigtimedwait_raw(set: &u64, info: usize, timeout: usize) -> Result
 /// `p` must point to a valid struct timespec.
 pub unsafe fn read_timespec_ns(p: usize) -> u64 {
     let ts = core::ptr::read(p as *const [i64; 2]);
-    (ts[0].max(0) as u64).saturating_mul(1_000_000_000).saturating_add(ts[1].max(0) as u64)
+    (ts[0].max(0) as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts[1].max(0) as u64)
 }
 
 /// Writes `ns` as the program's timespec into `out` (which must hold one) and returns its address.
@@ -565,10 +613,22 @@ const_assert_eq!(size_of::<CloneArgs>(), 80);
 /// Returns 0 in the child, the child's pid in the parent.
 pub fn fork_with_pid(pid: u32) -> Result<u32, Errno> {
     let tid: u64 = pid as u64;
-    let args = CloneArgs { exit_signal: 17 /* SIGCHLD */, set_tid: &tid as *const u64 as u64, set_tid_size: 1, ..Default::default() };
+    let args = CloneArgs {
+        exit_signal: 17, /* SIGCHLD */
+        set_tid: &tid as *const u64 as u64,
+        set_tid_size: 1,
+        ..Default::default()
+    };
     // SAFETY: without CLONE_VM the child gets a copy of this address space and simply
     // returns 0 from the syscall on the same stack, like fork().
-    unsafe { syscalls::syscall2(Sysno::clone3, &args as *const CloneArgs as usize, size_of::<CloneArgs>()).map(|v| v as u32) }
+    unsafe {
+        syscalls::syscall2(
+            Sysno::clone3,
+            &args as *const CloneArgs as usize,
+            size_of::<CloneArgs>(),
+        )
+        .map(|v| v as u32)
+    }
 }
 
 /// Like `clone_thread`, but the new thread gets the id `tid` (clone3 with set_tid).
@@ -604,6 +664,8 @@ pub unsafe fn clone_thread_with_tid(
     Errno::from_ret(clone3_raw(&args as *const CloneArgs as usize, size_of::<CloneArgs>())).map(|t| t as u32)
 }
 
+/// # Safety
+/// As `clone_thread_with_tid`: `args` is a valid clone_args whose stack top holds `f` and `arg`.
 #[unsafe(naked)]
 unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
     naked_asm!(

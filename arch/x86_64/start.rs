@@ -4,6 +4,9 @@
 use core::arch::naked_asm;
 
 /// Entered by the kernel with the initial stack (argc, argv, envp, auxv) at rsp.
+///
+/// # Safety
+/// Entered only by the kernel, at process start.
 #[unsafe(naked)]
 #[no_mangle]
 pub unsafe extern "C" fn _start() -> ! {
