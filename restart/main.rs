@@ -596,7 +596,7 @@ unsafe fn become_old_pid(meta: &Meta) {
             let _ = syscalls::syscall2(syscalls::Sysno::nanosleep, pause.as_ptr() as usize, 0);
         }
     }
-    let child = match arch::fork_with_pid(old) {
+    let child = match sys::fork_with_pid(old) {
         Ok(0) => return,
         Ok(child) => child,
         Err(Errno::EPERM) => die!(
@@ -606,7 +606,7 @@ unsafe fn become_old_pid(meta: &Meta) {
         Err(Errno::EEXIST) => die!("--same-pid: pid {} is in use", old),
         Err(e) => die!("--same-pid: cannot create pid {}: {}", old, ErrnoName(e)),
     };
-    let status = match arch::wait_status(child) {
+    let status = match sys::wait_status(child) {
         Ok(s) => s,
         Err(e) => die!("cannot wait for the restored process: {}", ErrnoName(e)),
     };

@@ -523,3 +523,55 @@ pub fn read_file(path: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
     close(fd);
     result
 }
+
+/// `struct clone_args` up to set_tid (CLONE_ARGS_SIZE_VER1, include/uapi/linux/sched.h):
+/// every field is 64 bits wide for every task, pointers included.
+#[repr(C)]
+#[derive(Default)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+}
+static_assertions::const_assert_eq!(core::mem::size_of::<CloneArgs>(), 80);
+static_assertions::const_assert_eq!(core::mem::offset_of!(CloneArgs, tls), 56);
+static_assertions::const_assert_eq!(core::mem::offset_of!(CloneArgs, set_tid), 64);
+
+/// fork() with a chosen pid (clone3 with set_tid). Returns 0 in the child and the
+/// child's pid in the parent; EPERM without CAP_CHECKPOINT_RESTORE, EEXIST if the pid
+/// is taken.
+pub fn fork_with_pid(pid: u32) -> Result<u32, Errno> {
+    let tid: u64 = pid as u64;
+    let args = CloneArgs {
+        exit_signal: 17, // SIGCHLD
+        set_tid: &tid as *const u64 as u64,
+        set_tid_size: 1,
+        ..Default::default()
+    };
+    // SAFETY: without CLONE_VM the child gets a copy of this address space and returns
+    // 0 from the syscall on the same stack, like fork().
+    unsafe {
+        syscalls::syscall2(Sysno::clone3, &args as *const CloneArgs as usize, core::mem::size_of::<CloneArgs>())
+            .map(|v| v as u32)
+    }
+}
+
+/// wait4 for `pid`, retried on EINTR; returns the raw wait status.
+pub fn wait_status(pid: u32) -> Result<i32, Errno> {
+    let mut status: i32 = 0;
+    loop {
+        // SAFETY: status is a valid int to write.
+        match unsafe { syscalls::syscall4(Sysno::wait4, pid as usize, &mut status as *mut i32 as usize, 0, 0) } {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(status),
+        }
+    }
+}

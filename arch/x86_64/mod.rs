@@ -592,45 +592,6 @@ pub fn timespec_from_ns(ns: u64, out: &mut TimespecBuf) -> usize {
 /// Room for one of the program's `struct timespec`.
 pub type TimespecBuf = [i64; 2];
 
-/// `struct clone_args` up to set_tid (CLONE_ARGS_SIZE_VER1), for clone3.
-#[repr(C)]
-#[derive(Default)]
-pub struct CloneArgs {
-    pub flags: u64,
-    pub pidfd: u64,
-    pub child_tid: u64,
-    pub parent_tid: u64,
-    pub exit_signal: u64,
-    pub stack: u64,
-    pub stack_size: u64,
-    pub tls: u64,
-    pub set_tid: u64,
-    pub set_tid_size: u64,
-}
-const_assert_eq!(size_of::<CloneArgs>(), 80);
-
-/// fork() with a chosen pid (clone3 with set_tid; needs CAP_CHECKPOINT_RESTORE).
-/// Returns 0 in the child, the child's pid in the parent.
-pub fn fork_with_pid(pid: u32) -> Result<u32, Errno> {
-    let tid: u64 = pid as u64;
-    let args = CloneArgs {
-        exit_signal: 17, /* SIGCHLD */
-        set_tid: &tid as *const u64 as u64,
-        set_tid_size: 1,
-        ..Default::default()
-    };
-    // SAFETY: without CLONE_VM the child gets a copy of this address space and simply
-    // returns 0 from the syscall on the same stack, like fork().
-    unsafe {
-        syscalls::syscall2(
-            Sysno::clone3,
-            &args as *const CloneArgs as usize,
-            size_of::<CloneArgs>(),
-        )
-        .map(|v| v as u32)
-    }
-}
-
 /// Like `clone_thread`, but the new thread gets the id `tid` (clone3 with set_tid).
 ///
 /// # Safety
@@ -650,7 +611,7 @@ pub unsafe fn clone_thread_with_tid(
     core::ptr::write((sp + 8) as *mut usize, arg);
     let want: u64 = tid as u64;
     // The kernel starts the child at stack + stack_size: put f and arg right there.
-    let args = CloneArgs {
+    let args = crate::sys::CloneArgs {
         flags: flags as u64,
         child_tid: ctid as u64,
         parent_tid: ptid as u64,
@@ -661,7 +622,7 @@ pub unsafe fn clone_thread_with_tid(
         set_tid_size: 1,
         ..Default::default()
     };
-    Errno::from_ret(clone3_raw(&args as *const CloneArgs as usize, size_of::<CloneArgs>())).map(|t| t as u32)
+    Errno::from_ret(clone3_raw(&args as *const crate::sys::CloneArgs as usize, size_of::<crate::sys::CloneArgs>())).map(|t| t as u32)
 }
 
 /// # Safety
@@ -683,15 +644,3 @@ unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
     )
 }
 
-/// wait4 for `pid`; returns the raw wait status.
-pub fn wait_status(pid: u32) -> Result<i32, Errno> {
-    let mut status: i32 = 0;
-    loop {
-        // SAFETY: status is a valid int to write.
-        match unsafe { syscalls::syscall4(Sysno::wait4, pid as usize, &mut status as *mut i32 as usize, 0, 0) } {
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-            Ok(_) => return Ok(status),
-        }
-    }
-}
