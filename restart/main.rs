@@ -631,14 +631,7 @@ fn id_in_use(id: u32) -> bool {
     }
 }
 
-static mut ARGS: RestartArgs = RestartArgs {
-    magic: 0,
-    window_start: 0,
-    window_len: 0,
-    flags: 0,
-    image_path_len: 0,
-    image_path: [0; 4096],
-};
+static mut ARGS: RestartArgs = RestartArgs::zeroed();
 
 fn absolute_path(path: &[u8]) -> FmtBuf<4096> {
     let mut out = FmtBuf::<4096>::new();

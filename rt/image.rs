@@ -140,6 +140,12 @@ pub struct RestartArgs {
     pub image_path: [u8; 4096],
 }
 
+impl RestartArgs {
+    pub const fn zeroed() -> RestartArgs {
+        RestartArgs { magic: 0, window_start: 0, window_len: 0, flags: 0, image_path_len: 0, image_path: [0; 4096] }
+    }
+}
+
 pub const RESTART_ARGS_MAGIC: u64 = 0x6d74_6370_5253_5431; // "mtcpRST1"
 /// RestartArgs.flags
 pub const RESTART_VERBOSE: u64 = 1;

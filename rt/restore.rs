@@ -42,14 +42,7 @@ pub unsafe extern "C" fn restore_entry(args: usize) -> ! {
 }
 
 /// The restart's extra requests and facts, copied out of mtcp_restart's memory.
-static ARGS: Global<RestartArgs> = Global::new(RestartArgs {
-    magic: 0,
-    window_start: 0,
-    window_len: 0,
-    flags: 0,
-    image_path_len: 0,
-    image_path: [0; 4096],
-});
+static ARGS: Global<RestartArgs> = Global::new(RestartArgs::zeroed());
 
 /// The kernel's struct prctl_mm_map (the auxv pointer is 64-bit for every task).
 #[repr(C)]
