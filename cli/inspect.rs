@@ -366,12 +366,13 @@ fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
         let f = meta.fd(i);
         let _ = writeln!(
             s,
-            "  fd {:<4} {:<8} flags 0{:o}  offset {:<10} {}",
+            "  fd {:<4} {:<8} flags 0{:o}  offset {:<10} {}{}",
             f.fd,
             image::fd_kind_name(f.kind),
             f.flags,
             f.pos,
-            lossy(meta.string(f.path))
+            lossy(meta.string(f.path)),
+            if f.data.len > 0 { format!("  ({} bytes buffered)", f.data.len) } else { String::new() }
         );
     }
 
@@ -492,12 +493,13 @@ fn to_json(path: &str, h: &Header, meta: &Meta, checks: &[Check]) -> String {
         .map(|i| {
             let f = meta.fd(i);
             format!(
-                "{{\"fd\":{},\"kind\":{},\"flags\":{},\"offset\":{},\"path\":{}}}",
+                "{{\"fd\":{},\"kind\":{},\"flags\":{},\"offset\":{},\"path\":{},\"buffered\":{}}}",
                 f.fd,
                 json_str(image::fd_kind_name(f.kind)),
                 f.flags,
                 f.pos,
-                json_str(&lossy(meta.string(f.path)))
+                json_str(&lossy(meta.string(f.path))),
+                f.data.len
             )
         })
         .collect();

@@ -503,12 +503,23 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
 /// Call after every descriptor of mtcp_restart's own is closed: it takes descriptor numbers over.
 unsafe fn restore_fds(meta: &Meta, verbose: bool) {
     const KEEP: u32 = 0o3 | 0o2000 | 0o4000 | 0o200000 | 0o400000 | 0o2000000 | 0o100000; // access mode, APPEND, NONBLOCK, DIRECTORY, NOFOLLOW, CLOEXEC, LARGEFILE
+    restore_pipes(meta, verbose);
     for i in 0..meta.fd_count() {
         let rec = meta.fd(i);
         if rec.fd <= 2 {
             continue;
         }
         let path = meta.string(rec.path);
+        if rec.kind == FD_PIPE {
+            if pipe_end(meta, &rec).is_none() {
+                eprint_line!(
+                    "mtcp_restart: warning: fd {} ({}): the other end of the pipe was outside the process; it stays closed",
+                    rec.fd,
+                    Lossy(path)
+                );
+            }
+            continue;
+        }
         if rec.kind == FD_OTHER {
             eprint_line!(
                 "mtcp_restart: warning: fd {} ({}) cannot be restored and stays closed",
@@ -574,6 +585,81 @@ unsafe fn restore_fds(meta: &Meta, verbose: bool) {
                 rec.pos
             );
         }
+    }
+}
+
+/// The record of `rec`'s pipe's other end (a read end for a write end and the other
+/// way round), if the process had it open.
+fn pipe_end(meta: &Meta, rec: &FdRecord) -> Option<FdRecord> {
+    let want = if rec.flags & 3 == sys::O_RDONLY as u32 { sys::O_WRONLY as u32 } else { sys::O_RDONLY as u32 };
+    (0..meta.fd_count())
+        .map(|j| meta.fd(j))
+        .find(|o| o.kind == FD_PIPE && o.inode == rec.inode && o.flags & 3 == want)
+}
+
+/// Pipes whose both ends were in the process: a new pipe holding the bytes the old
+/// one held, at every descriptor number that referred to either end.
+///
+/// # Safety
+/// As `restore_fds`, which calls it first.
+unsafe fn restore_pipes(meta: &Meta, verbose: bool) {
+    let above = (0..meta.fd_count()).map(|i| meta.fd(i).fd).max().unwrap_or(0) as usize + 1;
+    for i in 0..meta.fd_count() {
+        let rec = meta.fd(i);
+        if rec.kind != FD_PIPE || rec.flags & 3 != sys::O_RDONLY as u32 || pipe_end(meta, &rec).is_none() {
+            continue;
+        }
+        // Both new ends start above every number the process uses, so moving one into
+        // place can never close the other.
+        let made = sys::pipe().and_then(|(r, w)| {
+            let high = (sys::fcntl(r, sys::F_DUPFD_CLOEXEC, above), sys::fcntl(w, sys::F_DUPFD_CLOEXEC, above));
+            sys::close(r);
+            sys::close(w);
+            match high {
+                (Ok(r), Ok(w)) => Ok((r as i32, w as i32)),
+                (r, w) => {
+                    if let Ok(r) = r {
+                        sys::close(r as i32);
+                    }
+                    if let Ok(w) = w {
+                        sys::close(w as i32);
+                    }
+                    Err(Errno::EMFILE)
+                }
+            }
+        });
+        let (r, w) = match made {
+            Ok(p) => p,
+            Err(e) => {
+                eprint_line!("mtcp_restart: warning: cannot recreate the pipe of fd {}: {}", rec.fd, ErrnoName(e));
+                continue;
+            }
+        };
+        let data = meta.string(rec.data);
+        if data.len() > 65536 {
+            let _ = sys::fcntl(w, 1031 /* F_SETPIPE_SZ */, data.len());
+        }
+        if let Err(e) = sys::write_all(w, data) {
+            eprint_line!("mtcp_restart: warning: the pipe of fd {} lost its contents: {}", rec.fd, ErrnoName(e));
+        }
+        for j in 0..meta.fd_count() {
+            let end = meta.fd(j);
+            if end.kind != FD_PIPE || end.inode != rec.inode || end.fd <= 2 {
+                continue;
+            }
+            let src = if end.flags & 3 == sys::O_RDONLY as u32 { r } else { w };
+            let cloexec = if end.flags & 0o2000000 != 0 { sys::O_CLOEXEC } else { 0 };
+            if let Err(e) = sys::dup3(src, end.fd as i32, cloexec) {
+                eprint_line!("mtcp_restart: warning: fd {} (pipe) cannot be restored: {}", end.fd, ErrnoName(e));
+                continue;
+            }
+            let _ = sys::fcntl(end.fd as i32, sys::F_SETFL, (end.flags & 0o4000) as usize);
+            if verbose {
+                eprint_line!("mtcp_restart: fd {} pipe recreated with {} byte(s) in it", end.fd, data.len());
+            }
+        }
+        sys::close(r);
+        sys::close(w);
     }
 }
 

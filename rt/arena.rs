@@ -161,6 +161,11 @@ impl<'a, T: Copy> ArenaVec<'a, T> {
         self.len
     }
 
+    pub fn as_slice(&self) -> &[T] {
+        // SAFETY: the first len elements were initialized by push.
+        unsafe { core::slice::from_raw_parts(self.start as *const T, self.len) }
+    }
+
     pub fn last_mut(&mut self) -> Option<&mut T> {
         if self.len == 0 {
             None

@@ -407,8 +407,11 @@ pub const FD_FILE: u32 = 1;
 pub const FD_DIR: u32 = 2;
 /// A character device (terminal, /dev/null, ...).
 pub const FD_CHAR: u32 = 3;
-/// Pipes, sockets, eventfds and the like: recorded, not restorable.
+/// Sockets, eventfds and the like: recorded, not restorable.
 pub const FD_OTHER: u32 = 4;
+/// One end of a pipe. A pipe whose both ends are in the process comes back, with the
+/// bytes that were in it (held by the read end's record).
+pub const FD_PIPE: u32 = 5;
 
 pub fn fd_kind_name(kind: u32) -> &'static str {
     match kind {
@@ -416,6 +419,7 @@ pub fn fd_kind_name(kind: u32) -> &'static str {
         FD_DIR => "dir",
         FD_CHAR => "chardev",
         FD_OTHER => "other",
+        FD_PIPE => "pipe",
         _ => "?",
     }
 }
@@ -436,8 +440,10 @@ pub struct FdRecord {
     pub inode: u64,
     /// The link target of /proc/PID/fd/N.
     pub path: StrRef,
+    /// For the read end of a pipe: the bytes that were in the pipe (in the string table).
+    pub data: StrRef,
 }
-const_assert_eq!(size_of::<FdRecord>(), 48);
+const_assert_eq!(size_of::<FdRecord>(), 56);
 
 /// Why an image cannot be used; every reader reports these the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -595,7 +601,7 @@ impl<'a> Meta<'a> {
             }
         }
         for i in 0..m.fd_count() {
-            if !in_strings(m.fd(i).path) {
+            if !in_strings(m.fd(i).path) || !in_strings(m.fd(i).data) {
                 return Err(FormatError::BadLayout("image fd path lies outside the string table"));
             }
         }

@@ -575,3 +575,29 @@ pub fn wait_status(pid: u32) -> Result<i32, Errno> {
         }
     }
 }
+
+pub const F_GETFL: usize = 3;
+pub const F_SETFL: usize = 4;
+pub const F_DUPFD_CLOEXEC: usize = 1030;
+
+/// fcntl with an integer argument; errors as the kernel's errno.
+pub fn fcntl(fd: i32, cmd: usize, arg: usize) -> Result<usize, Errno> {
+    // SAFETY: the commands used here take an integer, not a pointer.
+    unsafe { syscalls::syscall3(Sysno::fcntl, fd_arg(fd), cmd, arg) }
+}
+
+/// Bytes waiting to be read from a pipe or socket (FIONREAD).
+pub fn bytes_readable(fd: i32) -> Result<usize, Errno> {
+    let mut n: i32 = 0;
+    // SAFETY: FIONREAD writes one int.
+    unsafe { syscalls::syscall3(Sysno::ioctl, fd_arg(fd), 0x541b, &mut n as *mut i32 as usize)? };
+    Ok(n.max(0) as usize)
+}
+
+/// A new pipe: (read end, write end), both close-on-exec.
+pub fn pipe() -> Result<(i32, i32), Errno> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 writes two ints.
+    unsafe { syscalls::syscall2(Sysno::pipe2, fds.as_mut_ptr() as usize, O_CLOEXEC)? };
+    Ok((fds[0], fds[1]))
+}

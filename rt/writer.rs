@@ -281,6 +281,8 @@ fn plan_and_write_with(
         for (i, (rec, range)) in fds.records.iter().zip(fds.ranges.iter()).enumerate() {
             let mut rec = *rec;
             rec.path = strings.add(&fds.paths[range.0..range.1]);
+            let data = fds.data_ranges[i];
+            rec.data = strings.add(&fds.paths[data.0..data.1]);
             put(tables, fd_offset + i * size_of::<FdRecord>(), &rec);
         }
         sys::pwrite_all(fd, meta, META_OFFSET).map_err(wfail)?;
@@ -337,6 +339,8 @@ struct OpenFiles {
     records: &'static [FdRecord],
     /// Each record's path as a range of `paths`.
     ranges: &'static [(usize, usize)],
+    /// The bytes in the pipe, for read ends of pipes, as a range of `paths`.
+    data_ranges: &'static [(usize, usize)],
     paths: &'static [u8],
 }
 
@@ -356,6 +360,7 @@ fn capture_fds(arena: &mut Arena) -> Result<OpenFiles, Errno> {
     let numbers = numbers.finish();
     let records = arena.alloc::<FdRecord>(numbers.len())?;
     let ranges = arena.alloc::<(usize, usize)>(numbers.len())?;
+    let data_ranges = arena.alloc::<(usize, usize)>(numbers.len())?;
     let mut paths = arena.vec::<u8>();
     let mut kept = 0;
     for &fd in numbers.iter() {
@@ -380,6 +385,7 @@ fn capture_fds(arena: &mut Arena) -> Result<OpenFiles, Errno> {
                 0o100000 if target.starts_with(b"/") => FD_FILE,
                 0o040000 if target.starts_with(b"/") => FD_DIR,
                 0o020000 if target.starts_with(b"/") => FD_CHAR,
+                0o010000 if target.starts_with(b"pipe:") => FD_PIPE,
                 _ => FD_OTHER,
             };
         }
@@ -405,10 +411,40 @@ fn capture_fds(arena: &mut Arena) -> Result<OpenFiles, Errno> {
         ranges[kept] = (start, paths.len());
         kept += 1;
     }
+    // The bytes in each pipe whose both ends are ours: read them, put them straight back.
+    for i in 0..kept {
+        let r = records[i];
+        if r.kind != FD_PIPE || r.flags & 3 != sys::O_RDONLY as u32 {
+            continue;
+        }
+        let writer = records[..kept]
+            .iter()
+            .find(|w| w.kind == FD_PIPE && w.inode == r.inode && w.flags & 3 == sys::O_WRONLY as u32);
+        let writer = match writer {
+            Some(w) => w.fd as i32,
+            None => continue,
+        };
+        let start = paths.len();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let want = sys::bytes_readable(r.fd as i32)?.min(chunk.len());
+            if want == 0 {
+                break;
+            }
+            // SAFETY: chunk is valid for writes of `want` bytes.
+            let got = unsafe { sys::read(r.fd as i32, chunk.as_mut_ptr(), want)? };
+            for &c in &chunk[..got] {
+                paths.push(c)?;
+            }
+        }
+        sys::write_all(writer, &paths.as_slice()[start..])?;
+        data_ranges[i] = (start, paths.len());
+    }
     let paths = paths.finish();
     Ok(OpenFiles {
         records: &records[..kept],
         ranges: &ranges[..kept],
+        data_ranges: &data_ranges[..kept],
         paths,
     })
 }
