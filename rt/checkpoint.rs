@@ -26,6 +26,9 @@ pub const RESTARTED: usize = 2;
 /// PHASE values.
 pub const IDLE: u32 = 0;
 pub const STOPPING: u32 = 1;
+/// A stop round was abandoned (a thread could not take the signal, typically because it
+/// waits for a lock a parked thread holds); threads leave, then the coordinator retries.
+pub const RETRYING: u32 = 2;
 
 pub static PHASE: AtomicU32 = AtomicU32::new(IDLE);
 static COORDINATOR: AtomicU32 = AtomicU32::new(0);
@@ -35,6 +38,8 @@ pub static SLOTS_USED: AtomicU32 = AtomicU32::new(0);
 static PARKED: AtomicU32 = AtomicU32::new(0);
 /// Bumped to let parked threads go (a futex word they wait on).
 static RELEASE: AtomicU32 = AtomicU32::new(0);
+/// Threads inside `park` (a futex word the coordinator waits on between rounds).
+pub static IN_PARK: AtomicU32 = AtomicU32::new(0);
 /// Set by mtcp_checkpoint() to the tid that asked, so its own tgkill counts as a request.
 pub static API_REQUEST: AtomicU32 = AtomicU32::new(0);
 /// Result of the last checkpoint as mtcp_checkpoint() reports it.
@@ -106,9 +111,14 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
     let value = core::ptr::read(info.add(arch::SIGINFO_VALUE) as *const usize);
     let own_tkill = code == SI_TKILL && sender == sys::getpid();
 
-    if PHASE.load(Ordering::Acquire) != IDLE && COORDINATOR.load(Ordering::Acquire) != tid {
-        park(uc);
-        return;
+    match PHASE.load(Ordering::Acquire) {
+        // A stale stop request, or a request the checkpoint under way will serve.
+        RETRYING => return,
+        STOPPING if COORDINATOR.load(Ordering::Acquire) != tid => {
+            park(uc);
+            return;
+        }
+        _ => {}
     }
     if own_tkill {
         // Our own tgkill: either mtcp_checkpoint() in this thread, or a stop request that
@@ -120,12 +130,13 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
             return;
         }
     }
-    if PHASE
-        .compare_exchange(IDLE, STOPPING, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
-        park(uc);
-        return;
+    match PHASE.compare_exchange(IDLE, STOPPING, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {}
+        Err(RETRYING) => return,
+        Err(_) => {
+            park(uc);
+            return;
+        }
     }
     COORDINATOR.store(tid, Ordering::Release);
     let nonce = if code == SI_USER || own_tkill || value == TIMER_VALUE {
@@ -154,18 +165,28 @@ unsafe fn claim_slot(uc: *const u8) -> Option<usize> {
 
 /// A non-coordinating thread: save state, wait for the coordinator to finish.
 unsafe fn park(uc: *mut u8) {
-    let i = match claim_slot(uc) {
-        Some(i) => i,
-        None => return, // the coordinator fails the checkpoint: too many threads
-    };
-    let ctx = &mut (*RT.get()).slots[i].ctx as *mut JumpContext;
-    let outcome = arch::save_and_call(ctx, park_wait, i);
-    let _ = outcome; // CHECKPOINTED or RESTARTED: either way the handler returns
+    IN_PARK.fetch_add(1, Ordering::AcqRel);
+    // A thread that arrives after its round was abandoned just leaves.
+    if PHASE.load(Ordering::Acquire) == STOPPING {
+        // No slot means too many threads: the coordinator fails the checkpoint.
+        if let Some(i) = claim_slot(uc) {
+            let ctx = &mut (*RT.get()).slots[i].ctx as *mut JumpContext;
+            // CHECKPOINTED or RESTARTED: either way the handler returns.
+            let _ = arch::save_and_call(ctx, park_wait, i);
+        }
+    }
+    IN_PARK.fetch_sub(1, Ordering::AcqRel);
+    sys::futex_wake_all(&IN_PARK);
 }
 
 extern "C" fn park_wait(i: usize) -> usize {
     let release = RELEASE.load(Ordering::Acquire);
-    // SAFETY: slot i belongs to this thread for the whole checkpoint.
+    // Read after `release`: if the round is abandoned after this check, RELEASE has
+    // moved on by the time we wait, and the wait ends at once.
+    if PHASE.load(Ordering::Acquire) != STOPPING {
+        return CHECKPOINTED;
+    }
+    // SAFETY: slot i belongs to this thread for the whole round.
     unsafe { (*RT.get()).slots[i].parked.store(1, Ordering::Release) };
     PARKED.fetch_add(1, Ordering::AcqRel);
     sys::futex_wake_all(&PARKED);
@@ -184,18 +205,33 @@ pub type FailMessage = FmtBuf<512>;
 unsafe fn coordinate(uc: *mut u8, nonce: u32) {
     CHECKPOINTS.fetch_add(1, Ordering::Relaxed);
     let rt = RT.get();
-    let me = match claim_slot(uc) {
-        Some(i) => i,
-        None => {
-            finish(Err(too_many_threads()), nonce);
-            return;
+    let started = arch::monotonic_ns();
+    let mut round = 0u64;
+    let me = loop {
+        let me = match claim_slot(uc) {
+            Some(i) => i,
+            None => {
+                finish(Err(too_many_threads()), nonce);
+                return;
+            }
+        };
+        match stop_other_threads(started) {
+            Ok(()) => break me,
+            Err(Stop::Retry) => {
+                abandon_round();
+                round += 1;
+                // Let the lock holders run so the stuck thread gets past its lock.
+                let pause = AtomicU32::new(0);
+                arch::futex_wait_timeout(&pause, 0, (round * 2_000_000).min(50_000_000));
+                PHASE.store(STOPPING, Ordering::Release);
+            }
+            Err(Stop::Fail(msg)) => {
+                release_threads();
+                finish(Err(msg), nonce);
+                return;
+            }
         }
     };
-    if let Err(msg) = stop_other_threads() {
-        release_threads();
-        finish(Err(msg), nonce);
-        return;
-    }
     (*rt).slots[me].rec.flags |= THREAD_COORDINATOR;
     let ctx = &mut (*rt).slots[me].ctx as *mut JumpContext;
     let outcome = arch::save_and_call(ctx, write_in_place, 0);
@@ -240,12 +276,47 @@ fn too_many_threads() -> FailMessage {
     m
 }
 
-/// Signals every thread not yet parked until a scan of /proc/self/task finds only
-/// parked threads. Threads that exit meanwhile are simply not found again.
+/// Why a stop round ended without every thread parked.
+enum Stop {
+    /// A thread cannot take the signal now; let everyone go and try again.
+    Retry,
+    Fail(FailMessage),
+}
+
+/// Releases the parked threads of an abandoned round and waits until all have left,
+/// so that the next round starts with no thread holding an old slot.
 ///
 /// # Safety
 /// Only the coordinator calls this.
-unsafe fn stop_other_threads() -> Result<(), FailMessage> {
+unsafe fn abandon_round() {
+    PHASE.store(RETRYING, Ordering::Release);
+    release_threads();
+    let deadline = arch::monotonic_ns() + 1_000_000_000;
+    loop {
+        let inside = IN_PARK.load(Ordering::Acquire);
+        if inside == 0 || arch::monotonic_ns() > deadline {
+            break;
+        }
+        arch::futex_wait_timeout(&IN_PARK, inside, 1_000_000);
+    }
+    SLOTS_USED.store(0, Ordering::Release);
+    PARKED.store(0, Ordering::Release);
+}
+
+/// A thread that keeps the signal blocked this long fails the checkpoint.
+const BLOCKED_LIMIT_NS: u64 = 5_000_000_000;
+/// How long a round waits for a thread that blocks the signal before starting over.
+const ROUND_PATIENCE_NS: u64 = 50_000_000;
+
+/// Signals every thread not yet parked until a scan of /proc/self/task finds only
+/// parked threads. Threads that exit meanwhile are simply not found again. A thread
+/// that blocks the signal is most often one of glibc's, exiting or being created, that
+/// waits for a lock a parked thread holds: the round is abandoned so that the lock can
+/// be released, and only a thread that stays blocked for BLOCKED_LIMIT_NS fails it.
+///
+/// # Safety
+/// Only the coordinator calls this.
+unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
     let pid = sys::getpid();
     let sig = (*CONFIG.get()).signal;
     let started = arch::monotonic_ns();
@@ -273,24 +344,28 @@ unsafe fn stop_other_threads() -> Result<(), FailMessage> {
         if let Err(e) = scan {
             let mut m = FailMessage::new();
             let _ = write!(m, "cannot list threads in /proc/self/task: {}", ErrnoName(e));
-            return Err(m);
+            return Err(Stop::Fail(m));
         }
         if SLOTS_USED.load(Ordering::Acquire) as usize > MAX_THREADS {
-            return Err(too_many_threads());
+            return Err(Stop::Fail(too_many_threads()));
         }
         if missing == 0 {
             return Ok(());
         }
-        let waited = arch::monotonic_ns() - started;
-        if blocked_tid != 0 && waited > 1_000_000_000 {
+        let now = arch::monotonic_ns();
+        let waited = now - started;
+        if blocked_tid != 0 && now - checkpoint_started > BLOCKED_LIMIT_NS {
             let mut m = FailMessage::new();
             let _ = write!(m, "thread {} blocks the checkpoint signal {}", blocked_tid, sig);
-            return Err(m);
+            return Err(Stop::Fail(m));
+        }
+        if blocked_tid != 0 && waited > ROUND_PATIENCE_NS {
+            return Err(Stop::Retry);
         }
         if waited > 60_000_000_000 {
             let mut m = FailMessage::new();
             let _ = write!(m, "{} thread(s) did not stop within 60 s", missing);
-            return Err(m);
+            return Err(Stop::Fail(m));
         }
         if nsignalled > signalled.len() && waited > warned_at + 1_000_000_000 {
             // Our record of signalled threads overflowed: signal again now and then.

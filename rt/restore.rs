@@ -97,6 +97,8 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     rt.image_path_len = path_len;
     rt.real_pid = sys::getpid();
     end_phase();
+    // Every restored thread but the coordinator leaves the handler through `park`.
+    crate::checkpoint::IN_PARK.store(count.saturating_sub(1) as u32, Ordering::Release);
     crate::interpose::RESTARTS.fetch_add(1, Ordering::AcqRel);
     LAST_RESULT.store(RESTARTED as i32, Ordering::Release);
 
@@ -209,11 +211,55 @@ unsafe fn restore_thread(rec: &ThreadRecord, main: bool) {
     }
     if rec.robust_list != 0 {
         let _ = sys::set_robust_list(rec.robust_list as usize, rec.robust_list_len as usize);
+        retarget_robust_mutexes(rec.robust_list as usize, rec.tid as u32, sys::gettid());
     }
     if rec.flags & THREAD_RSEQ != 0 {
         let _ = sys::rseq(rec.rseq as usize, rec.rseq_len, 0, rec.rseq_sig);
     }
     sys::set_thread_name(&rec.name);
+}
+
+/// A robust mutex held by a thread carries the holder's tid in its lock word (the
+/// kernel's robust-futex protocol), and glibc keeps it in `__owner` too, 8 bytes further
+/// on every architecture. With a new tid the holder could no longer unlock it, and the
+/// kernel would not release it when the holder dies: rewrite the old tid to the new one
+/// in every mutex on the thread's robust list.
+///
+/// # Safety
+/// `head` is the thread's registered `struct robust_list_head` in restored memory.
+unsafe fn retarget_robust_mutexes(head: usize, old: u32, new: u32) {
+    const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+    const MAX_ENTRIES: usize = 1 << 20; // a corrupt list must not hang the restart
+    if head == 0 || old == new {
+        return;
+    }
+    let word = core::mem::size_of::<usize>();
+    let read = |addr: usize| core::ptr::read_volatile(addr as *const usize);
+    let futex_offset = read(head + word) as isize;
+    let retarget = |entry: usize| {
+        // Bit 0 of a list pointer marks a PI mutex.
+        let lock = (entry & !1) as isize + futex_offset;
+        let lock = lock as usize as *mut u32;
+        let value = core::ptr::read_volatile(lock);
+        if value & FUTEX_TID_MASK == old {
+            core::ptr::write_volatile(lock, (value & !FUTEX_TID_MASK) | new);
+            let owner = (lock as usize + 8) as *mut u32;
+            if core::ptr::read_volatile(owner) == old {
+                core::ptr::write_volatile(owner, new);
+            }
+        }
+    };
+    let mut entry = read(head) & !1;
+    let mut seen = 0;
+    while entry != head && entry != 0 && seen < MAX_ENTRIES {
+        retarget(entry);
+        entry = read(entry) & !1;
+        seen += 1;
+    }
+    let pending = read(head + 2 * word);
+    if pending & !1 != 0 {
+        retarget(pending);
+    }
 }
 
 /// # Safety
