@@ -297,6 +297,91 @@ impl Drop for Test {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// i386: 32-bit programs on the 64-bit kernel
+
+/// The i686 build of the runtime and of mtcp_restart, which `mtcp` uses for 32-bit
+/// programs and images.
+pub struct Bins32 {
+    pub dir: PathBuf,
+    pub mtcp_restart: PathBuf,
+    pub libmtcp_so: PathBuf,
+    pub libmtcp_a: PathBuf,
+}
+
+/// The i686 artifacts where `mtcp` itself finds them: `$MTCP_LIB32_DIR`, or
+/// `<target>/i686-unknown-linux-gnu/<profile>/` beside `<target>/<profile>/mtcp`.
+/// Panics with the command that builds them if any is missing.
+pub fn bins32() -> &'static Bins32 {
+    static BINS32: OnceLock<Bins32> = OnceLock::new();
+    BINS32.get_or_init(|| {
+        let profile_dir = bins().mtcp.parent().expect("directory of mtcp").to_path_buf();
+        let profile = profile_dir.file_name().expect("profile directory").to_string_lossy().into_owned();
+        let from_env = std::env::var_os("MTCP_LIB32_DIR").filter(|d| !d.is_empty());
+        let dir = match &from_env {
+            Some(d) => PathBuf::from(d),
+            None => profile_dir.parent().expect("target directory").join("i686-unknown-linux-gnu").join(&profile),
+        };
+        let build = match profile.as_str() {
+            "debug" => "cargo build --target i686-unknown-linux-gnu".to_string(),
+            "release" => "cargo build --release --target i686-unknown-linux-gnu".to_string(),
+            p => format!("cargo build --profile {p} --target i686-unknown-linux-gnu"),
+        };
+        let b = Bins32 {
+            mtcp_restart: dir.join("mtcp_restart"),
+            libmtcp_so: dir.join("libmtcp.so"),
+            libmtcp_a: dir.join("libmtcp.a"),
+            dir,
+        };
+        for p in [&b.libmtcp_so, &b.libmtcp_a, &b.mtcp_restart] {
+            assert!(
+                p.exists(),
+                "{} does not exist: the i386 tests need the 32-bit build; run `{build}` first \
+                 (it needs `rustup target add i686-unknown-linux-gnu` and gcc-multilib){}",
+                p.display(),
+                if from_env.is_some() { ", or unset MTCP_LIB32_DIR" } else { "" }
+            );
+        }
+        b
+    })
+}
+
+impl Test {
+    /// Builds tests/progs/`src`.c with `gcc -m32` as `out` in the test directory; the
+    /// static variants link the i686 libmtcp.a (whole archive).
+    pub fn compile_c32_as(&self, src: &str, out: &str, variant: Variant, flags: &[&str]) -> PathBuf {
+        let b = bins();
+        let b32 = bins32();
+        let source = b.root.join("tests/progs").join(format!("{src}.c"));
+        let output = self.path(out);
+        let mut cmd = Command::new("gcc");
+        cmd.args(["-m32", "-Wall", "-g"]);
+        match variant {
+            Variant::Dynamic => cmd.args(["-O2"]),
+            Variant::Static => cmd.args(["-O2", "-static"]),
+            Variant::StaticPie => cmd.args(["-O2", "-static-pie", "-fPIE"]),
+            Variant::NoLibc => cmd.args(["-O1", "-nostdlib", "-static", "-fno-stack-protector"]),
+            Variant::Shared => cmd.args(["-O2", "-shared", "-fPIC"]),
+        };
+        cmd.args(flags).arg(&source).arg("-I").arg(&b.include).arg("-o").arg(&output);
+        if matches!(variant, Variant::Static | Variant::StaticPie | Variant::NoLibc) {
+            cmd.arg("-Wl,--whole-archive").arg(&b32.libmtcp_a).arg("-Wl,--no-whole-archive");
+        }
+        let out = run_output(cmd, Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "gcc -m32 failed for {src}.c ({variant:?} {flags:?}):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        output
+    }
+
+    /// `compile_c32_as` with the output named after the source.
+    pub fn compile_c32(&self, src: &str, variant: Variant, flags: &[&str]) -> PathBuf {
+        self.compile_c32_as(src, src, variant, flags)
+    }
+}
+
 /// The `ckpt_*.mtcp` files in `dir`.
 pub fn images_in(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
