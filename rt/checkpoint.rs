@@ -51,6 +51,8 @@ pub struct Slot {
     pub rec: ThreadRecord,
     pub ctx: JumpContext,
     pub parked: AtomicU32,
+    /// The thread's id after a restart (set by the restore code).
+    pub new_tid: u32,
 }
 
 /// State that is saved with the image and read back by the restore code.
@@ -77,6 +79,7 @@ const EMPTY_SLOT: Slot = Slot {
     rec: ThreadRecord::zeroed(),
     ctx: JumpContext::zeroed(),
     parked: AtomicU32::new(0),
+    new_tid: 0,
 };
 
 pub static RT: Global<Runtime> = Global::new(Runtime {
@@ -260,7 +263,12 @@ extern "C" fn write_in_place(_: usize) -> usize {
             rt.real_pid = pid;
             rt.generation = 0;
         }
+        // Signals waiting to be delivered are kernel state too: note them, to send them
+        // again at restart (the checkpoint signal itself excepted).
+        let ours = 1u64 << ((*CONFIG.get()).signal - 1);
+        rt.process.pending = crate::tasks::thread_mask(pid, b"ShdPnd:").unwrap_or(0) & !ours;
         for slot in rt.slots[..rt.thread_count].iter_mut() {
+            slot.rec.pending = crate::tasks::thread_mask(slot.rec.tid as u32, b"SigPnd:").unwrap_or(0) & !ours;
             if slot.rec.tid == pid as u64 {
                 slot.rec.flags |= THREAD_MAIN;
             }

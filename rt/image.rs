@@ -212,7 +212,9 @@ pub struct ProcessRecord {
     pub comm: [u8; 16],
     pub auxv: [u64; AUXV_WORDS],
     pub sigactions: [SigActionRecord; NSIG],
-    pub reserved: [u64; 8],
+    /// Signals pending for the whole process (bit n-1 for signal n); sent again at restart.
+    pub pending: u64,
+    pub reserved: [u64; 7],
 }
 const_assert_eq!(
     size_of::<ProcessRecord>(),
@@ -254,7 +256,8 @@ impl ProcessRecord {
                 restorer: 0,
                 mask: 0,
             }; NSIG],
-            reserved: [0; 8],
+            pending: 0,
+            reserved: [0; 7],
         }
     }
 }
@@ -288,7 +291,9 @@ pub struct ThreadRecord {
     pub sp: u64,
     pub ip: u64,
     pub name: [u8; 16],
-    pub reserved: [u64; 4],
+    /// Signals pending for this thread (bit n-1 for signal n); sent again at restart.
+    pub pending: u64,
+    pub reserved: [u64; 3],
 }
 const_assert_eq!(size_of::<ThreadRecord>(), 160);
 
@@ -312,7 +317,8 @@ impl ThreadRecord {
             sp: 0,
             ip: 0,
             name: [0; 16],
-            reserved: [0; 4],
+            pending: 0,
+            reserved: [0; 3],
         }
     }
 }

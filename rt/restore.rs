@@ -109,6 +109,8 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
         }
     }
     restore_thread(&rt.slots[main].rec, true);
+    rt.slots[main].new_tid = sys::gettid();
+    resend_pending_signals(rt);
     if rt.process.interval_sec > 0 {
         crate::start_interval_timer(rt.process.checkpoint_signal, rt.process.interval_sec);
     }
@@ -219,6 +221,28 @@ unsafe fn restore_thread(rec: &ThreadRecord, main: bool) {
     sys::set_thread_name(&rec.name);
 }
 
+/// Signals that were pending at checkpoint time are sent again (one of each: the kernel's
+/// queue of real-time signals and their siginfo are not kept). Every thread still has
+/// all signals blocked until it leaves its handler, so each is delivered under the
+/// thread's own mask, as it would have been.
+///
+/// # Safety
+/// Only from `restore_main`, once every thread exists.
+unsafe fn resend_pending_signals(rt: &Runtime) {
+    let pid = sys::getpid();
+    for sig in 1..=64u32 {
+        let bit = 1u64 << (sig - 1);
+        if rt.process.pending & bit != 0 {
+            let _ = sys::kill(pid, sig);
+        }
+        for slot in &rt.slots[..rt.thread_count] {
+            if slot.rec.pending & bit != 0 && slot.new_tid != 0 {
+                let _ = sys::tgkill(pid, slot.new_tid, sig);
+            }
+        }
+    }
+}
+
 /// A robust mutex held by a thread carries the holder's tid in its lock word (the
 /// kernel's robust-futex protocol), and glibc keeps it in `__owner` too, 8 bytes further
 /// on every architecture. With a new tid the holder could no longer unlock it, and the
@@ -283,13 +307,14 @@ unsafe fn spawn_thread(rt: &mut Runtime, i: usize, same_id: bool) {
     // The thread starts just below its own saved stack pointer (minus the red zone):
     // that memory is free in the restored stack.
     let stack_top = rt.slots[i].ctx.sp as usize - 256;
-    let spawned = if same_id {
+    let spawned: Result<u32, syscalls::Errno> = if same_id {
         arch::clone_thread_with_tid(flags, stack_top, ctid, ctid, tls, rec.tid as u32, thread_entry, i)
     } else {
         arch::clone_thread(flags, stack_top, ctid, ctid, tls, thread_entry, i)
     };
-    if let Err(e) = spawned {
-        fatal("cannot recreate a thread", e);
+    match spawned {
+        Ok(tid) => rt.slots[i].new_tid = tid,
+        Err(e) => fatal("cannot recreate a thread", e),
     }
 }
 

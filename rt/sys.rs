@@ -255,6 +255,12 @@ pub fn tgkill(tgid: u32, tid: u32, sig: u32) -> Result<(), Errno> {
     unsafe { syscalls::syscall3(Sysno::tgkill, tgid as usize, tid as usize, sig as usize).map(|_| ()) }
 }
 
+/// kill(pid, sig): a signal for the whole process.
+pub fn kill(pid: u32, sig: u32) -> Result<(), Errno> {
+    // SAFETY: kill touches no memory.
+    unsafe { syscalls::syscall2(Sysno::kill, pid as usize, sig as usize).map(|_| ()) }
+}
+
 pub fn exit_group(code: i32) -> ! {
     // SAFETY: exit_group does not return.
     unsafe {

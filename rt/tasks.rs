@@ -45,27 +45,24 @@ pub fn for_each_entry(dir: &[u8], mut f: impl FnMut(u32)) -> Result<(), Errno> {
 
 /// Whether thread `tid` has `sig` in its blocked mask (SigBlk in its status file).
 pub fn blocks_signal(tid: u32, sig: u32) -> bool {
+    thread_mask(tid, b"SigBlk:").map_or(false, |m| m & (1u64 << (sig - 1)) != 0)
+}
+
+/// A signal mask line (`SigBlk:`, `SigPnd:`, `ShdPnd:` ...) of thread `tid`'s status file.
+pub fn thread_mask(tid: u32, key: &[u8]) -> Option<u64> {
     let mut path = FmtBuf::<64>::new();
     let _ = write!(path, "/proc/self/task/{}/status", tid);
     let mut buf = [0u8; 2048];
-    let n = match sys::read_file(path.as_bytes(), &mut buf) {
-        Ok(n) => n,
-        Err(_) => return false,
-    };
-    for line in buf[..n].split(|&c| c == b'\n') {
-        if let Some(v) = line.strip_prefix(b"SigBlk:") {
-            let v = v.trim_ascii();
-            let mut mask: u64 = 0;
-            for &c in v {
-                let d = match c {
-                    b'0'..=b'9' => c - b'0',
-                    b'a'..=b'f' => c - b'a' + 10,
-                    _ => return false,
-                };
-                mask = (mask << 4) | d as u64;
-            }
-            return mask & (1u64 << (sig - 1)) != 0;
-        }
+    let n = sys::read_file(path.as_bytes(), &mut buf).ok()?;
+    let line = buf[..n].split(|&c| c == b'\n').find_map(|l| l.strip_prefix(key))?;
+    let mut mask: u64 = 0;
+    for &c in line.trim_ascii() {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        mask = (mask << 4) | d as u64;
     }
-    false
+    Some(mask)
 }

@@ -1,0 +1,20 @@
+//! Signal state that lives in the kernel: pending signals survive a restart.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn pending_signals_are_delivered_after_restart() {
+    let t = Test::new("pending");
+    let prog = t.compile_c("pending", Variant::Dynamic, &[]);
+    let mut p = t.launch(&prog, &["60", "40"]);
+    p.wait_for_count(5, LINE_TIMEOUT);
+    let mut c = cycle(&t, p);
+    assert!(c.first < 40, "the checkpoint must come before the signals are unblocked");
+    let r = &mut c.restarted;
+    let got = r.wait_for_line("`got ...`", Duration::from_secs(20), |l| l.starts_with("got "));
+    assert_eq!(got, "got usr1=1 hup=1", "each pending signal must arrive exactly once\n{}", r.describe());
+    expect_done(r, 60, Duration::from_secs(20));
+}
