@@ -81,6 +81,14 @@ pub fn capture_process(rec: &mut ProcessRecord) {
     sys::umask(old);
     rec.umask = old;
     rec.personality = sys::personality(0xffff_ffff).unwrap_or(0);
+    for (which, slot) in rec.itimers.iter_mut().enumerate() {
+        let (interval, value) = arch::get_itimer(which as u32).unwrap_or((0, 0));
+        *slot = [interval, value];
+    }
+    for (resource, slot) in rec.rlimits.iter_mut().enumerate() {
+        let (soft, hard) = sys::prlimit(resource as u32, None).unwrap_or((u64::MAX, u64::MAX));
+        *slot = [soft, hard];
+    }
 
     for sig in 1..=NSIG {
         let mut act = sys::KernelSigaction::default();

@@ -125,6 +125,7 @@ pub struct MetaIndex {
 const_assert_eq!(size_of::<MetaIndex>(), 64);
 
 pub const NSIG: usize = 64;
+pub const NRLIMITS: usize = 16;
 pub const AUXV_WORDS: usize = 128;
 
 /// Handed by mtcp_restart to the runtime's restore entry (same architecture on both sides).
@@ -214,11 +215,15 @@ pub struct ProcessRecord {
     pub sigactions: [SigActionRecord; NSIG],
     /// Signals pending for the whole process (bit n-1 for signal n); sent again at restart.
     pub pending: u64,
+    /// ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF: (interval, time left) in microseconds.
+    pub itimers: [[u64; 2]; 3],
+    /// getrlimit for RLIMIT_* 0..16: (soft, hard); u64::MAX is unlimited.
+    pub rlimits: [[u64; 2]; NRLIMITS],
     pub reserved: [u64; 7],
 }
 const_assert_eq!(
     size_of::<ProcessRecord>(),
-    24 + 88 + 24 + 16 + 16 + AUXV_WORDS * 8 + NSIG * 32 + 64
+    24 + 88 + 24 + 16 + 16 + AUXV_WORDS * 8 + NSIG * 32 + 8 + 48 + NRLIMITS * 16 + 56
 );
 
 impl ProcessRecord {
@@ -257,6 +262,8 @@ impl ProcessRecord {
                 mask: 0,
             }; NSIG],
             pending: 0,
+            itimers: [[0; 2]; 3],
+            rlimits: [[0; 2]; NRLIMITS],
             reserved: [0; 7],
         }
     }

@@ -188,6 +188,21 @@ unsafe fn restore_process(rt: &mut Runtime) {
         }
     }
     sys::umask(p.umask);
+    for (resource, &[soft, hard]) in p.rlimits.iter().enumerate() {
+        let current = sys::prlimit(resource as u32, None);
+        if current != Ok((soft, hard)) {
+            // Raising a hard limit needs privilege; then the restart's limit stays.
+            if let Err(e) = sys::prlimit(resource as u32, Some((soft, hard))) {
+                crate::eprint_line!("mtcp_restart: warning: cannot restore resource limit {}: {}", resource, ErrnoName(e));
+            }
+        }
+    }
+    for (which, &[interval, value]) in p.itimers.iter().enumerate() {
+        // A timer with no time left is disarmed, whatever its interval.
+        if value != 0 {
+            let _ = arch::set_itimer(which as u32, interval, value);
+        }
+    }
     if sys::personality(0xffff_ffff).map_or(false, |cur| cur != p.personality) {
         let _ = sys::personality(p.personality);
     }

@@ -607,3 +607,13 @@ pub fn pipe() -> Result<(i32, i32), Errno> {
     unsafe { syscalls::syscall2(Sysno::pipe2, fds.as_mut_ptr() as usize, O_CLOEXEC)? };
     Ok((fds[0], fds[1]))
 }
+
+/// prlimit64 on the calling process: sets `new` if given, returns the old (soft, hard).
+pub fn prlimit(resource: u32, new: Option<(u64, u64)>) -> Result<(u64, u64), Errno> {
+    let mut old = [0u64; 2];
+    let set = new.map(|(a, b)| [a, b]);
+    let set_ptr = set.as_ref().map_or(0, |v| v.as_ptr() as usize);
+    // SAFETY: both pointers are null or point to a struct rlimit64 (two u64).
+    unsafe { syscalls::syscall4(Sysno::prlimit64, 0, resource as usize, set_ptr, old.as_mut_ptr() as usize)? };
+    Ok((old[0], old[1]))
+}

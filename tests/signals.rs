@@ -18,3 +18,23 @@ fn pending_signals_are_delivered_after_restart() {
     assert_eq!(got, "got usr1=1 hup=1", "each pending signal must arrive exactly once\n{}", r.describe());
     expect_done(r, 60, Duration::from_secs(20));
 }
+
+#[test]
+fn alarm_and_resource_limits_survive_a_restart() {
+    let t = Test::new("timers");
+    let prog = t.compile_c("timers", Variant::Dynamic, &[]);
+    let mut p = t.launch(&prog, &["120"]);
+    // Checkpoint well before the 2 s alarm rings.
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let mut c = cycle(&t, p);
+    let r = &mut c.restarted;
+    assert!(
+        r.lines().iter().filter(|l| l.starts_with("nofile ")).all(|l| l == "nofile 123"),
+        "RLIMIT_NOFILE changed across the restart\n{}",
+        r.describe()
+    );
+    let rang = r.wait_for_line("`alarm 1`", Duration::from_secs(10), |l| l.starts_with("alarm "));
+    assert_eq!(rang, "alarm 1", "\n{}", r.describe());
+    expect_done(r, 120, Duration::from_secs(20));
+    assert_eq!(r.lines().iter().filter(|l| l.starts_with("alarm")).count(), 1, "the alarm rang more than once");
+}

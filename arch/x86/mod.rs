@@ -911,3 +911,27 @@ unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
     )
 }
 
+
+/// getitimer(which): (interval, value) in microseconds. EINVAL for an unknown timer.
+/// The ia32 struct itimerval has 32-bit fields (no 64-bit variant exists).
+pub fn get_itimer(which: u32) -> Result<(u64, u64), Errno> {
+    let mut v = [0i32; 4]; // interval {sec, usec}, value {sec, usec}
+    // SAFETY: getitimer writes one struct itimerval.
+    unsafe { syscalls::syscall2(Sysno::getitimer, which as usize, v.as_mut_ptr() as usize)? };
+    let us = |s: i32, u: i32| (s.max(0) as u64) * 1_000_000 + u.max(0) as u64;
+    Ok((us(v[0], v[1]), us(v[2], v[3])))
+}
+
+/// setitimer(which) from microseconds (seconds clamped to 32 bits); errors as the
+/// kernel's errno.
+pub fn set_itimer(which: u32, interval_us: u64, value_us: u64) -> Result<(), Errno> {
+    let sec = |us: u64| (us / 1_000_000).min(i32::MAX as u64) as i32;
+    let v: [i32; 4] = [
+        sec(interval_us),
+        (interval_us % 1_000_000) as i32,
+        sec(value_us),
+        (value_us % 1_000_000) as i32,
+    ];
+    // SAFETY: setitimer reads one struct itimerval; the old value is not asked for.
+    unsafe { syscalls::syscall3(Sysno::setitimer, which as usize, v.as_ptr() as usize, 0).map(|_| ()) }
+}

@@ -644,3 +644,24 @@ unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
     )
 }
 
+
+/// getitimer(which): (interval, value) in microseconds. EINVAL for an unknown timer.
+pub fn get_itimer(which: u32) -> Result<(u64, u64), Errno> {
+    let mut v = [0i64; 4]; // struct itimerval: interval {sec, usec}, value {sec, usec}
+    // SAFETY: getitimer writes one struct itimerval.
+    unsafe { syscalls::syscall2(Sysno::getitimer, which as usize, v.as_mut_ptr() as usize)? };
+    let us = |s: i64, u: i64| (s.max(0) as u64) * 1_000_000 + u.max(0) as u64;
+    Ok((us(v[0], v[1]), us(v[2], v[3])))
+}
+
+/// setitimer(which) from microseconds; errors as the kernel's errno.
+pub fn set_itimer(which: u32, interval_us: u64, value_us: u64) -> Result<(), Errno> {
+    let v: [i64; 4] = [
+        (interval_us / 1_000_000) as i64,
+        (interval_us % 1_000_000) as i64,
+        (value_us / 1_000_000) as i64,
+        (value_us % 1_000_000) as i64,
+    ];
+    // SAFETY: setitimer reads one struct itimerval; the old value is not asked for.
+    unsafe { syscalls::syscall3(Sysno::setitimer, which as usize, v.as_ptr() as usize, 0).map(|_| ()) }
+}
