@@ -188,7 +188,7 @@ fn runs_runtime(pid: i32, status_file: &Path) -> bool {
     }
     let exe = PathBuf::from(format!("/proc/{}/exe", pid));
     matches!(
-        crate::elf::Elf::open(&exe).and_then(|e| e.defines("mtcp_checkpoint")),
+        crate::elf::Elf::open(&exe).and_then(|e| e.carries_runtime()),
         Ok(true)
     )
 }

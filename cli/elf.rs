@@ -10,6 +10,7 @@ pub const EM_X86_64: u16 = 62;
 const PT_INTERP: u32 = 3;
 const SHT_SYMTAB: u32 = 2;
 const SHT_DYNSYM: u32 = 11;
+const SHT_NOTE: u32 = 7;
 /// e_phnum value meaning "the real count is in section 0's sh_info".
 const PN_XNUM: u16 = 0xffff;
 
@@ -205,6 +206,33 @@ impl Elf {
             };
             (s, x)
         }
+    }
+
+    /// True if the file carries the mtcp runtime: it defines `mtcp_checkpoint`, or (even
+    /// when stripped) has the runtime's ELF note (name "mtcp", type 1).
+    pub fn carries_runtime(&self) -> Result<bool, String> {
+        if self.defines("mtcp_checkpoint")? {
+            return Ok(true);
+        }
+        for sec in self.sections.iter().filter(|s| s.kind == SHT_NOTE) {
+            let data = self.read(sec.offset, sec.size)?;
+            let mut pos = 0usize;
+            while pos + 12 <= data.len() {
+                let namesz = u32_at(&data, pos) as usize;
+                let descsz = u32_at(&data, pos + 4) as usize;
+                let kind = u32_at(&data, pos + 8);
+                let name_start = pos + 12;
+                let desc_start = name_start + namesz.div_ceil(4) * 4;
+                if name_start + namesz > data.len() {
+                    break;
+                }
+                if kind == 1 && &data[name_start..name_start + namesz] == b"mtcp\0" {
+                    return Ok(true);
+                }
+                pos = desc_start + descsz.div_ceil(4) * 4;
+            }
+        }
+        Ok(false)
     }
 
     /// True if .dynsym or .symtab defines `name` (st_shndx != SHN_UNDEF).

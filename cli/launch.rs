@@ -30,7 +30,6 @@ environment. For a #! script the interpreter decides.
 ";
 
 /// Runtime entry point whose presence means the program already carries the runtime.
-const RUNTIME_SYMBOL: &str = "mtcp_checkpoint";
 
 /// Linux follows at most this many nested #! interpreters.
 const MAX_SCRIPT_DEPTH: u32 = 4;
@@ -203,16 +202,19 @@ fn classify(path: &Path, depth: u32) -> Result<Kind> {
         return fail(format!("{}: not an ELF executable or a #! script", shown));
     }
     let elf = Elf::open(path).map_err(|e| crate::Error::Fail(format!("{}: {}", shown, e)))?;
-    if elf.interp.is_none() {
-        return Ok(Kind::HasRuntime);
-    }
-    match elf.defines(RUNTIME_SYMBOL) {
-        Ok(true) => Ok(Kind::HasRuntime),
-        Ok(false) => Ok(Kind::NeedsPreload {
+    match (elf.carries_runtime(), elf.interp.is_some()) {
+        (Ok(true), _) => Ok(Kind::HasRuntime),
+        (Ok(false), true) => Ok(Kind::NeedsPreload {
             class64: elf.class64,
             machine: elf.machine,
         }),
-        Err(e) => fail(format!("{}: {}", shown, e)),
+        // Nothing can be preloaded into a static program: it would run without checkpoints.
+        (Ok(false), false) => fail(format!(
+            "{} is statically linked without the mtcp runtime; link it with libmtcp.a \
+             (gcc -static ... -Wl,--whole-archive libmtcp.a -Wl,--no-whole-archive)",
+            shown
+        )),
+        (Err(e), _) => fail(format!("{}: {}", shown, e)),
     }
 }
 

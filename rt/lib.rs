@@ -56,6 +56,12 @@ static STATE: AtomicU32 = AtomicU32::new(UNINIT);
 #[link_section = ".init_array"]
 static INIT_ARRAY_ENTRY: extern "C" fn() = constructor;
 
+/// An ELF note (name "mtcp", type 1, version 1) that marks a program carrying the
+/// runtime; `mtcp launch` and `mtcp checkpoint` look for it, and it survives `strip`.
+#[used]
+#[link_section = ".note.mtcp"]
+static RUNTIME_NOTE: [u32; 6] = [5, 4, 1, u32::from_le_bytes(*b"mtcp"), 0, 1];
+
 extern "C" fn constructor() {
     let _ = mtcp_init();
 }
