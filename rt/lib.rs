@@ -120,7 +120,10 @@ fn install_handler(sig: u32) -> Result<(), syscalls::Errno> {
         handler: checkpoint::on_signal as *const () as usize,
         flags: sys::SA_SIGINFO | sys::SA_RESTART | arch::SA_RESTORER,
         restorer: arch::sigreturn_trampoline as *const () as usize,
-        mask: 0,
+        // No handler of the program may run inside ours: it would change memory while
+        // the image is being written, or wait on a lock a parked thread holds. Signals
+        // that arrive meanwhile stay pending (and are saved as such).
+        mask: !0,
     };
     sys::rt_sigaction(sig as usize, Some(&act), None)
 }
