@@ -52,16 +52,46 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let prog = dir.join("memhog");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/memhog.c");
-    let ok = Command::new("gcc").args(["-O2", "-pthread", "-o"]).arg(&prog).arg(&src).status().expect("gcc");
+    let ok = Command::new("gcc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&prog)
+        .arg(&src)
+        .status()
+        .expect("gcc");
     assert!(ok.success(), "gcc failed");
     let mtcp = bin_dir().join("mtcp");
 
     let scenarios = [
-        Scenario { name: "64 MiB dense", mib: 64, stride: 1, threads: 0 },
-        Scenario { name: "256 MiB dense", mib: 256, stride: 1, threads: 0 },
-        Scenario { name: "1 GiB dense", mib: 1024, stride: 1, threads: 0 },
-        Scenario { name: "1 GiB, 1/16 touched", mib: 1024, stride: 16, threads: 0 },
-        Scenario { name: "64 MiB, 64 threads", mib: 64, stride: 1, threads: 64 },
+        Scenario {
+            name: "64 MiB dense",
+            mib: 64,
+            stride: 1,
+            threads: 0,
+        },
+        Scenario {
+            name: "256 MiB dense",
+            mib: 256,
+            stride: 1,
+            threads: 0,
+        },
+        Scenario {
+            name: "1 GiB dense",
+            mib: 1024,
+            stride: 1,
+            threads: 0,
+        },
+        Scenario {
+            name: "1 GiB, 1/16 touched",
+            mib: 1024,
+            stride: 16,
+            threads: 0,
+        },
+        Scenario {
+            name: "64 MiB, 64 threads",
+            mib: 64,
+            stride: 1,
+            threads: 64,
+        },
     ];
     println!();
     println!(
@@ -80,9 +110,17 @@ fn main() {
             .expect("mtcp launch");
         wait_beat(&mut child, Duration::from_secs(60));
         let t = Instant::now();
-        let out = Command::new(&mtcp).arg("checkpoint").arg(child.id().to_string()).output().expect("mtcp checkpoint");
+        let out = Command::new(&mtcp)
+            .arg("checkpoint")
+            .arg(child.id().to_string())
+            .output()
+            .expect("mtcp checkpoint");
         let ckpt = t.elapsed();
-        assert!(out.status.success(), "checkpoint failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "checkpoint failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let image = PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim());
         kill(&mut child);
         let size = std::fs::metadata(&image).unwrap().len();
@@ -114,7 +152,12 @@ fn main() {
         std::fs::remove_file(&plain).unwrap();
 
         let t = Instant::now();
-        let mut restarted = Command::new(&mtcp).arg("restart").arg(&image).stdout(Stdio::piped()).spawn().expect("mtcp restart");
+        let mut restarted = Command::new(&mtcp)
+            .arg("restart")
+            .arg(&image)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("mtcp restart");
         wait_beat(&mut restarted, Duration::from_secs(60));
         let restart = t.elapsed();
         kill(&mut restarted);

@@ -187,10 +187,7 @@ fn runs_runtime(pid: i32, status_file: &Path) -> bool {
         return true;
     }
     let exe = PathBuf::from(format!("/proc/{}/exe", pid));
-    matches!(
-        crate::elf::Elf::open(&exe).and_then(|e| e.carries_runtime()),
-        Ok(true)
-    )
+    matches!(crate::elf::Elf::open(&exe).and_then(|e| e.carries_runtime()), Ok(true))
 }
 
 /// When `pid` started, from /proc/PID/stat (field 22, in clock ticks since boot; the

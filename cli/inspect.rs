@@ -372,7 +372,11 @@ fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
             f.flags,
             f.pos,
             lossy(meta.string(f.path)),
-            if f.data.len > 0 { format!("  ({} bytes buffered)", f.data.len) } else { String::new() }
+            if f.data.len > 0 {
+                format!("  ({} bytes buffered)", f.data.len)
+            } else {
+                String::new()
+            }
         );
     }
 

@@ -591,7 +591,11 @@ unsafe fn restore_fds(meta: &Meta, verbose: bool) {
 /// The record of `rec`'s pipe's other end (a read end for a write end and the other
 /// way round), if the process had it open.
 fn pipe_end(meta: &Meta, rec: &FdRecord) -> Option<FdRecord> {
-    let want = if rec.flags & 3 == sys::O_RDONLY as u32 { sys::O_WRONLY as u32 } else { sys::O_RDONLY as u32 };
+    let want = if rec.flags & 3 == sys::O_RDONLY as u32 {
+        sys::O_WRONLY as u32
+    } else {
+        sys::O_RDONLY as u32
+    };
     (0..meta.fd_count())
         .map(|j| meta.fd(j))
         .find(|o| o.kind == FD_PIPE && o.inode == rec.inode && o.flags & 3 == want)
@@ -612,7 +616,10 @@ unsafe fn restore_pipes(meta: &Meta, verbose: bool) {
         // Both new ends start above every number the process uses, so moving one into
         // place can never close the other.
         let made = sys::pipe().and_then(|(r, w)| {
-            let high = (sys::fcntl(r, sys::F_DUPFD_CLOEXEC, above), sys::fcntl(w, sys::F_DUPFD_CLOEXEC, above));
+            let high = (
+                sys::fcntl(r, sys::F_DUPFD_CLOEXEC, above),
+                sys::fcntl(w, sys::F_DUPFD_CLOEXEC, above),
+            );
             sys::close(r);
             sys::close(w);
             match high {
@@ -631,7 +638,11 @@ unsafe fn restore_pipes(meta: &Meta, verbose: bool) {
         let (r, w) = match made {
             Ok(p) => p,
             Err(e) => {
-                eprint_line!("mtcp_restart: warning: cannot recreate the pipe of fd {}: {}", rec.fd, ErrnoName(e));
+                eprint_line!(
+                    "mtcp_restart: warning: cannot recreate the pipe of fd {}: {}",
+                    rec.fd,
+                    ErrnoName(e)
+                );
                 continue;
             }
         };
@@ -640,7 +651,11 @@ unsafe fn restore_pipes(meta: &Meta, verbose: bool) {
             let _ = sys::fcntl(w, 1031 /* F_SETPIPE_SZ */, data.len());
         }
         if let Err(e) = sys::write_all(w, data) {
-            eprint_line!("mtcp_restart: warning: the pipe of fd {} lost its contents: {}", rec.fd, ErrnoName(e));
+            eprint_line!(
+                "mtcp_restart: warning: the pipe of fd {} lost its contents: {}",
+                rec.fd,
+                ErrnoName(e)
+            );
         }
         for j in 0..meta.fd_count() {
             let end = meta.fd(j);
@@ -650,12 +665,20 @@ unsafe fn restore_pipes(meta: &Meta, verbose: bool) {
             let src = if end.flags & 3 == sys::O_RDONLY as u32 { r } else { w };
             let cloexec = if end.flags & 0o2000000 != 0 { sys::O_CLOEXEC } else { 0 };
             if let Err(e) = sys::dup3(src, end.fd as i32, cloexec) {
-                eprint_line!("mtcp_restart: warning: fd {} (pipe) cannot be restored: {}", end.fd, ErrnoName(e));
+                eprint_line!(
+                    "mtcp_restart: warning: fd {} (pipe) cannot be restored: {}",
+                    end.fd,
+                    ErrnoName(e)
+                );
                 continue;
             }
             let _ = sys::fcntl(end.fd as i32, sys::F_SETFL, (end.flags & 0o4000) as usize);
             if verbose {
-                eprint_line!("mtcp_restart: fd {} pipe recreated with {} byte(s) in it", end.fd, data.len());
+                eprint_line!(
+                    "mtcp_restart: fd {} pipe recreated with {} byte(s) in it",
+                    end.fd,
+                    data.len()
+                );
             }
         }
         sys::close(r);

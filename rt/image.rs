@@ -143,7 +143,14 @@ pub struct RestartArgs {
 
 impl RestartArgs {
     pub const fn zeroed() -> RestartArgs {
-        RestartArgs { magic: 0, window_start: 0, window_len: 0, flags: 0, image_path_len: 0, image_path: [0; 4096] }
+        RestartArgs {
+            magic: 0,
+            window_start: 0,
+            window_len: 0,
+            flags: 0,
+            image_path_len: 0,
+            image_path: [0; 4096],
+        }
     }
 }
 

@@ -193,7 +193,11 @@ unsafe fn restore_process(rt: &mut Runtime) {
         if current != Ok((soft, hard)) {
             // Raising a hard limit needs privilege; then the restart's limit stays.
             if let Err(e) = sys::prlimit(resource as u32, Some((soft, hard))) {
-                crate::eprint_line!("mtcp_restart: warning: cannot restore resource limit {}: {}", resource, ErrnoName(e));
+                crate::eprint_line!(
+                    "mtcp_restart: warning: cannot restore resource limit {}: {}",
+                    resource,
+                    ErrnoName(e)
+                );
             }
         }
     }

@@ -564,8 +564,12 @@ pub fn fork_with_pid(pid: u32) -> Result<u32, Errno> {
     // SAFETY: without CLONE_VM the child gets a copy of this address space and returns
     // 0 from the syscall on the same stack, like fork().
     unsafe {
-        syscalls::syscall2(Sysno::clone3, &args as *const CloneArgs as usize, core::mem::size_of::<CloneArgs>())
-            .map(|v| v as u32)
+        syscalls::syscall2(
+            Sysno::clone3,
+            &args as *const CloneArgs as usize,
+            core::mem::size_of::<CloneArgs>(),
+        )
+        .map(|v| v as u32)
     }
 }
 
@@ -614,6 +618,14 @@ pub fn prlimit(resource: u32, new: Option<(u64, u64)>) -> Result<(u64, u64), Err
     let set = new.map(|(a, b)| [a, b]);
     let set_ptr = set.as_ref().map_or(0, |v| v.as_ptr() as usize);
     // SAFETY: both pointers are null or point to a struct rlimit64 (two u64).
-    unsafe { syscalls::syscall4(Sysno::prlimit64, 0, resource as usize, set_ptr, old.as_mut_ptr() as usize)? };
+    unsafe {
+        syscalls::syscall4(
+            Sysno::prlimit64,
+            0,
+            resource as usize,
+            set_ptr,
+            old.as_mut_ptr() as usize,
+        )?
+    };
     Ok((old[0], old[1]))
 }

@@ -5,11 +5,11 @@
 mod common;
 
 #[allow(dead_code, clippy::all)]
-#[path = "../rt/xxh64.rs"]
-mod xxh64;
-#[allow(dead_code, clippy::all)]
 #[path = "../rt/image.rs"]
 mod image;
+#[allow(dead_code, clippy::all)]
+#[path = "../rt/xxh64.rs"]
+mod xxh64;
 
 use common::*;
 use std::fs;
@@ -125,14 +125,24 @@ fn make_cases(t: &Test, good: &Path) -> Vec<Case> {
     assert_eq!(meta_offset, 4096, "metadata starts after the one-page header");
     let mut meta_flip = bytes.clone();
     meta_flip[4096 + 100] ^= 0x01;
-    cases.push(Case { name: "flipped metadata byte", path: write("meta-flip.mtcp", &meta_flip), keywords: &["corrupt"], env: vec![] });
+    cases.push(Case {
+        name: "flipped metadata byte",
+        path: write("meta-flip.mtcp", &meta_flip),
+        keywords: &["corrupt"],
+        env: vec![],
+    });
 
     let data_offset = read_u64(&bytes, 48);
     let run = first_run_offset(&bytes);
     assert!(run >= data_offset);
     let mut data_flip = bytes.clone();
     data_flip[run as usize + 1234] ^= 0x10;
-    cases.push(Case { name: "flipped region data byte", path: write("data-flip.mtcp", &data_flip), keywords: &["corrupt"], env: vec![] });
+    cases.push(Case {
+        name: "flipped region data byte",
+        path: write("data-flip.mtcp", &data_flip),
+        keywords: &["corrupt"],
+        env: vec![],
+    });
 
     let mut i386 = bytes.clone();
     i386[12..16].copy_from_slice(&3u32.to_le_bytes());
@@ -151,7 +161,12 @@ fn make_cases(t: &Test, good: &Path) -> Vec<Case> {
     version[8..12].copy_from_slice(&7u32.to_le_bytes());
     let sum = xxh64::xxh64(&version[..248], 0);
     version[248..256].copy_from_slice(&sum.to_le_bytes());
-    cases.push(Case { name: "unknown format version", path: write("version.mtcp", &version), keywords: &["version"], env: vec![] });
+    cases.push(Case {
+        name: "unknown format version",
+        path: write("version.mtcp", &version),
+        keywords: &["version"],
+        env: vec![],
+    });
     cases
 }
 
@@ -173,7 +188,14 @@ fn judge(what: &str, case: &Case, out: &Output) -> Option<String> {
             Some(format!("stderr does not mention any of {:?}", case.keywords))
         }
     };
-    problem.map(|p| format!("{what} {} ({}): {p}\n{}", case.path.display(), case.name, describe_output(out)))
+    problem.map(|p| {
+        format!(
+            "{what} {} ({}): {p}\n{}",
+            case.path.display(),
+            case.name,
+            describe_output(out)
+        )
+    })
 }
 
 #[test]
@@ -197,7 +219,12 @@ fn bad_images_are_refused() {
         let out = run_output(cmd, Duration::from_secs(30));
         problems.extend(judge("mtcp_restart", case, &out));
     }
-    assert!(problems.is_empty(), "{} bad-image runs misbehaved:\n\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} bad-image runs misbehaved:\n\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -210,10 +237,18 @@ fn inspect_reports_damage() {
     for case in cases.iter().filter(|c| c.name != "header says i386") {
         let out = mtcp(&["inspect", case.path.to_str().unwrap()], Duration::from_secs(30));
         if out.status.success() || out.status.code().is_none() {
-            problems.push(format!("mtcp inspect {} ({}): expected a non-zero exit\n{}", case.path.display(), case.name, describe_output(&out)));
+            problems.push(format!(
+                "mtcp inspect {} ({}): expected a non-zero exit\n{}",
+                case.path.display(),
+                case.name,
+                describe_output(&out)
+            ));
         }
         if case.name == "flipped region data byte" && out.status.code() != Some(1) {
-            problems.push(format!("mtcp inspect of an image with bad region data must exit 1\n{}", describe_output(&out)));
+            problems.push(format!(
+                "mtcp inspect of an image with bad region data must exit 1\n{}",
+                describe_output(&out)
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -228,18 +263,37 @@ fn inspect_good_image() {
         assert!(text.contains(word), "`mtcp inspect` output lacks {word:?}:\n{text}");
     }
     let checksum_line = text.lines().find(|l| l.contains("checksums")).unwrap();
-    assert!(checksum_line.contains("ok"), "checksums not reported ok: {checksum_line}\n{text}");
+    assert!(
+        checksum_line.contains("ok"),
+        "checksums not reported ok: {checksum_line}\n{text}"
+    );
 
     let doc = inspect_json(&good);
-    let regions = doc.get("regions").and_then(|r| r.as_array()).unwrap_or_else(|| panic!("no \"regions\" array in {doc:?}"));
+    let regions = doc
+        .get("regions")
+        .and_then(|r| r.as_array())
+        .unwrap_or_else(|| panic!("no \"regions\" array in {doc:?}"));
     assert!(regions.len() >= 5, "only {} regions", regions.len());
     for r in regions {
-        assert_eq!(r.get("checksum_ok").and_then(|v| v.as_bool()), Some(true), "region not ok: {r:?}");
+        assert_eq!(
+            r.get("checksum_ok").and_then(|v| v.as_bool()),
+            Some(true),
+            "region not ok: {r:?}"
+        );
     }
     assert_eq!(doc.get("checksums_ok").and_then(|v| v.as_bool()), Some(true));
-    let paths: Vec<&str> = regions.iter().filter_map(|r| r.get("path").and_then(|p| p.as_str())).collect();
-    assert!(paths.iter().any(|p| p.ends_with("/counter")), "the executable is not among the regions: {paths:?}");
-    assert!(paths.iter().any(|p| p.contains("libmtcp.so")), "the preloaded runtime is not among the regions: {paths:?}");
+    let paths: Vec<&str> = regions
+        .iter()
+        .filter_map(|r| r.get("path").and_then(|p| p.as_str()))
+        .collect();
+    assert!(
+        paths.iter().any(|p| p.ends_with("/counter")),
+        "the executable is not among the regions: {paths:?}"
+    );
+    assert!(
+        paths.iter().any(|p| p.contains("libmtcp.so")),
+        "the preloaded runtime is not among the regions: {paths:?}"
+    );
     assert_eq!(doc.get("arch").and_then(|a| a.as_str()), Some("x86_64"));
     let threads = doc.get("threads").and_then(|t| t.as_array()).expect("threads array");
     assert_eq!(threads.len(), 1);

@@ -28,8 +28,15 @@ fn rebuilt_executable_does_not_leak_into_the_restored_process() {
     r.wait_for_count(first + 20, LINE_TIMEOUT);
     r.assert_no_bad();
     r.assert_consecutive();
-    let noted = r.stderr_lines().iter().any(|l| l.contains("changed or is gone") && l.contains("counter"));
-    assert!(noted, "mtcp_restart --verbose did not say the executable changed\n{}", r.describe());
+    let noted = r
+        .stderr_lines()
+        .iter()
+        .any(|l| l.contains("changed or is gone") && l.contains("counter"));
+    assert!(
+        noted,
+        "mtcp_restart --verbose did not say the executable changed\n{}",
+        r.describe()
+    );
 }
 
 #[test]

@@ -18,7 +18,11 @@ fn full_cycle(t: &Test, prog: &std::path::Path) {
     p.wait_for_count(5, LINE_TIMEOUT);
     let mut c = cycle(t, p);
     let expected = t.images();
-    assert_eq!(expected, vec![c.image.clone()], "exactly one image, the one `mtcp checkpoint` printed, is in the image directory");
+    assert_eq!(
+        expected,
+        vec![c.image.clone()],
+        "exactly one image, the one `mtcp checkpoint` printed, is in the image directory"
+    );
     expect_done(&mut c.restarted, LIMIT, Duration::from_secs(30));
 }
 
@@ -95,14 +99,25 @@ fn static_program_linked_with_pkg_config() {
         .env("PKG_CONFIG_PATH", b.root.join("pkgconfig"))
         .output()
         .expect("run pkg-config");
-    assert!(pc.status.success(), "pkg-config --cflags --libs mtcp failed: {}", String::from_utf8_lossy(&pc.stderr));
+    assert!(
+        pc.status.success(),
+        "pkg-config --cflags --libs mtcp failed: {}",
+        String::from_utf8_lossy(&pc.stderr)
+    );
     let flags = String::from_utf8(pc.stdout).unwrap();
     let prog = t.path("pkgcounter");
     let mut cmd = Command::new("gcc");
-    cmd.args(["-O2", "-static", "-DUSE_API"]).arg(b.root.join("tests/progs/counter.c")).arg("-o").arg(&prog);
+    cmd.args(["-O2", "-static", "-DUSE_API"])
+        .arg(b.root.join("tests/progs/counter.c"))
+        .arg("-o")
+        .arg(&prog);
     cmd.args(flags.split_whitespace());
     let out = run_output(cmd, Duration::from_secs(60));
-    assert!(out.status.success(), "gcc with pkg-config flags ({flags}) failed:\n{}", describe_output(&out));
+    assert!(
+        out.status.success(),
+        "gcc with pkg-config flags ({flags}) failed:\n{}",
+        describe_output(&out)
+    );
     full_cycle(&t, &prog);
 }
 
@@ -119,9 +134,17 @@ fn three_cycles() {
     let mut last_first = 0;
     for round in 1..=3 {
         let c = cycle(&t, p);
-        assert!(c.first > last_first, "round {round}: restarted at {} after {} in the previous round", c.first, last_first);
+        assert!(
+            c.first > last_first,
+            "round {round}: restarted at {} after {} in the previous round",
+            c.first,
+            last_first
+        );
         if let Some(prev) = &image {
-            assert_eq!(&c.image, prev, "round {round}: a restarted computation must rewrite its own image");
+            assert_eq!(
+                &c.image, prev,
+                "round {round}: a restarted computation must rewrite its own image"
+            );
         }
         assert_eq!(t.images().len(), 1, "round {round}: one image only: {:?}", t.images());
         image = Some(c.image.clone());
@@ -155,8 +178,20 @@ fn two_processes_side_by_side() {
     let mut rb = t.restart(&image_b);
     let fa = ra.wait_first_count(LINE_TIMEOUT);
     let fb = rb.wait_first_count(LINE_TIMEOUT);
-    assert!(fa > a_before && fa <= a_kill + 1, "A restarted at {fa}, expected {}..={}\n{}", a_before + 1, a_kill + 1, ra.describe());
-    assert!(fb > b_before && fb <= b_kill + 1, "B restarted at {fb}, expected {}..={}\n{}", b_before + 1, b_kill + 1, rb.describe());
+    assert!(
+        fa > a_before && fa <= a_kill + 1,
+        "A restarted at {fa}, expected {}..={}\n{}",
+        a_before + 1,
+        a_kill + 1,
+        ra.describe()
+    );
+    assert!(
+        fb > b_before && fb <= b_kill + 1,
+        "B restarted at {fb}, expected {}..={}\n{}",
+        b_before + 1,
+        b_kill + 1,
+        rb.describe()
+    );
     ra.wait_for_count(fa + 20, LINE_TIMEOUT);
     rb.wait_for_count(fb + 20, LINE_TIMEOUT);
     expect_done(&mut rb, 100, Duration::from_secs(30));
@@ -175,12 +210,25 @@ fn dlopen_after_restart() {
     let prog = t.compile_c_as("counter", "dlcounter", Variant::Dynamic, &["-DUSE_DLOPEN", "-ldl"]);
     let plugin = t.compile_c_as("plugin", "libplugin.so", Variant::Shared, &[]);
     let trigger = t.path("load-now");
-    let mut p = t.launch(&prog, &["120", "--dlopen-file", trigger.to_str().unwrap(), plugin.to_str().unwrap()]);
+    let mut p = t.launch(
+        &prog,
+        &[
+            "120",
+            "--dlopen-file",
+            trigger.to_str().unwrap(),
+            plugin.to_str().unwrap(),
+        ],
+    );
     p.wait_for_count(5, LINE_TIMEOUT);
     let mut c = cycle(&t, p);
-    assert!(!c.restarted.lines().iter().any(|l| l.starts_with("plugin")), "the plugin was loaded too early");
+    assert!(
+        !c.restarted.lines().iter().any(|l| l.starts_with("plugin")),
+        "the plugin was loaded too early"
+    );
     std::fs::write(&trigger, b"").unwrap();
-    let line = c.restarted.wait_for_line("`plugin ...`", LINE_TIMEOUT, |l| l.starts_with("plugin") || l.starts_with("BAD"));
+    let line = c.restarted.wait_for_line("`plugin ...`", LINE_TIMEOUT, |l| {
+        l.starts_with("plugin") || l.starts_with("BAD")
+    });
     let lines = c.restarted.lines();
     let idx = lines.iter().position(|l| *l == line).unwrap();
     let at = lines[..idx].iter().rev().find_map(|l| parse_count(l)).unwrap();
@@ -188,6 +236,9 @@ fn dlopen_after_restart() {
     let expected = format!("plugin {} mtcp-test-plugin", 1080 + 2 * at);
     assert_eq!(line, expected, "\n{}", c.restarted.describe());
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", c.restarted.pid())).unwrap_or_default();
-    assert!(maps.contains("libplugin.so"), "libplugin.so is not mapped in the restarted process:\n{maps}");
+    assert!(
+        maps.contains("libplugin.so"),
+        "libplugin.so is not mapped in the restarted process:\n{maps}"
+    );
     expect_done(&mut c.restarted, 120, Duration::from_secs(30));
 }

@@ -14,14 +14,28 @@ struct Tmpfs(PathBuf);
 
 impl Tmpfs {
     fn mount(dir: PathBuf, size: &str) -> Tmpfs {
-        let st = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&dir).status();
-        assert!(matches!(st, Ok(s) if s.success()), "cannot mount a tmpfs on {} (these tests run as root)", dir.display());
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status();
+        assert!(
+            matches!(st, Ok(s) if s.success()),
+            "cannot mount a tmpfs on {} (these tests run as root)",
+            dir.display()
+        );
         Tmpfs(dir)
     }
 
     fn resize(&self, bytes: u64) {
-        let st = Command::new("mount").args(["-o", &format!("remount,size={bytes}")]).arg(&self.0).status();
-        assert!(matches!(st, Ok(s) if s.success()), "cannot resize the tmpfs on {}", self.0.display());
+        let st = Command::new("mount")
+            .args(["-o", &format!("remount,size={bytes}")])
+            .arg(&self.0)
+            .status();
+        assert!(
+            matches!(st, Ok(s) if s.success()),
+            "cannot resize the tmpfs on {}",
+            self.0.display()
+        );
     }
 }
 
@@ -33,13 +47,21 @@ impl Drop for Tmpfs {
 
 fn launch_in(prog: &Path, dir: &Path, args: &[&str]) -> Proc {
     let mut cmd = Command::new(&bins().mtcp);
-    cmd.arg("launch").arg("--dir").arg(dir).arg("--").arg(prog).args(args).current_dir(dir);
+    cmd.arg("launch")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--")
+        .arg(prog)
+        .args(args)
+        .current_dir(dir);
     Proc::spawn(cmd, &format!("launch {}", prog.display()))
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -56,17 +78,31 @@ fn full_disk_keeps_the_previous_image_and_the_program() {
 
     // Room for what is there plus a little: the next image cannot fit.
     fs_.resize(before.len() as u64 + (1 << 20));
-    let out = mtcp(&["checkpoint", "--timeout", "20", &p.pid().to_string()], CHECKPOINT_TIMEOUT);
+    let out = mtcp(
+        &["checkpoint", "--timeout", "20", &p.pid().to_string()],
+        CHECKPOINT_TIMEOUT,
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a checkpoint onto a full disk reported success:\n{}", describe_output(&out));
-    assert!(err.contains("ENOSPC") || err.contains("No space"), "the error does not say the disk is full:\n{err}");
+    assert!(
+        !out.status.success(),
+        "a checkpoint onto a full disk reported success:\n{}",
+        describe_output(&out)
+    );
+    assert!(
+        err.contains("ENOSPC") || err.contains("No space"),
+        "the error does not say the disk is full:\n{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "expected one line of error:\n{err}");
 
     let last = p.last_count().unwrap();
     p.wait_for_count(last + 5, LINE_TIMEOUT);
     p.assert_no_bad();
     assert_eq!(fs::read(&image).unwrap(), before, "the previous image changed");
-    assert_eq!(files_in(&fs_.0), vec![image.file_name().unwrap().to_string_lossy().into_owned()], "a partial image was left behind");
+    assert_eq!(
+        files_in(&fs_.0),
+        vec![image.file_name().unwrap().to_string_lossy().into_owned()],
+        "a partial image was left behind"
+    );
 
     // With room again, the same program checkpoints fine, and that image restarts.
     fs_.resize(256 << 20);
@@ -93,14 +129,26 @@ fn killed_while_writing_keeps_the_previous_image() {
     // A second checkpoint, killed as soon as its temporary file appears.
     assert!(send_signal(p.pid(), SIGUSR2));
     let start = Instant::now();
-    let tmp = poll(Duration::from_secs(30), || files_in(&dir).into_iter().find(|f| f.ends_with(".tmp")));
-    assert!(tmp.is_some(), "no temporary image appeared within 30 s: {:?}", files_in(&dir));
+    let tmp = poll(Duration::from_secs(30), || {
+        files_in(&dir).into_iter().find(|f| f.ends_with(".tmp"))
+    });
+    assert!(
+        tmp.is_some(),
+        "no temporary image appeared within 30 s: {:?}",
+        files_in(&dir)
+    );
     p.kill9();
-    eprintln!("[killed_writing] killed {:?} after the temporary image appeared", start.elapsed());
+    eprintln!(
+        "[killed_writing] killed {:?} after the temporary image appeared",
+        start.elapsed()
+    );
 
     assert_eq!(fs::read(&image).unwrap(), before, "the previous image changed");
     let text = inspect_text(&image);
-    assert!(text.contains("checksums: all"), "the previous image does not verify:\n{text}");
+    assert!(
+        text.contains("checksums: all"),
+        "the previous image does not verify:\n{text}"
+    );
     assert!(files_in(&dir).contains(&name));
     let mut r = t.restart(&image);
     let first = r.wait_first_count(Duration::from_secs(60));

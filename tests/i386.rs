@@ -10,11 +10,11 @@
 mod common;
 
 #[allow(dead_code, clippy::all)]
-#[path = "../rt/xxh64.rs"]
-mod xxh64;
-#[allow(dead_code, clippy::all)]
 #[path = "../rt/image.rs"]
 mod image;
+#[allow(dead_code, clippy::all)]
+#[path = "../rt/xxh64.rs"]
+mod xxh64;
 
 use common::*;
 use std::fs;
@@ -42,7 +42,10 @@ fn assert_runs_32bit_runtime(pid: i32, dynamic: bool) {
             lib.display()
         );
         let lib64 = bins().libmtcp_so.canonicalize().unwrap();
-        assert!(!maps.contains(lib64.to_str().unwrap()), "the 64-bit runtime is mapped in a 32-bit process:\n{maps}");
+        assert!(
+            !maps.contains(lib64.to_str().unwrap()),
+            "the 64-bit runtime is mapped in a 32-bit process:\n{maps}"
+        );
     }
 }
 
@@ -59,8 +62,16 @@ fn full_cycle(t: &Test, prog: &Path, dynamic: bool) {
     p.wait_for_count(5, LINE_TIMEOUT);
     assert_runs_32bit_runtime(p.pid(), dynamic);
     let mut c = cycle(t, p);
-    assert_eq!(t.images(), vec![c.image.clone()], "exactly one image, the one `mtcp checkpoint` printed, is in the image directory");
-    assert_eq!(image_arch(&c.image), 3, "the image of a 32-bit program must say i386 (EM_386) in its header");
+    assert_eq!(
+        t.images(),
+        vec![c.image.clone()],
+        "exactly one image, the one `mtcp checkpoint` printed, is in the image directory"
+    );
+    assert_eq!(
+        image_arch(&c.image),
+        3,
+        "the image of a 32-bit program must say i386 (EM_386) in its header"
+    );
     assert_runs_32bit_runtime(c.restarted.pid(), dynamic);
     expect_done(&mut c.restarted, LIMIT, Duration::from_secs(30));
 }
@@ -108,7 +119,10 @@ fn rust_std32_program() {
     let prog = t.path("rust_counter32");
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let mut cmd = Command::new(rustc);
-    cmd.args(["-O", "--edition", "2021", "--target", "i686-unknown-linux-gnu"]).arg(&source).arg("-o").arg(&prog);
+    cmd.args(["-O", "--edition", "2021", "--target", "i686-unknown-linux-gnu"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&prog);
     let out = run_output(cmd, Duration::from_secs(100));
     assert!(
         out.status.success(),
@@ -130,7 +144,11 @@ fn static32_program_without_launch() {
     p.wait_for_count(5, LINE_TIMEOUT);
     let pid = p.pid();
     let mut c = cycle(&t, p);
-    assert_eq!(c.image, images.join(format!("ckpt_counter_{pid}.mtcp")), "the image is $MTCP_DIR/ckpt_<comm>_<pid>.mtcp");
+    assert_eq!(
+        c.image,
+        images.join(format!("ckpt_counter_{pid}.mtcp")),
+        "the image is $MTCP_DIR/ckpt_<comm>_<pid>.mtcp"
+    );
     expect_done(&mut c.restarted, LIMIT, Duration::from_secs(30));
 }
 
@@ -146,9 +164,17 @@ fn three_cycles32() {
     let mut last_first = 0;
     for round in 1..=3 {
         let c = cycle(&t, p);
-        assert!(c.first > last_first, "round {round}: restarted at {} after {} in the previous round", c.first, last_first);
+        assert!(
+            c.first > last_first,
+            "round {round}: restarted at {} after {} in the previous round",
+            c.first,
+            last_first
+        );
         if let Some(prev) = &image {
-            assert_eq!(&c.image, prev, "round {round}: a restarted computation must rewrite its own image");
+            assert_eq!(
+                &c.image, prev,
+                "round {round}: a restarted computation must rewrite its own image"
+            );
         }
         assert_eq!(t.images().len(), 1, "round {round}: one image only: {:?}", t.images());
         assert_eq!(image_arch(&c.image), 3, "round {round}: not an i386 image");
@@ -175,7 +201,11 @@ fn i386_and_x86_64_side_by_side() {
     let b_before = b.last_count().unwrap();
     let image_a = checkpoint(a.pid());
     let image_b = checkpoint(b.pid());
-    assert_eq!((image_arch(&image_a), image_arch(&image_b)), (3, 62), "image architectures (EM_386, EM_X86_64)");
+    assert_eq!(
+        (image_arch(&image_a), image_arch(&image_b)),
+        (3, 62),
+        "image architectures (EM_386, EM_X86_64)"
+    );
     a.kill9();
     b.kill9();
     let (a_kill, b_kill) = (a.last_count().unwrap(), b.last_count().unwrap());
@@ -183,14 +213,30 @@ fn i386_and_x86_64_side_by_side() {
     let mut rb = t.restart(&image_b);
     let fa = ra.wait_first_count(LINE_TIMEOUT);
     let fb = rb.wait_first_count(LINE_TIMEOUT);
-    assert!(fa > a_before && fa <= a_kill + 1, "32-bit restarted at {fa}, expected {}..={}\n{}", a_before + 1, a_kill + 1, ra.describe());
-    assert!(fb > b_before && fb <= b_kill + 1, "64-bit restarted at {fb}, expected {}..={}\n{}", b_before + 1, b_kill + 1, rb.describe());
+    assert!(
+        fa > a_before && fa <= a_kill + 1,
+        "32-bit restarted at {fa}, expected {}..={}\n{}",
+        a_before + 1,
+        a_kill + 1,
+        ra.describe()
+    );
+    assert!(
+        fb > b_before && fb <= b_kill + 1,
+        "64-bit restarted at {fb}, expected {}..={}\n{}",
+        b_before + 1,
+        b_kill + 1,
+        rb.describe()
+    );
     ra.wait_for_count(fa + 20, LINE_TIMEOUT);
     rb.wait_for_count(fb + 20, LINE_TIMEOUT);
     expect_done(&mut rb, 100, Duration::from_secs(30));
     let a_now = ra.last_count().unwrap();
     ra.wait_for_count(a_now + 5, LINE_TIMEOUT);
-    assert!(ra.exited().is_none(), "the 32-bit one stopped when the 64-bit one ended\n{}", ra.describe());
+    assert!(
+        ra.exited().is_none(),
+        "the 32-bit one stopped when the 64-bit one ended\n{}",
+        ra.describe()
+    );
     expect_done(&mut ra, 150, Duration::from_secs(30));
 }
 
@@ -203,20 +249,36 @@ fn dlopen32_after_restart() {
     let prog = t.compile_c32_as("counter", "dlcounter32", Variant::Dynamic, &["-DUSE_DLOPEN", "-ldl"]);
     let plugin = t.compile_c32_as("plugin", "libplugin32.so", Variant::Shared, &[]);
     let trigger = t.path("load-now");
-    let mut p = t.launch(&prog, &["120", "--dlopen-file", trigger.to_str().unwrap(), plugin.to_str().unwrap()]);
+    let mut p = t.launch(
+        &prog,
+        &[
+            "120",
+            "--dlopen-file",
+            trigger.to_str().unwrap(),
+            plugin.to_str().unwrap(),
+        ],
+    );
     p.wait_for_count(5, LINE_TIMEOUT);
     assert_runs_32bit_runtime(p.pid(), true);
     let mut c = cycle(&t, p);
-    assert!(!c.restarted.lines().iter().any(|l| l.starts_with("plugin")), "the plugin was loaded too early");
+    assert!(
+        !c.restarted.lines().iter().any(|l| l.starts_with("plugin")),
+        "the plugin was loaded too early"
+    );
     fs::write(&trigger, b"").unwrap();
-    let line = c.restarted.wait_for_line("`plugin ...`", LINE_TIMEOUT, |l| l.starts_with("plugin") || l.starts_with("BAD"));
+    let line = c.restarted.wait_for_line("`plugin ...`", LINE_TIMEOUT, |l| {
+        l.starts_with("plugin") || l.starts_with("BAD")
+    });
     let lines = c.restarted.lines();
     let idx = lines.iter().position(|l| *l == line).unwrap();
     let at = lines[..idx].iter().rev().find_map(|l| parse_count(l)).unwrap();
     let expected = format!("plugin {} mtcp-test-plugin", 1080 + 2 * at);
     assert_eq!(line, expected, "\n{}", c.restarted.describe());
     let maps = fs::read_to_string(format!("/proc/{}/maps", c.restarted.pid())).unwrap_or_default();
-    assert!(maps.contains("libplugin32.so"), "libplugin32.so is not mapped in the restarted process:\n{maps}");
+    assert!(
+        maps.contains("libplugin32.so"),
+        "libplugin32.so is not mapped in the restarted process:\n{maps}"
+    );
     expect_done(&mut c.restarted, 120, Duration::from_secs(30));
 }
 
@@ -239,8 +301,18 @@ fn signal_and_wait(p: &mut Proc, vpid: i32, dir: &Path, sig: i32) -> PathBuf {
         let id = identity(&i)?;
         (Some(id) != before).then_some(i)
     })
-    .unwrap_or_else(|| panic!("no image in {} within 20 s of signal {sig}\n{}", dir.display(), p.describe()));
-    assert!(p.exited().is_none(), "the process died of the checkpoint signal\n{}", p.describe());
+    .unwrap_or_else(|| {
+        panic!(
+            "no image in {} within 20 s of signal {sig}\n{}",
+            dir.display(),
+            p.describe()
+        )
+    });
+    assert!(
+        p.exited().is_none(),
+        "the process died of the checkpoint signal\n{}",
+        p.describe()
+    );
     inspect_text(&image);
     image
 }
@@ -266,7 +338,10 @@ fn by_chosen_signal_usr1_static32() {
     let mut c = cycle_with(&t, p, |p| signal_and_wait(p, vpid, &dir, SIGUSR1));
     // The restarted process still answers to USR1 ...
     let image2 = signal_and_wait(&mut c.restarted, vpid, &t.dir, SIGUSR1);
-    assert_eq!(image2, c.image, "re-checkpointing a restarted process rewrites its image");
+    assert_eq!(
+        image2, c.image,
+        "re-checkpointing a restarted process rewrites its image"
+    );
     // ... and `mtcp checkpoint` finds the configured signal by itself.
     let image3 = checkpoint(c.restarted.pid());
     assert_eq!(image3, c.image);
@@ -283,18 +358,36 @@ fn by_interval_dynamic32() {
     let image = poll(Duration::from_secs(6), || image_for(&t.dir, pid))
         .unwrap_or_else(|| panic!("no image within 6 s with --interval 1\n{}", p.describe()));
     let first_id = identity(&image);
-    poll(Duration::from_secs(6), || (identity(&image) != first_id && identity(&image).is_some()).then_some(()))
-        .unwrap_or_else(|| panic!("the image was not rewritten within 6 s with --interval 1\n{}", p.describe()));
+    poll(Duration::from_secs(6), || {
+        (identity(&image) != first_id && identity(&image).is_some()).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the image was not rewritten within 6 s with --interval 1\n{}",
+            p.describe()
+        )
+    });
     p.kill9();
     p.assert_no_bad();
     let at_kill = p.last_count().unwrap();
     inspect_text(&image);
     let mut r = t.restart(&image);
     let first = r.wait_first_count(LINE_TIMEOUT);
-    assert!(first >= 2 && first <= at_kill + 1, "restarted at {first}; the original printed 1..={at_kill}\n{}", r.describe());
+    assert!(
+        first >= 2 && first <= at_kill + 1,
+        "restarted at {first}; the original printed 1..={at_kill}\n{}",
+        r.describe()
+    );
     let restored_id = identity(&image);
-    poll(Duration::from_secs(6), || (identity(&image) != restored_id && identity(&image).is_some()).then_some(()))
-        .unwrap_or_else(|| panic!("the restarted process did not rewrite its image within 6 s (interval timer lost?)\n{}", r.describe()));
+    poll(Duration::from_secs(6), || {
+        (identity(&image) != restored_id && identity(&image).is_some()).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the restarted process did not rewrite its image within 6 s (interval timer lost?)\n{}",
+            r.describe()
+        )
+    });
     r.wait_for_count(first + 20, LINE_TIMEOUT);
     r.assert_no_bad();
     r.assert_consecutive();
@@ -312,11 +405,19 @@ fn by_mtcp_checkpoint_command_dynamic32() {
     assert!(out.status.success(), "{}", describe_output(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let printed = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
-    assert_eq!(printed, t.dir.join(format!("ckpt_counter_{pid}.mtcp")), "image name and directory");
+    assert_eq!(
+        printed,
+        t.dir.join(format!("ckpt_counter_{pid}.mtcp")),
+        "image name and directory"
+    );
     let id1 = identity(&printed);
     let again = checkpoint(pid);
     assert_eq!(again, printed);
-    assert_ne!(identity(&printed), id1, "the second checkpoint did not rewrite the image");
+    assert_ne!(
+        identity(&printed),
+        id1,
+        "the second checkpoint did not rewrite the image"
+    );
     let mut c = cycle(&t, p);
     assert_eq!(c.image, printed);
     expect_done(&mut c.restarted, 90, Duration::from_secs(30));
@@ -328,18 +429,38 @@ fn api_test(name: &str, variant: Variant) {
     let mut p = t.launch(&prog, &["60", "--api-at", "5"]);
     let line = p.wait_for_line("`api ...`", LINE_TIMEOUT, |l| l.starts_with("api "));
     let expected_image = t.dir.join(format!("ckpt_apicounter_{}.mtcp", p.pid()));
-    assert_eq!(line, format!("api checkpointed {}", expected_image.display()), "\n{}", p.describe());
+    assert_eq!(
+        line,
+        format!("api checkpointed {}", expected_image.display()),
+        "\n{}",
+        p.describe()
+    );
     assert!(expected_image.is_file());
     p.wait_for_count(8, LINE_TIMEOUT);
     p.kill9();
     p.assert_no_bad();
     let mut r = t.restart(&expected_image);
     let first_line = r.wait_for_line("any line", LINE_TIMEOUT, |_| true);
-    assert_eq!(first_line, format!("api restarted {}", expected_image.display()), "\n{}", r.describe());
+    assert_eq!(
+        first_line,
+        format!("api restarted {}", expected_image.display()),
+        "\n{}",
+        r.describe()
+    );
     let first = r.wait_first_count(LINE_TIMEOUT);
-    assert_eq!(first, 6, "mtcp_checkpoint() was called right after count 5\n{}", r.describe());
+    assert_eq!(
+        first,
+        6,
+        "mtcp_checkpoint() was called right after count 5\n{}",
+        r.describe()
+    );
     expect_done(&mut r, 60, Duration::from_secs(30));
-    assert_eq!(r.lines().iter().filter(|l| l.starts_with("api")).count(), 1, "\n{}", r.describe());
+    assert_eq!(
+        r.lines().iter().filter(|l| l.starts_with("api")).count(),
+        1,
+        "\n{}",
+        r.describe()
+    );
 }
 
 #[test]
@@ -362,7 +483,10 @@ fn checkpoint_refuses_a_32bit_process_that_only_catches_the_signal() {
     cmd.current_dir(&t.dir);
     let mut p = Proc::spawn(cmd, "32-bit catcher (no mtcp runtime, catches SIGUSR2)");
     p.wait_for_line("`ready`", LINE_TIMEOUT, |l| l == "ready");
-    let out = mtcp(&["checkpoint", "--timeout", "3", &p.pid().to_string()], CHECKPOINT_TIMEOUT);
+    let out = mtcp(
+        &["checkpoint", "--timeout", "3", &p.pid().to_string()],
+        CHECKPOINT_TIMEOUT,
+    );
     std::thread::sleep(Duration::from_millis(300));
     let died = p.exited();
     assert!(
@@ -374,9 +498,18 @@ fn checkpoint_refuses_a_32bit_process_that_only_catches_the_signal() {
         describe_output(&out),
         p.describe()
     );
-    assert!(out.status.code().is_some_and(|c| c != 0), "expected a non-zero exit\n{}", describe_output(&out));
+    assert!(
+        out.status.code().is_some_and(|c| c != 0),
+        "expected a non-zero exit\n{}",
+        describe_output(&out)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim_end().lines().count(), 1, "expected one line on stderr\n{}", describe_output(&out));
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "expected one line on stderr\n{}",
+        describe_output(&out)
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -429,14 +562,22 @@ fn wrong_architecture_images_are_refused() {
     let mut problems = Vec::new();
     let out = run_restart_program(&bins().mtcp_restart, &image32, &t.dir);
     problems.extend(one_line_failure(
-        &format!("{} (x86_64) given the i386 image {}", bins().mtcp_restart.display(), image32.display()),
+        &format!(
+            "{} (x86_64) given the i386 image {}",
+            bins().mtcp_restart.display(),
+            image32.display()
+        ),
         &out,
         true,
         &["i386", "i686", "32-bit"],
     ));
     let out = run_restart_program(&bins32().mtcp_restart, &image64, &t.dir);
     problems.extend(one_line_failure(
-        &format!("{} (i386) given the x86_64 image {}", bins32().mtcp_restart.display(), image64.display()),
+        &format!(
+            "{} (i386) given the x86_64 image {}",
+            bins32().mtcp_restart.display(),
+            image64.display()
+        ),
         &out,
         true,
         &["x86_64", "x86-64", "64-bit"],
@@ -485,34 +626,73 @@ fn damaged_i386_images_are_refused() {
         p
     };
     let mut cases: Vec<(&str, PathBuf, &[&str])> = Vec::new();
-    cases.push(("truncated to half", write("truncated.mtcp", &bytes[..bytes.len() / 2]), &["truncated"]));
-    cases.push(("truncated to its header", write("header-only.mtcp", &bytes[..4096]), &["truncated"]));
+    cases.push((
+        "truncated to half",
+        write("truncated.mtcp", &bytes[..bytes.len() / 2]),
+        &["truncated"],
+    ));
+    cases.push((
+        "truncated to its header",
+        write("header-only.mtcp", &bytes[..4096]),
+        &["truncated"],
+    ));
     let mut header_flip = bytes.clone();
     header_flip[100] ^= 0x40;
-    cases.push(("flipped header byte", write("header-flip.mtcp", &header_flip), &["corrupt"]));
+    cases.push((
+        "flipped header byte",
+        write("header-flip.mtcp", &header_flip),
+        &["corrupt"],
+    ));
     assert_eq!(read_u64(&bytes, 24), 4096, "metadata starts after the one-page header");
     let mut meta_flip = bytes.clone();
     meta_flip[4096 + 100] ^= 0x01;
-    cases.push(("flipped metadata byte", write("meta-flip.mtcp", &meta_flip), &["corrupt"]));
+    cases.push((
+        "flipped metadata byte",
+        write("meta-flip.mtcp", &meta_flip),
+        &["corrupt"],
+    ));
     let run = first_run_offset(&bytes);
     let mut data_flip = bytes.clone();
     data_flip[run as usize + 1234] ^= 0x10;
-    cases.push(("flipped region data byte", write("data-flip.mtcp", &data_flip), &["corrupt"]));
+    cases.push((
+        "flipped region data byte",
+        write("data-flip.mtcp", &data_flip),
+        &["corrupt"],
+    ));
 
     let mut problems = Vec::new();
     for (name, path, keywords) in &cases {
         let out = run_restart_program(&bins32().mtcp_restart, path, &t.dir);
-        problems.extend(one_line_failure(&format!("i386 mtcp_restart {} ({name})", path.display()), &out, false, keywords));
+        problems.extend(one_line_failure(
+            &format!("i386 mtcp_restart {} ({name})", path.display()),
+            &out,
+            false,
+            keywords,
+        ));
         let mut cmd = Command::new(&bins().mtcp);
         cmd.arg("restart").arg(path).current_dir(&t.dir);
         let out = run_output(cmd, Duration::from_secs(30));
-        problems.extend(one_line_failure(&format!("mtcp restart {} ({name})", path.display()), &out, false, keywords));
+        problems.extend(one_line_failure(
+            &format!("mtcp restart {} ({name})", path.display()),
+            &out,
+            false,
+            keywords,
+        ));
         let out = mtcp(&["inspect", path.to_str().unwrap()], Duration::from_secs(30));
         if out.status.success() || out.status.code().is_none() {
-            problems.push(format!("mtcp inspect {} ({name}): expected a non-zero exit\n{}", path.display(), describe_output(&out)));
+            problems.push(format!(
+                "mtcp inspect {} ({name}): expected a non-zero exit\n{}",
+                path.display(),
+                describe_output(&out)
+            ));
         }
     }
-    assert!(problems.is_empty(), "{} runs misbehaved:\n\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} runs misbehaved:\n\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -521,27 +701,52 @@ fn inspect_i386_image() {
     let prog = t.compile_c32("counter", Variant::Dynamic, &[]);
     let image = image_of(&t, &prog);
     let text = inspect_text(&image);
-    let arch_line = text.lines().find(|l| l.starts_with("arch")).unwrap_or_else(|| panic!("no `arch` line:\n{text}"));
-    assert!(arch_line.contains("i386"), "`mtcp inspect` does not say i386: {arch_line:?}\n{text}");
-    assert!(!text.contains("x86_64"), "`mtcp inspect` of an i386 image mentions x86_64:\n{text}");
+    let arch_line = text
+        .lines()
+        .find(|l| l.starts_with("arch"))
+        .unwrap_or_else(|| panic!("no `arch` line:\n{text}"));
+    assert!(
+        arch_line.contains("i386"),
+        "`mtcp inspect` does not say i386: {arch_line:?}\n{text}"
+    );
+    assert!(
+        !text.contains("x86_64"),
+        "`mtcp inspect` of an i386 image mentions x86_64:\n{text}"
+    );
     for word in ["regions", "checksums", "[heap]", "[stack]", "counter", "ld-linux.so.2"] {
         assert!(text.contains(word), "`mtcp inspect` output lacks {word:?}:\n{text}");
     }
     let checksum_line = text.lines().find(|l| l.contains("checksums")).unwrap();
-    assert!(checksum_line.contains("ok"), "checksums not reported ok: {checksum_line}\n{text}");
+    assert!(
+        checksum_line.contains("ok"),
+        "checksums not reported ok: {checksum_line}\n{text}"
+    );
 
     let doc = inspect_json(&image);
     assert_eq!(doc.get("arch").and_then(|a| a.as_str()), Some("i386"), "{doc:?}");
     assert_eq!(doc.get("checksums_ok").and_then(|v| v.as_bool()), Some(true));
-    let regions = doc.get("regions").and_then(|r| r.as_array()).unwrap_or_else(|| panic!("no \"regions\" array in {doc:?}"));
+    let regions = doc
+        .get("regions")
+        .and_then(|r| r.as_array())
+        .unwrap_or_else(|| panic!("no \"regions\" array in {doc:?}"));
     assert!(regions.len() >= 5, "only {} regions", regions.len());
     for r in regions {
-        assert_eq!(r.get("checksum_ok").and_then(|v| v.as_bool()), Some(true), "region not ok: {r:?}");
+        assert_eq!(
+            r.get("checksum_ok").and_then(|v| v.as_bool()),
+            Some(true),
+            "region not ok: {r:?}"
+        );
         let end = r.get("end").and_then(|v| v.as_f64()).unwrap_or(f64::MAX);
         assert!(end <= 4294967296.0, "a region of an i386 image ends above 4 GiB: {r:?}");
     }
-    let paths: Vec<&str> = regions.iter().filter_map(|r| r.get("path").and_then(|p| p.as_str())).collect();
-    assert!(paths.iter().any(|p| p.ends_with("/counter")), "the executable is not among the regions: {paths:?}");
+    let paths: Vec<&str> = regions
+        .iter()
+        .filter_map(|r| r.get("path").and_then(|p| p.as_str()))
+        .collect();
+    assert!(
+        paths.iter().any(|p| p.ends_with("/counter")),
+        "the executable is not among the regions: {paths:?}"
+    );
     let lib32 = bins32().libmtcp_so.canonicalize().unwrap();
     assert!(
         paths.iter().any(|p| Path::new(p) == lib32),

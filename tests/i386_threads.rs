@@ -37,19 +37,32 @@ fn ids_after(p: &Proc, min_count: u64) -> Option<Vec<i32>> {
 
 /// The last `ids` line printed so far.
 fn last_ids(p: &Proc) -> Vec<i32> {
-    let l = p.lines().into_iter().rev().find(|l| l.starts_with("ids ")).unwrap_or_else(|| panic!("no `ids` line\n{}", p.describe()));
-    l[4..].split_whitespace().map(|w| w.parse().expect("ids value")).collect()
+    let l = p
+        .lines()
+        .into_iter()
+        .rev()
+        .find(|l| l.starts_with("ids "))
+        .unwrap_or_else(|| panic!("no `ids` line\n{}", p.describe()));
+    l[4..]
+        .split_whitespace()
+        .map(|w| w.parse().expect("ids value"))
+        .collect()
 }
 
 /// Waits for `ids` after `count min_count`.
 fn wait_ids_after(p: &mut Proc, min_count: u64) -> Vec<i32> {
     p.wait_for_count(min_count + 10, LINE_TIMEOUT);
-    ids_after(p, min_count).unwrap_or_else(|| panic!("{}: no `ids` line after count {min_count}\n{}", p.label, p.describe()))
+    ids_after(p, min_count)
+        .unwrap_or_else(|| panic!("{}: no `ids` line after count {min_count}\n{}", p.label, p.describe()))
 }
 
 /// ids: pid == main tid, every thread has a distinct positive id.
 fn assert_sane_ids(ids: &[i32], what: &str) {
-    assert_eq!(ids[0], ids[1], "{what}: getpid() {} != gettid() {} of the main thread ({ids:?})", ids[0], ids[1]);
+    assert_eq!(
+        ids[0], ids[1],
+        "{what}: getpid() {} != gettid() {} of the main thread ({ids:?})",
+        ids[0], ids[1]
+    );
     let distinct: HashSet<i32> = ids[1..].iter().copied().collect();
     assert_eq!(distinct.len(), THREADS, "{what}: thread ids are not distinct: {ids:?}");
     assert!(ids.iter().all(|&i| i > 0), "{what}: {ids:?}");
@@ -74,7 +87,11 @@ fn threads_cycle(name: &str, variant: Variant) {
     p.wait_for_count(12, LINE_TIMEOUT);
     let before_ids = last_ids(&p);
     assert_sane_ids(&before_ids, "before the checkpoint");
-    assert_eq!(before_ids[0], p.pid(), "the launched program keeps the pid of `mtcp launch`");
+    assert_eq!(
+        before_ids[0],
+        p.pid(),
+        "the launched program keeps the pid of `mtcp launch`"
+    );
     let mut c = cycle(&t, p);
 
     // The image holds all seven threads, one of them the main one.
@@ -82,15 +99,26 @@ fn threads_cycle(name: &str, variant: Variant) {
     assert_eq!(doc.get("arch").and_then(|a| a.as_str()), Some("i386"));
     assert_eq!(doc.get("checksums_ok").and_then(|v| v.as_bool()), Some(true));
     let threads = doc.get("threads").and_then(|t| t.as_array()).expect("threads array");
-    let tids: HashSet<i64> = threads.iter().filter_map(|t| t.get("tid").and_then(|v| v.as_f64())).map(|v| v as i64).collect();
+    let tids: HashSet<i64> = threads
+        .iter()
+        .filter_map(|t| t.get("tid").and_then(|v| v.as_f64()))
+        .map(|v| v as i64)
+        .collect();
     let expected: HashSet<i64> = before_ids[1..].iter().map(|&v| v as i64).collect();
-    assert_eq!(tids, expected, "the image's threads are not the program's threads ({threads:?})");
+    assert_eq!(
+        tids, expected,
+        "the image's threads are not the program's threads ({threads:?})"
+    );
 
     // After the restart: a new pid (that of `mtcp restart`, which execs in place), every
     // thread running with its new id.
     let ids = wait_ids_after(&mut c.restarted, c.first + 10);
     assert_sane_ids(&ids, "after the restart");
-    assert_eq!(ids[0], c.restarted.pid(), "without --same-pid the process continues in the `mtcp restart` process");
+    assert_eq!(
+        ids[0],
+        c.restarted.pid(),
+        "without --same-pid the process continues in the `mtcp restart` process"
+    );
     c.restarted.assert_no_bad();
 
     // Once more, from the restarted process (whose threads were recreated by the runtime).
@@ -137,20 +165,39 @@ fn threads32_same_pid() {
     p.assert_no_bad();
     let at_kill = p.last_count().unwrap();
     // The ids from before the checkpoint did not change while it ran.
-    assert_eq!(last_ids(&p), before_ids, "thread ids changed while the original ran\n{}", p.describe());
+    assert_eq!(
+        last_ids(&p),
+        before_ids,
+        "thread ids changed while the original ran\n{}",
+        p.describe()
+    );
 
     let mut r = restart_same_pid(&t, &image);
     let first = r.wait_first_count(LINE_TIMEOUT);
-    assert!(first > before && first <= at_kill + 1, "restarted at {first}, expected {}..={}\n{}", before + 1, at_kill + 1, r.describe());
+    assert!(
+        first > before && first <= at_kill + 1,
+        "restarted at {first}, expected {}..={}\n{}",
+        before + 1,
+        at_kill + 1,
+        r.describe()
+    );
     let ids = wait_ids_after(&mut r, first + 10);
     assert_eq!(
         ids, before_ids,
         "`mtcp restart --same-pid`: ids after the restart (pid, main, 4 workers, sigwait, raw clone) differ from those at checkpoint time\n{}",
         r.describe()
     );
-    assert_ne!(ids[0], r.pid(), "the restored process should be a child of `mtcp restart`");
+    assert_ne!(
+        ids[0],
+        r.pid(),
+        "the restored process should be a child of `mtcp restart`"
+    );
     let noise: Vec<String> = r.stderr_lines().into_iter().filter(|l| l.contains("mtcp")).collect();
-    assert!(noise.is_empty(), "the restart printed messages without --verbose: {noise:?}\n{}", r.describe());
+    assert!(
+        noise.is_empty(),
+        "the restart printed messages without --verbose: {noise:?}\n{}",
+        r.describe()
+    );
     r.assert_no_bad();
     r.assert_consecutive();
     expect_joined_and_done(&mut r);

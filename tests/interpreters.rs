@@ -14,7 +14,11 @@ fn python3() -> PathBuf {
         .args(["-c", "import sys; print(sys.executable)"])
         .output()
         .expect("python3 is needed by this test (run .ci/run to install it)");
-    assert!(out.status.success(), "python3 failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let p = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
     assert!(p.is_file(), "sys.executable {p:?} does not exist");
     p.canonicalize().unwrap()
@@ -53,7 +57,16 @@ fn python3_loop() {
     let mut p = t.launch(&py, &["-c", PYTHON_LOOP]);
     p.wait_for_count(5, Duration::from_secs(30));
     let c = cycle(&t, p);
-    assert!(c.image.file_name().unwrap().to_str().unwrap().starts_with("ckpt_python"), "{}", c.image.display());
+    assert!(
+        c.image
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("ckpt_python"),
+        "{}",
+        c.image.display()
+    );
     // And once more from the restarted interpreter.
     let c2 = cycle(&t, c.restarted);
     assert_eq!(c2.image, c.image);
@@ -65,7 +78,11 @@ fn perl_loop() {
     let mut p = t.launch(&PathBuf::from("/usr/bin/perl"), &["-e", PERL_LOOP]);
     p.wait_for_count(5, Duration::from_secs(30));
     let c = cycle(&t, p);
-    assert!(c.image.file_name().unwrap().to_str().unwrap().starts_with("ckpt_perl"), "{}", c.image.display());
+    assert!(
+        c.image.file_name().unwrap().to_str().unwrap().starts_with("ckpt_perl"),
+        "{}",
+        c.image.display()
+    );
     let c2 = cycle(&t, c.restarted);
     assert_eq!(c2.image, c.image);
 }

@@ -16,9 +16,21 @@ fn static_program_without_the_runtime_is_refused() {
     assert!(run_output(cc, Duration::from_secs(60)).status.success(), "gcc failed");
     let out = mtcp(&["launch", "--", prog.to_str().unwrap(), "3"], Duration::from_secs(20));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "a static program without the runtime must not run:\n{}", describe_output(&out));
-    assert!(err.contains("statically linked without the mtcp runtime"), "unclear error:\n{err}");
-    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "the program ran:\n{}", describe_output(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a static program without the runtime must not run:\n{}",
+        describe_output(&out)
+    );
+    assert!(
+        err.contains("statically linked without the mtcp runtime"),
+        "unclear error:\n{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "the program ran:\n{}",
+        describe_output(&out)
+    );
 }
 
 #[test]

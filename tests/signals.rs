@@ -12,10 +12,18 @@ fn pending_signals_are_delivered_after_restart() {
     let mut p = t.launch(&prog, &["60", "40"]);
     p.wait_for_count(5, LINE_TIMEOUT);
     let mut c = cycle(&t, p);
-    assert!(c.first < 40, "the checkpoint must come before the signals are unblocked");
+    assert!(
+        c.first < 40,
+        "the checkpoint must come before the signals are unblocked"
+    );
     let r = &mut c.restarted;
     let got = r.wait_for_line("`got ...`", Duration::from_secs(20), |l| l.starts_with("got "));
-    assert_eq!(got, "got usr1=1 hup=1", "each pending signal must arrive exactly once\n{}", r.describe());
+    assert_eq!(
+        got,
+        "got usr1=1 hup=1",
+        "each pending signal must arrive exactly once\n{}",
+        r.describe()
+    );
     expect_done(r, 60, Duration::from_secs(20));
 }
 
@@ -29,12 +37,19 @@ fn alarm_and_resource_limits_survive_a_restart() {
     let mut c = cycle(&t, p);
     let r = &mut c.restarted;
     assert!(
-        r.lines().iter().filter(|l| l.starts_with("nofile ")).all(|l| l == "nofile 123"),
+        r.lines()
+            .iter()
+            .filter(|l| l.starts_with("nofile "))
+            .all(|l| l == "nofile 123"),
         "RLIMIT_NOFILE changed across the restart\n{}",
         r.describe()
     );
     let rang = r.wait_for_line("`alarm 1`", Duration::from_secs(10), |l| l.starts_with("alarm "));
     assert_eq!(rang, "alarm 1", "\n{}", r.describe());
     expect_done(r, 120, Duration::from_secs(20));
-    assert_eq!(r.lines().iter().filter(|l| l.starts_with("alarm")).count(), 1, "the alarm rang more than once");
+    assert_eq!(
+        r.lines().iter().filter(|l| l.starts_with("alarm")).count(),
+        1,
+        "the alarm rang more than once"
+    );
 }

@@ -39,27 +39,51 @@ fn values(p: &Proc, prefix: &str) -> Vec<Vec<u64>> {
 fn wait_value(p: &mut Proc, prefix: &str) -> u64 {
     let pre = format!("{prefix} ");
     let line = p.wait_for_line(&format!("`{prefix} N`"), LINE_TIMEOUT, |l| l.starts_with(pre.as_str()));
-    line[pre.len()..].split_whitespace().next().and_then(|w| w.parse().ok()).unwrap_or_else(|| panic!("bad line {line:?}"))
+    line[pre.len()..]
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("bad line {line:?}"))
 }
 
 /// Every column of the `prefix` lines never goes down, and column `col` went up from the
 /// first line to the last (over at least `min_lines` lines).
 fn assert_progress(p: &Proc, prefix: &str, col: usize, min_lines: usize) -> (u64, u64) {
     let v = values(p, prefix);
-    assert!(v.len() >= min_lines, "{}: only {} `{prefix}` lines, expected at least {min_lines}\n{}", p.label, v.len(), p.describe());
+    assert!(
+        v.len() >= min_lines,
+        "{}: only {} `{prefix}` lines, expected at least {min_lines}\n{}",
+        p.label,
+        v.len(),
+        p.describe()
+    );
     for w in v.windows(2) {
         for (a, b) in w[0].iter().zip(w[1].iter()) {
-            assert!(b >= a, "{}: `{prefix}` went down: {:?} then {:?}\n{}", p.label, w[0], w[1], p.describe());
+            assert!(
+                b >= a,
+                "{}: `{prefix}` went down: {:?} then {:?}\n{}",
+                p.label,
+                w[0],
+                w[1],
+                p.describe()
+            );
         }
     }
     let (first, last) = (v[0][col], v[v.len() - 1][col]);
-    assert!(last > first, "{}: `{prefix}` column {col} did not go up ({first} to {last})\n{}", p.label, p.describe());
+    assert!(
+        last > first,
+        "{}: `{prefix}` column {col} did not go up ({first} to {last})\n{}",
+        p.label,
+        p.describe()
+    );
     (first, last)
 }
 
 /// Waits for `done ...`; the program must print `done OK`, print no `BAD` and exit 0.
 fn expect_done_ok(p: &mut Proc) {
-    let line = p.wait_for_line("`done ...`", FINALE_TIMEOUT, |l| l.starts_with("done") || l.starts_with("BAD"));
+    let line = p.wait_for_line("`done ...`", FINALE_TIMEOUT, |l| {
+        l.starts_with("done") || l.starts_with("BAD")
+    });
     let st = if line.starts_with("BAD") {
         // Let it print the rest of what it found.
         let _ = p.try_wait_for_line(FINALE_TIMEOUT, |l| l.starts_with("done"));
@@ -88,7 +112,9 @@ fn cpu_has(flag: &str) -> bool {
 
 /// The number of threads of `pid` (entries of /proc/PID/task).
 fn task_count(pid: i32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0)
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// The real python3 executable (not a pyenv shell shim).
@@ -97,7 +123,11 @@ fn python3() -> PathBuf {
         .args(["-c", "import sys; print(sys.executable)"])
         .output()
         .expect("python3 is needed by this test (run .ci/run to install it)");
-    assert!(out.status.success(), "python3 failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let p = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
     assert!(p.is_file(), "sys.executable {p:?} does not exist");
     p.canonicalize().unwrap()
@@ -115,9 +145,20 @@ fn launch_threads(t: &Test, prog: &Path, args: &[&str]) -> (Proc, usize) {
     let mut p = t.launch(prog, args);
     let threads = wait_value(&mut p, "threads") as usize;
     let tasks = wait_value(&mut p, "tasks") as usize;
-    assert_eq!(tasks, threads, "threads.c sees {tasks} entries in /proc/self/task, but started {threads} threads\n{}", p.describe());
+    assert_eq!(
+        tasks,
+        threads,
+        "threads.c sees {tasks} entries in /proc/self/task, but started {threads} threads\n{}",
+        p.describe()
+    );
     p.wait_for_count(5, LINE_TIMEOUT);
-    assert_eq!(task_count(p.pid()), threads, "/proc/{}/task before the checkpoint\n{}", p.pid(), p.describe());
+    assert_eq!(
+        task_count(p.pid()),
+        threads,
+        "/proc/{}/task before the checkpoint\n{}",
+        p.pid(),
+        p.describe()
+    );
     (p, threads)
 }
 
@@ -129,8 +170,18 @@ fn threads_cycle(t: &Test, variant: Variant) {
     let (p, threads) = launch_threads(t, &prog, &[fin.to_str().unwrap()]);
     let c = cycle(t, p);
     let mut r = c.restarted;
-    assert_eq!(task_count(r.pid()), threads, "/proc/{}/task of the restarted process\n{}", r.pid(), r.describe());
-    assert!(!r.lines().iter().any(|l| l.starts_with("finale")), "finale ran before the restart\n{}", r.describe());
+    assert_eq!(
+        task_count(r.pid()),
+        threads,
+        "/proc/{}/task of the restarted process\n{}",
+        r.pid(),
+        r.describe()
+    );
+    assert!(
+        !r.lines().iter().any(|l| l.starts_with("finale")),
+        "finale ran before the restart\n{}",
+        r.describe()
+    );
     touch(&fin);
     expect_done_ok(&mut r);
     r.assert_consecutive();
@@ -158,7 +209,12 @@ fn threads_same_pid() {
     let fin = t.path("finale");
     let (mut p, threads) = launch_threads(&t, &prog, &[fin.to_str().unwrap(), "--same-ids"]);
     let ids = values(&p, "ids").first().cloned().unwrap_or_default();
-    assert!(ids.len() == 4 && ids[0] == p.pid() as u64, "bad `ids` line {ids:?} for pid {}\n{}", p.pid(), p.describe());
+    assert!(
+        ids.len() == 4 && ids[0] == p.pid() as u64,
+        "bad `ids` line {ids:?} for pid {}\n{}",
+        p.pid(),
+        p.describe()
+    );
     let pid = p.pid();
     let before = p.last_count().unwrap();
     let image = checkpoint(pid);
@@ -167,12 +223,23 @@ fn threads_same_pid() {
     p.kill9(); // also reaps it
     p.assert_no_bad();
     let at_kill = p.last_count().unwrap();
-    let gone = poll(Duration::from_secs(10), || ids.iter().all(|id| !Path::new(&format!("/proc/{id}")).exists()).then_some(()));
-    assert!(gone.is_some(), "the ids {ids:?} of the killed process are still in /proc after 10 s");
+    let gone = poll(Duration::from_secs(10), || {
+        ids.iter()
+            .all(|id| !Path::new(&format!("/proc/{id}")).exists())
+            .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "the ids {ids:?} of the killed process are still in /proc after 10 s"
+    );
 
     let mut r = restart_opts(&t, &["--verbose", "--same-pid"], &image);
     let first = r.wait_first_count(LINE_TIMEOUT);
-    assert!(first > before && first <= at_kill + 1, "restarted at count {first}, checkpoint between {before} and {after}, killed at {at_kill}\n{}", r.describe());
+    assert!(
+        first > before && first <= at_kill + 1,
+        "restarted at count {first}, checkpoint between {before} and {after}, killed at {at_kill}\n{}",
+        r.describe()
+    );
     r.wait_for_count(first + 20, LINE_TIMEOUT);
     r.assert_no_bad();
     let stderr = r.stderr_lines().join("\n");
@@ -183,12 +250,29 @@ fn threads_same_pid() {
     );
     // The restored process is the child of `mtcp restart`, with the old pid and tids.
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:")).map(|v| v.trim().to_string());
-    assert_eq!(ppid, Some(r.pid().to_string()), "/proc/{pid}/status of the restored process:\n{status}\n{}", r.describe());
+    let ppid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .map(|v| v.trim().to_string());
+    assert_eq!(
+        ppid,
+        Some(r.pid().to_string()),
+        "/proc/{pid}/status of the restored process:\n{status}\n{}",
+        r.describe()
+    );
     for id in &ids[1..] {
-        assert!(Path::new(&format!("/proc/{pid}/task/{id}")).exists(), "thread {id} is not back in process {pid}\n{}", r.describe());
+        assert!(
+            Path::new(&format!("/proc/{pid}/task/{id}")).exists(),
+            "thread {id} is not back in process {pid}\n{}",
+            r.describe()
+        );
     }
-    assert_eq!(task_count(pid), threads, "/proc/{pid}/task of the restored process\n{}", r.describe());
+    assert_eq!(
+        task_count(pid),
+        threads,
+        "/proc/{pid}/task of the restored process\n{}",
+        r.describe()
+    );
     touch(&fin);
     expect_done_ok(&mut r);
     drop(r);
@@ -196,8 +280,14 @@ fn threads_same_pid() {
     // The same image without --same-pid: new ids, which the program notices.
     let _ = fs::remove_file(&fin);
     let mut r = restart_opts(&t, &["--verbose"], &image);
-    let line = r.wait_for_line("`BAD ids ...` (the ids must have changed)", LINE_TIMEOUT, |l| l.starts_with("BAD") || l.starts_with("count"));
-    assert!(line.starts_with("BAD ids"), "without --same-pid the program should see new ids, but printed {line:?}\n{}", r.describe());
+    let line = r.wait_for_line("`BAD ids ...` (the ids must have changed)", LINE_TIMEOUT, |l| {
+        l.starts_with("BAD") || l.starts_with("count")
+    });
+    assert!(
+        line.starts_with("BAD ids"),
+        "without --same-pid the program should see new ids, but printed {line:?}\n{}",
+        r.describe()
+    );
     let st = r.wait_exit(LINE_TIMEOUT);
     assert_eq!(st.code(), Some(3), "{}", r.describe());
     let stderr = r.stderr_lines().join("\n");
@@ -213,8 +303,15 @@ fn threads_same_pid() {
 #[test]
 fn gdb_sees_restored_threads() {
     let t = Test::new("threads_gdb");
-    let gdb_ok = Command::new("gdb").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(gdb_ok, "gdb is needed by this test (.ci/run installs it: apt-get install gdb)");
+    let gdb_ok = Command::new("gdb")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        gdb_ok,
+        "gdb is needed by this test (.ci/run installs it: apt-get install gdb)"
+    );
     let prog = t.compile_c("threads", Variant::Dynamic, &["-pthread"]);
     let fin = t.path("finale");
     let (p, threads) = launch_threads(&t, &prog, &[fin.to_str().unwrap()]);
@@ -260,7 +357,10 @@ fn raw_clone_thread() {
     let raw_before = values(&p, "raw").last().unwrap()[0];
     let mut c = cycle(&t, p);
     let (first, _) = assert_progress(&c.restarted, "raw", 0, 20);
-    assert!(first >= raw_before, "the raw thread's count restarted at {first}, below {raw_before} seen before the checkpoint");
+    assert!(
+        first >= raw_before,
+        "the raw thread's count restarted at {first}, below {raw_before} seen before the checkpoint"
+    );
     expect_done(&mut c.restarted, 80, Duration::from_secs(30));
     assert_progress(&c.restarted, "raw", 0, 40);
 }
@@ -277,9 +377,16 @@ fn raw_blocked_checkpoint_signal() {
     p.wait_for_line("`blocked`", LINE_TIMEOUT, |l| l == "blocked");
     p.wait_for_count(3, LINE_TIMEOUT);
     let started = Instant::now();
-    let out = mtcp(&["checkpoint", "--timeout", "20", &p.pid().to_string()], CHECKPOINT_TIMEOUT);
+    let out = mtcp(
+        &["checkpoint", "--timeout", "20", &p.pid().to_string()],
+        CHECKPOINT_TIMEOUT,
+    );
     let took = started.elapsed();
-    assert!(!out.status.success(), "mtcp checkpoint succeeded although a thread blocks the checkpoint signal:\n{}", describe_output(&out));
+    assert!(
+        !out.status.success(),
+        "mtcp checkpoint succeeded although a thread blocks the checkpoint signal:\n{}",
+        describe_output(&out)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("blocks the checkpoint signal"),
@@ -292,9 +399,21 @@ fn raw_blocked_checkpoint_signal() {
     let last = p.last_count().unwrap();
     p.wait_for_count(last + 5, LINE_TIMEOUT);
     p.assert_no_bad();
-    assert!(t.images().is_empty(), "a failed checkpoint left an image: {:?}", t.images());
-    let leftovers: Vec<_> = fs::read_dir(&t.dir).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| n.to_string_lossy().ends_with(".tmp")).collect();
-    assert!(leftovers.is_empty(), "a failed checkpoint left temporary files: {leftovers:?}");
+    assert!(
+        t.images().is_empty(),
+        "a failed checkpoint left an image: {:?}",
+        t.images()
+    );
+    let leftovers: Vec<_> = fs::read_dir(&t.dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "a failed checkpoint left temporary files: {leftovers:?}"
+    );
 
     touch(&unblock);
     p.wait_for_line("`unblocked`", LINE_TIMEOUT, |l| l == "unblocked");
@@ -359,10 +478,20 @@ fn churn_50_checkpoints() {
         let before = p.last_count().unwrap();
         // Each must end within its time-out (`mtcp` panics otherwise); a failure is
         // recorded and the series goes on, so that the restarts below are tested too.
-        let out = mtcp(&["checkpoint", "--timeout", "20", &p.pid().to_string()], CHECKPOINT_TIMEOUT);
-        assert!(p.exited().is_none(), "the process died during checkpoint {i}\n{}", p.describe());
+        let out = mtcp(
+            &["checkpoint", "--timeout", "20", &p.pid().to_string()],
+            CHECKPOINT_TIMEOUT,
+        );
+        assert!(
+            p.exited().is_none(),
+            "the process died during checkpoint {i}\n{}",
+            p.describe()
+        );
         if !out.status.success() {
-            failed.push(format!("checkpoint {i}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+            failed.push(format!(
+                "checkpoint {i}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
             if failed.len() >= 5 {
                 break;
             }
@@ -370,12 +499,21 @@ fn churn_50_checkpoints() {
         }
         let stdout = String::from_utf8_lossy(&out.stdout);
         let image = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
-        assert!(image.is_file(), "checkpoint {i}: no image path printed:\n{}", describe_output(&out));
+        assert!(
+            image.is_file(),
+            "checkpoint {i}: no image path printed:\n{}",
+            describe_output(&out)
+        );
         let copy = saved.join(format!("img{i:02}.mtcp"));
         fs::copy(&image, &copy).unwrap_or_else(|e| panic!("copy {}: {e}", image.display()));
         taken.push((copy, before));
     }
-    eprintln!("[churn] {} checkpoints in {:?}, {} failed", taken.len() + failed.len(), started.elapsed(), failed.len());
+    eprintln!(
+        "[churn] {} checkpoints in {:?}, {} failed",
+        taken.len() + failed.len(),
+        started.elapsed(),
+        failed.len()
+    );
     let last = p.last_count().unwrap();
     p.wait_for_count(last + 3, LINE_TIMEOUT);
     p.kill9();
@@ -436,7 +574,10 @@ fn rust_std_threads() {
     let mut r = c.restarted;
     let (first, _) = assert_progress(&r, "traffic", 0, 20);
     assert_progress(&r, "traffic", 1, 20);
-    assert!(first >= traffic_before, "channel traffic restarted at {first}, below {traffic_before} seen before the checkpoint");
+    assert!(
+        first >= traffic_before,
+        "channel traffic restarted at {first}, below {traffic_before} seen before the checkpoint"
+    );
     touch(&stop);
     expect_done_ok(&mut r);
 }

@@ -26,8 +26,18 @@ fn signal_and_wait(p: &mut Proc, vpid: i32, dir: &Path, sig: i32) -> PathBuf {
         let id = identity(&i)?;
         (Some(id) != before).then_some(i)
     })
-    .unwrap_or_else(|| panic!("no image in {} within 20 s of signal {sig}\n{}", dir.display(), p.describe()));
-    assert!(p.exited().is_none(), "the process died of the checkpoint signal\n{}", p.describe());
+    .unwrap_or_else(|| {
+        panic!(
+            "no image in {} within 20 s of signal {sig}\n{}",
+            dir.display(),
+            p.describe()
+        )
+    });
+    assert!(
+        p.exited().is_none(),
+        "the process died of the checkpoint signal\n{}",
+        p.describe()
+    );
     inspect_text(&image);
     image
 }
@@ -54,7 +64,10 @@ fn by_chosen_signal_usr1_static() {
     // The restarted process still answers to USR1 (its handler was restored)...
     let dir2 = t.dir.clone();
     let image2 = signal_and_wait(&mut c.restarted, vpid, &dir2, SIGUSR1);
-    assert_eq!(image2, c.image, "re-checkpointing a restarted process rewrites its image");
+    assert_eq!(
+        image2, c.image,
+        "re-checkpointing a restarted process rewrites its image"
+    );
     // ... and `mtcp checkpoint` finds the configured signal by itself.
     let image3 = checkpoint(c.restarted.pid());
     assert_eq!(image3, c.image);
@@ -72,19 +85,37 @@ fn by_interval() {
         .unwrap_or_else(|| panic!("no image within 6 s with --interval 1\n{}", p.describe()));
     let first_id = identity(&image);
     // Periodic: it is written again.
-    poll(Duration::from_secs(6), || (identity(&image) != first_id && identity(&image).is_some()).then_some(()))
-        .unwrap_or_else(|| panic!("the image was not rewritten within 6 s with --interval 1\n{}", p.describe()));
+    poll(Duration::from_secs(6), || {
+        (identity(&image) != first_id && identity(&image).is_some()).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the image was not rewritten within 6 s with --interval 1\n{}",
+            p.describe()
+        )
+    });
     p.kill9();
     p.assert_no_bad();
     let at_kill = p.last_count().unwrap();
     inspect_text(&image);
     let mut r = t.restart(&image);
     let first = r.wait_first_count(LINE_TIMEOUT);
-    assert!(first >= 2 && first <= at_kill + 1, "restarted at {first}; the original printed 1..={at_kill}\n{}", r.describe());
+    assert!(
+        first >= 2 && first <= at_kill + 1,
+        "restarted at {first}; the original printed 1..={at_kill}\n{}",
+        r.describe()
+    );
     // The timer comes back with the process: the restarted one keeps writing its image.
     let restored_id = identity(&image);
-    poll(Duration::from_secs(6), || (identity(&image) != restored_id && identity(&image).is_some()).then_some(()))
-        .unwrap_or_else(|| panic!("the restarted process did not rewrite its image within 6 s (interval timer lost?)\n{}", r.describe()));
+    poll(Duration::from_secs(6), || {
+        (identity(&image) != restored_id && identity(&image).is_some()).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the restarted process did not rewrite its image within 6 s (interval timer lost?)\n{}",
+            r.describe()
+        )
+    });
     r.wait_for_count(first + 20, LINE_TIMEOUT);
     r.assert_no_bad();
     r.assert_consecutive();
@@ -102,12 +133,20 @@ fn by_mtcp_checkpoint_command() {
     assert!(out.status.success(), "{}", describe_output(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let printed = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
-    assert_eq!(printed, t.dir.join(format!("ckpt_counter_{pid}.mtcp")), "image name and directory");
+    assert_eq!(
+        printed,
+        t.dir.join(format!("ckpt_counter_{pid}.mtcp")),
+        "image name and directory"
+    );
     // A second checkpoint replaces the first.
     let id1 = identity(&printed);
     let again = checkpoint(pid);
     assert_eq!(again, printed);
-    assert_ne!(identity(&printed), id1, "the second checkpoint did not rewrite the image");
+    assert_ne!(
+        identity(&printed),
+        id1,
+        "the second checkpoint did not rewrite the image"
+    );
     let mut c = cycle(&t, p);
     assert_eq!(c.image, printed);
     expect_done(&mut c.restarted, 90, Duration::from_secs(30));
@@ -119,18 +158,38 @@ fn api_test(name: &str, variant: Variant) {
     let mut p = t.launch(&prog, &["60", "--api-at", "5"]);
     let line = p.wait_for_line("`api ...`", LINE_TIMEOUT, |l| l.starts_with("api "));
     let expected_image = t.dir.join(format!("ckpt_apicounter_{}.mtcp", p.pid()));
-    assert_eq!(line, format!("api checkpointed {}", expected_image.display()), "\n{}", p.describe());
+    assert_eq!(
+        line,
+        format!("api checkpointed {}", expected_image.display()),
+        "\n{}",
+        p.describe()
+    );
     assert!(expected_image.is_file());
     p.wait_for_count(8, LINE_TIMEOUT);
     p.kill9();
     p.assert_no_bad();
     let mut r = t.restart(&expected_image);
     let first_line = r.wait_for_line("any line", LINE_TIMEOUT, |_| true);
-    assert_eq!(first_line, format!("api restarted {}", expected_image.display()), "\n{}", r.describe());
+    assert_eq!(
+        first_line,
+        format!("api restarted {}", expected_image.display()),
+        "\n{}",
+        r.describe()
+    );
     let first = r.wait_first_count(LINE_TIMEOUT);
-    assert_eq!(first, 6, "mtcp_checkpoint() was called right after count 5\n{}", r.describe());
+    assert_eq!(
+        first,
+        6,
+        "mtcp_checkpoint() was called right after count 5\n{}",
+        r.describe()
+    );
     expect_done(&mut r, 60, Duration::from_secs(30));
-    assert_eq!(r.lines().iter().filter(|l| l.starts_with("api")).count(), 1, "\n{}", r.describe());
+    assert_eq!(
+        r.lines().iter().filter(|l| l.starts_with("api")).count(),
+        1,
+        "\n{}",
+        r.describe()
+    );
 }
 
 #[test]
@@ -152,7 +211,10 @@ fn checkpoint_command_errors() {
     let mut gone = Proc::spawn(cmd, "true");
     let dead_pid = gone.pid();
     gone.wait_exit(Duration::from_secs(10));
-    let out = mtcp(&["checkpoint", "--timeout", "5", &dead_pid.to_string()], CHECKPOINT_TIMEOUT);
+    let out = mtcp(
+        &["checkpoint", "--timeout", "5", &dead_pid.to_string()],
+        CHECKPOINT_TIMEOUT,
+    );
     assert_one_line_failure(&out, "checkpoint of a dead pid");
 
     // A process without the runtime: refused (or timed out), and left alive.
@@ -160,7 +222,10 @@ fn checkpoint_command_errors() {
     cmd.arg("60");
     let mut sleeper = Proc::spawn(cmd, "sleep 60");
     std::thread::sleep(Duration::from_millis(200));
-    let out = mtcp(&["checkpoint", "--timeout", "3", &sleeper.pid().to_string()], CHECKPOINT_TIMEOUT);
+    let out = mtcp(
+        &["checkpoint", "--timeout", "3", &sleeper.pid().to_string()],
+        CHECKPOINT_TIMEOUT,
+    );
     assert_one_line_failure(&out, "checkpoint of a process without the runtime");
     std::thread::sleep(Duration::from_millis(200));
     assert!(
@@ -172,13 +237,26 @@ fn checkpoint_command_errors() {
 
     // Not a pid at all.
     let out = mtcp(&["checkpoint", "not-a-pid"], CHECKPOINT_TIMEOUT);
-    assert!(!out.status.success() && out.status.code().is_some(), "{}", describe_output(&out));
+    assert!(
+        !out.status.success() && out.status.code().is_some(),
+        "{}",
+        describe_output(&out)
+    );
 }
 
 fn assert_one_line_failure(out: &std::process::Output, what: &str) {
-    assert!(out.status.code().is_some_and(|c| c != 0), "{what}: expected a non-zero exit\n{}", describe_output(out));
+    assert!(
+        out.status.code().is_some_and(|c| c != 0),
+        "{what}: expected a non-zero exit\n{}",
+        describe_output(out)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: expected one line on stderr\n{}", describe_output(out));
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "{what}: expected one line on stderr\n{}",
+        describe_output(out)
+    );
 }
 
 /// A process without the runtime that happens to catch SIGUSR2 (bash running a script
@@ -192,7 +270,10 @@ fn checkpoint_refuses_a_process_that_only_catches_the_signal() {
     cmd.current_dir(&t.dir);
     let mut p = Proc::spawn(cmd, "catcher (no mtcp runtime, catches SIGUSR2)");
     p.wait_for_line("`ready`", LINE_TIMEOUT, |l| l == "ready");
-    let out = mtcp(&["checkpoint", "--timeout", "3", &p.pid().to_string()], CHECKPOINT_TIMEOUT);
+    let out = mtcp(
+        &["checkpoint", "--timeout", "3", &p.pid().to_string()],
+        CHECKPOINT_TIMEOUT,
+    );
     std::thread::sleep(Duration::from_millis(300));
     let died = p.exited();
     assert!(

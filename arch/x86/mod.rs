@@ -880,7 +880,11 @@ pub unsafe fn clone_thread_with_tid(
         set_tid_size: 1,
         ..Default::default()
     };
-    Errno::from_ret(clone3_raw(&args as *const crate::sys::CloneArgs as usize, size_of::<crate::sys::CloneArgs>())).map(|t| t as u32)
+    Errno::from_ret(clone3_raw(
+        &args as *const crate::sys::CloneArgs as usize,
+        size_of::<crate::sys::CloneArgs>(),
+    ))
+    .map(|t| t as u32)
 }
 
 /// clone3(args, size) in ebx, ecx; 435 is clone3 in the i386 table.
@@ -911,12 +915,11 @@ unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
     )
 }
 
-
 /// getitimer(which): (interval, value) in microseconds. EINVAL for an unknown timer.
 /// The ia32 struct itimerval has 32-bit fields (no 64-bit variant exists).
 pub fn get_itimer(which: u32) -> Result<(u64, u64), Errno> {
     let mut v = [0i32; 4]; // interval {sec, usec}, value {sec, usec}
-    // SAFETY: getitimer writes one struct itimerval.
+                           // SAFETY: getitimer writes one struct itimerval.
     unsafe { syscalls::syscall2(Sysno::getitimer, which as usize, v.as_mut_ptr() as usize)? };
     let us = |s: i32, u: i32| (s.max(0) as u64) * 1_000_000 + u.max(0) as u64;
     Ok((us(v[0], v[1]), us(v[2], v[3])))

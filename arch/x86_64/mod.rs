@@ -622,7 +622,11 @@ pub unsafe fn clone_thread_with_tid(
         set_tid_size: 1,
         ..Default::default()
     };
-    Errno::from_ret(clone3_raw(&args as *const crate::sys::CloneArgs as usize, size_of::<crate::sys::CloneArgs>())).map(|t| t as u32)
+    Errno::from_ret(clone3_raw(
+        &args as *const crate::sys::CloneArgs as usize,
+        size_of::<crate::sys::CloneArgs>(),
+    ))
+    .map(|t| t as u32)
 }
 
 /// # Safety
@@ -644,11 +648,10 @@ unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
     )
 }
 
-
 /// getitimer(which): (interval, value) in microseconds. EINVAL for an unknown timer.
 pub fn get_itimer(which: u32) -> Result<(u64, u64), Errno> {
     let mut v = [0i64; 4]; // struct itimerval: interval {sec, usec}, value {sec, usec}
-    // SAFETY: getitimer writes one struct itimerval.
+                           // SAFETY: getitimer writes one struct itimerval.
     unsafe { syscalls::syscall2(Sysno::getitimer, which as usize, v.as_mut_ptr() as usize)? };
     let us = |s: i64, u: i64| (s.max(0) as u64) * 1_000_000 + u.max(0) as u64;
     Ok((us(v[0], v[1]), us(v[2], v[3])))

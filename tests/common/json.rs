@@ -67,7 +67,10 @@ impl Value {
 }
 
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut p = Parser { b: text.as_bytes(), i: 0 };
+    let mut p = Parser {
+        b: text.as_bytes(),
+        i: 0,
+    };
     let v = p.value()?;
     p.ws();
     if p.i != p.b.len() {
@@ -168,11 +171,14 @@ impl Parser<'_> {
             Some(c) if *c == b'-' || c.is_ascii_digit() => {
                 let start = self.i;
                 self.i += 1;
-                while self.i < self.b.len() && matches!(self.b[self.i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                while self.i < self.b.len() && matches!(self.b[self.i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                {
                     self.i += 1;
                 }
                 let s = std::str::from_utf8(&self.b[start..self.i]).unwrap();
-                s.parse::<f64>().map(Value::Number).map_err(|_| format!("bad number {s:?} at byte {start}"))
+                s.parse::<f64>()
+                    .map(Value::Number)
+                    .map_err(|_| format!("bad number {s:?} at byte {start}"))
             }
             Some(_) => self.err("unexpected character"),
         }
@@ -210,7 +216,8 @@ impl Parser<'_> {
                             let mut code = u32::from_str_radix(hex, 16).map_err(|_| "bad \\u escape")?;
                             self.i += 4;
                             if (0xD800..0xDC00).contains(&code) && self.b[self.i..].starts_with(b"\\u") {
-                                let lo = std::str::from_utf8(&self.b[self.i + 2..self.i + 6]).map_err(|_| "bad surrogate")?;
+                                let lo = std::str::from_utf8(&self.b[self.i + 2..self.i + 6])
+                                    .map_err(|_| "bad surrogate")?;
                                 let lo = u32::from_str_radix(lo, 16).map_err(|_| "bad surrogate")?;
                                 self.i += 6;
                                 code = 0x10000 + ((code - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3ff);

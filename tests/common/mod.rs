@@ -193,7 +193,11 @@ impl Test {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create test dir");
-        Test { name: name.to_string(), dir, _watchdog: watchdog }
+        Test {
+            name: name.to_string(),
+            dir,
+            _watchdog: watchdog,
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -231,9 +235,16 @@ impl Test {
                 cmd.args(["-O2", "-shared", "-fPIC"]);
             }
         }
-        cmd.args(flags).arg(&source).arg("-I").arg(&b.include).arg("-o").arg(&output);
+        cmd.args(flags)
+            .arg(&source)
+            .arg("-I")
+            .arg(&b.include)
+            .arg("-o")
+            .arg(&output);
         if matches!(variant, Variant::Static | Variant::StaticPie | Variant::NoLibc) {
-            cmd.arg("-Wl,--whole-archive").arg(&b.libmtcp_a).arg("-Wl,--no-whole-archive");
+            cmd.arg("-Wl,--whole-archive")
+                .arg(&b.libmtcp_a)
+                .arg("-Wl,--no-whole-archive");
         }
         let out = run_output(cmd, Duration::from_secs(60));
         assert!(
@@ -256,16 +267,29 @@ impl Test {
         let output = self.path(out);
         let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
         let mut cmd = Command::new(rustc);
-        cmd.args(["-O", "--edition", "2021"]).arg(&source).arg("-o").arg(&output);
+        cmd.args(["-O", "--edition", "2021"])
+            .arg(&source)
+            .arg("-o")
+            .arg(&output);
         let out = run_output(cmd, Duration::from_secs(100));
-        assert!(out.status.success(), "rustc failed for {src}.rs:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "rustc failed for {src}.rs:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         output
     }
 
     /// `mtcp launch --dir DIR [extra options] -- prog args`, started in the test directory.
     pub fn launch_with(&self, opts: &[&str], prog: &Path, args: &[&str]) -> Proc {
         let mut cmd = Command::new(&bins().mtcp);
-        cmd.arg("launch").arg("--dir").arg(&self.dir).args(opts).arg("--").arg(prog).args(args);
+        cmd.arg("launch")
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(opts)
+            .arg("--")
+            .arg(prog)
+            .args(args);
         cmd.current_dir(&self.dir);
         Proc::spawn(cmd, &format!("launch {}", prog.display()))
     }
@@ -316,11 +340,19 @@ pub fn bins32() -> &'static Bins32 {
     static BINS32: OnceLock<Bins32> = OnceLock::new();
     BINS32.get_or_init(|| {
         let profile_dir = bins().mtcp.parent().expect("directory of mtcp").to_path_buf();
-        let profile = profile_dir.file_name().expect("profile directory").to_string_lossy().into_owned();
+        let profile = profile_dir
+            .file_name()
+            .expect("profile directory")
+            .to_string_lossy()
+            .into_owned();
         let from_env = std::env::var_os("MTCP_LIB32_DIR").filter(|d| !d.is_empty());
         let dir = match &from_env {
             Some(d) => PathBuf::from(d),
-            None => profile_dir.parent().expect("target directory").join("i686-unknown-linux-gnu").join(&profile),
+            None => profile_dir
+                .parent()
+                .expect("target directory")
+                .join("i686-unknown-linux-gnu")
+                .join(&profile),
         };
         let build = match profile.as_str() {
             "debug" => "cargo build --target i686-unknown-linux-gnu".to_string(),
@@ -339,7 +371,11 @@ pub fn bins32() -> &'static Bins32 {
                 "{} does not exist: the i386 tests need the 32-bit build; run `{build}` first \
                  (it needs `rustup target add i686-unknown-linux-gnu` and gcc-multilib){}",
                 p.display(),
-                if from_env.is_some() { ", or unset MTCP_LIB32_DIR" } else { "" }
+                if from_env.is_some() {
+                    ", or unset MTCP_LIB32_DIR"
+                } else {
+                    ""
+                }
             );
         }
         b
@@ -363,9 +399,16 @@ impl Test {
             Variant::NoLibc => cmd.args(["-O1", "-nostdlib", "-static", "-fno-stack-protector"]),
             Variant::Shared => cmd.args(["-O2", "-shared", "-fPIC"]),
         };
-        cmd.args(flags).arg(&source).arg("-I").arg(&b.include).arg("-o").arg(&output);
+        cmd.args(flags)
+            .arg(&source)
+            .arg("-I")
+            .arg(&b.include)
+            .arg("-o")
+            .arg(&output);
         if matches!(variant, Variant::Static | Variant::StaticPie | Variant::NoLibc) {
-            cmd.arg("-Wl,--whole-archive").arg(&b32.libmtcp_a).arg("-Wl,--no-whole-archive");
+            cmd.arg("-Wl,--whole-archive")
+                .arg(&b32.libmtcp_a)
+                .arg("-Wl,--no-whole-archive");
         }
         let out = run_output(cmd, Duration::from_secs(60));
         assert!(
@@ -402,7 +445,9 @@ pub fn images_in(dir: &Path) -> Vec<PathBuf> {
 /// The image `ckpt_<anything>_<vpid>.mtcp` in `dir`, if there is one.
 pub fn image_for(dir: &Path, vpid: i32) -> Option<PathBuf> {
     let suffix = format!("_{vpid}.mtcp");
-    images_in(dir).into_iter().find(|p| p.file_name().unwrap().to_str().unwrap().ends_with(&suffix))
+    images_in(dir)
+        .into_iter()
+        .find(|p| p.file_name().unwrap().to_str().unwrap().ends_with(&suffix))
 }
 
 pub fn mtime(p: &Path) -> Option<SystemTime> {
@@ -430,7 +475,10 @@ pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
 /// if it takes longer than `timeout`.
 pub fn run_output(mut cmd: Command, timeout: Duration) -> Output {
     let desc = format!("{cmd:?}");
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
     hermetic(&mut cmd);
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
     let pid = child.id() as i32;
@@ -488,7 +536,10 @@ pub fn describe_output(o: &Output) -> String {
 pub fn describe_status(s: &ExitStatus) -> String {
     match (s.code(), s.signal()) {
         (Some(c), _) => format!("exit code {c}"),
-        (None, Some(sig)) => format!("killed by signal {sig}{}", if s.core_dumped() { " (core dumped)" } else { "" }),
+        (None, Some(sig)) => format!(
+            "killed by signal {sig}{}",
+            if s.core_dumped() { " (core dumped)" } else { "" }
+        ),
         _ => format!("{s:?}"),
     }
 }
@@ -496,9 +547,16 @@ pub fn describe_status(s: &ExitStatus) -> String {
 /// `mtcp checkpoint --timeout 20 PID`, which must succeed and print the image path last.
 pub fn checkpoint(pid: i32) -> PathBuf {
     let out = mtcp(&["checkpoint", "--timeout", "20", &pid.to_string()], CHECKPOINT_TIMEOUT);
-    assert!(out.status.success(), "mtcp checkpoint {pid} failed:\n{}", describe_output(&out));
+    assert!(
+        out.status.success(),
+        "mtcp checkpoint {pid} failed:\n{}",
+        describe_output(&out)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_else(|| panic!("mtcp checkpoint {pid} printed nothing:\n{}", describe_output(&out)));
+    let last = stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("mtcp checkpoint {pid} printed nothing:\n{}", describe_output(&out)));
     let path = PathBuf::from(last.trim());
     assert!(
         path.is_absolute() && path.is_file(),
@@ -511,7 +569,12 @@ pub fn checkpoint(pid: i32) -> PathBuf {
 /// `mtcp inspect --json IMAGE`, which must succeed; returns the parsed document.
 pub fn inspect_json(image: &Path) -> json::Value {
     let out = mtcp(&["inspect", "--json", image.to_str().unwrap()], Duration::from_secs(60));
-    assert!(out.status.success(), "mtcp inspect --json {} failed:\n{}", image.display(), describe_output(&out));
+    assert!(
+        out.status.success(),
+        "mtcp inspect --json {} failed:\n{}",
+        image.display(),
+        describe_output(&out)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     json::parse(&text).unwrap_or_else(|e| panic!("mtcp inspect --json output is not JSON ({e}):\n{text}"))
 }
@@ -519,7 +582,12 @@ pub fn inspect_json(image: &Path) -> json::Value {
 /// `mtcp inspect IMAGE` (text), which must succeed; returns stdout.
 pub fn inspect_text(image: &Path) -> String {
     let out = mtcp(&["inspect", image.to_str().unwrap()], Duration::from_secs(60));
-    assert!(out.status.success(), "mtcp inspect {} failed:\n{}", image.display(), describe_output(&out));
+    assert!(
+        out.status.success(),
+        "mtcp inspect {} failed:\n{}",
+        image.display(),
+        describe_output(&out)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -623,14 +691,26 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(mut cmd: Command, label: &str) -> Proc {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
         hermetic(&mut cmd);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {label} ({cmd:?}): {e}"));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {label} ({cmd:?}): {e}"));
         let pid = child.id() as i32;
         register_group(pid);
         let (out, _) = Lines::start(child.stdout.take().unwrap());
         let (err, _) = Lines::start(child.stderr.take().unwrap());
-        Proc { label: label.to_string(), child: Some(child), pid, out, err, status: None }
+        Proc {
+            label: label.to_string(),
+            child: Some(child),
+            pid,
+            out,
+            err,
+            status: None,
+        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -706,7 +786,9 @@ impl Proc {
 
     /// Waits until `count n` (or a later count) has been printed; returns the count seen.
     pub fn wait_for_count(&mut self, n: u64, timeout: Duration) -> u64 {
-        let line = self.wait_for_line(&format!("`count {n}`"), timeout, |l| parse_count(l).is_some_and(|c| c >= n));
+        let line = self.wait_for_line(&format!("`count {n}`"), timeout, |l| {
+            parse_count(l).is_some_and(|c| c >= n)
+        });
         parse_count(&line).unwrap()
     }
 
@@ -770,14 +852,26 @@ impl Proc {
 
     pub fn assert_no_bad(&self) {
         let bad = self.bad_lines();
-        assert!(bad.is_empty(), "{}: memory check failed: {bad:?}\n{}", self.label, self.describe());
+        assert!(
+            bad.is_empty(),
+            "{}: memory check failed: {bad:?}\n{}",
+            self.label,
+            self.describe()
+        );
     }
 
     /// The counts printed are consecutive (each one more than the previous).
     pub fn assert_consecutive(&self) {
         let c = self.counts();
         for w in c.windows(2) {
-            assert!(w[1] == w[0] + 1, "{}: counts are not consecutive ({} then {})\n{}", self.label, w[0], w[1], self.describe());
+            assert!(
+                w[1] == w[0] + 1,
+                "{}: counts are not consecutive ({} then {})\n{}",
+                self.label,
+                w[0],
+                w[1],
+                self.describe()
+            );
         }
     }
 }
@@ -818,7 +912,9 @@ pub struct Cycle {
 /// its first count f satisfies `before + 1 <= f <= at_kill + 1` and it goes on counting
 /// 20 more consecutive values with intact memory.
 pub fn cycle_with(t: &Test, mut p: Proc, trigger: impl FnOnce(&mut Proc) -> PathBuf) -> Cycle {
-    let before = p.last_count().unwrap_or_else(|| panic!("{}: no count before the checkpoint\n{}", p.label, p.describe()));
+    let before = p
+        .last_count()
+        .unwrap_or_else(|| panic!("{}: no count before the checkpoint\n{}", p.label, p.describe()));
     let image = trigger(&mut p);
     let after = p.last_count().unwrap();
     assert!(image.is_file(), "image {} does not exist", image.display());
@@ -847,13 +943,24 @@ pub fn cycle_with(t: &Test, mut p: Proc, trigger: impl FnOnce(&mut Proc) -> Path
     r.assert_no_bad();
     r.assert_consecutive();
     let noise: Vec<String> = r.stderr_lines().into_iter().filter(|l| l.contains("mtcp")).collect();
-    assert!(noise.is_empty(), "the restart printed messages without --verbose: {noise:?}\n{}", r.describe());
+    assert!(
+        noise.is_empty(),
+        "the restart printed messages without --verbose: {noise:?}\n{}",
+        r.describe()
+    );
     assert!(
         !r.lines().iter().any(|l| l.starts_with("start ")),
         "restarted process ran its start-up again (printed `start`)\n{}",
         r.describe()
     );
-    Cycle { image, before, after, at_kill, first, restarted: r }
+    Cycle {
+        image,
+        before,
+        after,
+        at_kill,
+        first,
+        restarted: r,
+    }
 }
 
 /// `cycle_with` using `mtcp checkpoint PID`.
@@ -865,7 +972,13 @@ pub fn cycle(t: &Test, p: Proc) -> Cycle {
 pub fn expect_done(p: &mut Proc, n: u64, timeout: Duration) {
     p.wait_for_line(&format!("`done {n}`"), timeout, |l| l == format!("done {n}"));
     let st = p.wait_exit(Duration::from_secs(10));
-    assert!(st.success(), "{}: exited with {} after `done {n}`\n{}", p.label, describe_status(&st), p.describe());
+    assert!(
+        st.success(),
+        "{}: exited with {} after `done {n}`\n{}",
+        p.label,
+        describe_status(&st),
+        p.describe()
+    );
     p.assert_no_bad();
     p.assert_consecutive();
 }
