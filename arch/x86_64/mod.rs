@@ -125,6 +125,53 @@ pub mod uc {
     pub const FPSTATE: usize = MCONTEXT + 23 * 8;
     pub const SIGMASK: usize = MCONTEXT + 32 * 8;
 }
+
+/// The kernel's `struct ucontext` with `struct sigcontext` (arch/x86/include/uapi/asm/
+/// sigcontext.h), declared only to check the offsets above.
+#[repr(C)]
+#[allow(dead_code)]
+struct KernelUcontext {
+    uc_flags: u64,
+    uc_link: u64,
+    ss_sp: u64,
+    ss_flags: i32,
+    ss_pad: i32,
+    ss_size: u64,
+    mcontext: Sigcontext64,
+    uc_sigmask: u64,
+}
+
+#[repr(C)]
+#[allow(dead_code)]
+struct Sigcontext64 {
+    r8_r15: [u64; 8],
+    di: u64,
+    si: u64,
+    bp: u64,
+    bx: u64,
+    dx: u64,
+    ax: u64,
+    cx: u64,
+    sp: u64,
+    ip: u64,
+    flags: u64,
+    cs_gs_fs_ss: [u16; 4],
+    err: u64,
+    trapno: u64,
+    oldmask: u64,
+    cr2: u64,
+    fpstate: u64,
+    reserved1: [u64; 8],
+}
+const_assert_eq!(size_of::<Sigcontext64>(), 256);
+const_assert_eq!(offset_of!(KernelUcontext, ss_sp), uc::STACK_SP);
+const_assert_eq!(offset_of!(KernelUcontext, ss_flags), uc::STACK_FLAGS);
+const_assert_eq!(offset_of!(KernelUcontext, ss_size), uc::STACK_SIZE);
+const_assert_eq!(offset_of!(KernelUcontext, mcontext), uc::MCONTEXT);
+const_assert_eq!(uc::MCONTEXT + offset_of!(Sigcontext64, sp), uc::RSP);
+const_assert_eq!(uc::MCONTEXT + offset_of!(Sigcontext64, ip), uc::RIP);
+const_assert_eq!(uc::MCONTEXT + offset_of!(Sigcontext64, fpstate), uc::FPSTATE);
+const_assert_eq!(offset_of!(KernelUcontext, uc_sigmask), uc::SIGMASK);
 const_assert_eq!(uc::SIGMASK, 296);
 
 /// What the handler's frame says about the interrupted thread.
@@ -150,6 +197,23 @@ pub unsafe fn frame_view(uc: *const u8) -> FrameView {
 pub const SIGINFO_CODE: usize = 8;
 pub const SIGINFO_PID: usize = 16;
 pub const SIGINFO_VALUE: usize = 24;
+
+/// The head of the kernel's `siginfo_t` for kill/sigqueue (include/uapi/asm-generic/
+/// siginfo.h; the union is 8-byte aligned on x86_64), to check the offsets above.
+#[repr(C)]
+#[allow(dead_code)]
+struct SiginfoRt {
+    signo: i32,
+    errno: i32,
+    code: i32,
+    pad: i32,
+    pid: i32,
+    uid: u32,
+    value: u64,
+}
+const_assert_eq!(offset_of!(SiginfoRt, code), SIGINFO_CODE);
+const_assert_eq!(offset_of!(SiginfoRt, pid), SIGINFO_PID);
+const_assert_eq!(offset_of!(SiginfoRt, value), SIGINFO_VALUE);
 
 // ---------------------------------------------------------------------------------
 // Thread-local storage: the fs base (glibc's thread pointer) and the gs base.
