@@ -44,7 +44,16 @@ fn fail(what: &str, path: &[u8], e: Errno) -> FailMessage {
 
 /// Writes the image of this process; every other thread is parked.
 pub fn write_image(rt: &mut Runtime) -> Result<(), FailMessage> {
-    let mut arena = Arena::map(ARENA_SIZE).map_err(|e| fail("cannot map scratch memory", b"", e))?;
+    // The reservation is only backed where touched, but strict overcommit accounting
+    // (vm.overcommit_memory=2) counts all of it: ask for less until it fits.
+    let mut size = ARENA_SIZE;
+    let mut arena = loop {
+        match Arena::map(size) {
+            Ok(a) => break a,
+            Err(e) if size <= 16 << 20 => return Err(fail("cannot map scratch memory", b"", e)),
+            Err(_) => size /= 4,
+        }
+    };
     let stack = match arena.alloc::<u8>(WRITER_STACK) {
         Ok(s) => s,
         Err(e) => {
