@@ -1,6 +1,8 @@
 //! Bad input to `mtcp restart` and to `mtcp_restart` directly: each must fail with a
 //! non-zero exit code (never a signal) and exactly one line on stderr naming the problem.
-//! Also `mtcp inspect` of a good image and of the damaged ones.
+//! Also `mtcp inspect` of a good image and of the damaged ones. Each test runs for an
+//! x86_64 image and, as `*_32`, for an i386 one (its own mtcp_restart being the i686
+//! build); images of the wrong architecture: i386.rs.
 
 mod common;
 
@@ -13,19 +15,15 @@ mod xxh64;
 
 use common::*;
 use std::fs;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-/// A real image of the counter, taken while it runs (the counter is then killed).
-fn good_image(t: &Test) -> PathBuf {
-    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
-    let mut p = t.launch(&prog, &[]);
-    p.wait_for_count(3, LINE_TIMEOUT);
-    let image = checkpoint(p.pid());
-    p.kill9();
-    image
+/// A real image of the counter of width `bits`, taken while it runs (the counter is then
+/// killed).
+fn good_image(t: &Test, bits: Bits) -> PathBuf {
+    let prog = t.compile("counter", Variant::Dynamic, bits, &[]);
+    image_of(t, &prog)
 }
 
 fn read_u64(b: &[u8], off: usize) -> u64 {
@@ -55,7 +53,7 @@ struct Case {
     env: Vec<(&'static str, PathBuf)>,
 }
 
-fn make_cases(t: &Test, good: &Path) -> Vec<Case> {
+fn make_cases(t: &Test, good: &Path, bits: Bits) -> Vec<Case> {
     let bytes = fs::read(good).unwrap();
     assert!(bytes.len() > 8192);
     assert_eq!(&bytes[..8], b"MTCPIMG\0", "image magic");
@@ -144,18 +142,23 @@ fn make_cases(t: &Test, good: &Path) -> Vec<Case> {
         env: vec![],
     });
 
-    let mut i386 = bytes.clone();
-    i386[12..16].copy_from_slice(&3u32.to_le_bytes());
-    let sum = xxh64::xxh64(&i386[..248], 0);
-    i386[248..256].copy_from_slice(&sum.to_le_bytes());
-    image::parse_header(&i386[..image::HEADER_SIZE], i386.len() as u64).expect("re-sealed i386 header parses");
-    cases.push(Case {
-        name: "header says i386",
-        path: write("i386.mtcp", &i386),
-        keywords: &["i386", "i686"],
-        // Keep the outcome independent of whether an i386 build happens to exist.
-        env: vec![("MTCP_LIB32_DIR", t.path("no-lib32"))],
-    });
+    // An x86_64 image that claims to be an i386 one, with no i386 build to restart it.
+    // (The reverse would send i386 metadata to the x86_64 mtcp_restart; real images of the
+    // other architecture given to each mtcp_restart: i386.rs.)
+    if bits == Bits::B64 {
+        let mut i386 = bytes.clone();
+        i386[12..16].copy_from_slice(&3u32.to_le_bytes());
+        let sum = xxh64::xxh64(&i386[..248], 0);
+        i386[248..256].copy_from_slice(&sum.to_le_bytes());
+        image::parse_header(&i386[..image::HEADER_SIZE], i386.len() as u64).expect("re-sealed i386 header parses");
+        cases.push(Case {
+            name: "header says i386",
+            path: write("i386.mtcp", &i386),
+            keywords: &["i386", "i686"],
+            // Keep the outcome independent of whether an i386 build happens to exist.
+            env: vec![("MTCP_LIB32_DIR", t.path("no-lib32"))],
+        });
+    }
 
     let mut version = bytes.clone();
     version[8..12].copy_from_slice(&7u32.to_le_bytes());
@@ -172,37 +175,14 @@ fn make_cases(t: &Test, good: &Path) -> Vec<Case> {
 
 /// Checks one failed run; returns a problem description, or None if it failed properly.
 fn judge(what: &str, case: &Case, out: &Output) -> Option<String> {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr.trim_end().lines().collect();
-    let problem = if let Some(sig) = out.status.signal() {
-        Some(format!("was killed by signal {sig}"))
-    } else if out.status.success() {
-        Some("exited 0".to_string())
-    } else if lines.len() != 1 {
-        Some(format!("printed {} lines on stderr instead of one", lines.len()))
-    } else {
-        let l = lines[0].to_lowercase();
-        if case.keywords.iter().any(|k| l.contains(k)) {
-            None
-        } else {
-            Some(format!("stderr does not mention any of {:?}", case.keywords))
-        }
-    };
-    problem.map(|p| {
-        format!(
-            "{what} {} ({}): {p}\n{}",
-            case.path.display(),
-            case.name,
-            describe_output(out)
-        )
-    })
+    let what = format!("{what} {} ({})", case.path.display(), case.name);
+    one_line_failure(&what, out, false, case.keywords)
 }
 
-#[test]
-fn bad_images_are_refused() {
-    let t = Test::new("bad_images");
-    let good = good_image(&t);
-    let cases = make_cases(&t, &good);
+fn refused(bits: Bits) {
+    let t = Test::new(&bits.name("bad_images"));
+    let good = good_image(&t, bits);
+    let cases = make_cases(&t, &good, bits);
     let mut problems = Vec::new();
     for case in &cases {
         // The CLI.
@@ -213,11 +193,9 @@ fn bad_images_are_refused() {
         }
         let out = run_output(cmd, Duration::from_secs(30));
         problems.extend(judge("mtcp restart", case, &out));
-        // mtcp_restart itself.
-        let mut cmd = Command::new(&bins().mtcp_restart);
-        cmd.arg(&case.path).current_dir(&t.dir);
-        let out = run_output(cmd, Duration::from_secs(30));
-        problems.extend(judge("mtcp_restart", case, &out));
+        // mtcp_restart itself, the one of the image's width.
+        let out = run_restart_program(bits.mtcp_restart(), &case.path, &t.dir);
+        problems.extend(judge(&format!("{} mtcp_restart", bits.arch()), case, &out));
     }
     assert!(
         problems.is_empty(),
@@ -227,11 +205,12 @@ fn bad_images_are_refused() {
     );
 }
 
-#[test]
-fn inspect_reports_damage() {
-    let t = Test::new("inspect_bad");
-    let good = good_image(&t);
-    let cases = make_cases(&t, &good);
+per_width!(bad_images_are_refused, bad_images_are_refused_32 => refused());
+
+fn inspect_damage(bits: Bits) {
+    let t = Test::new(&bits.name("inspect_bad"));
+    let good = good_image(&t, bits);
+    let cases = make_cases(&t, &good, bits);
     let mut problems = Vec::new();
     // inspect reads images of either architecture: an i386 header alone is no damage.
     for case in cases.iter().filter(|c| c.name != "header says i386") {
@@ -254,12 +233,29 @@ fn inspect_reports_damage() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-#[test]
-fn inspect_good_image() {
-    let t = Test::new("inspect_good");
-    let good = good_image(&t);
+per_width!(inspect_reports_damage, inspect_reports_damage_32 => inspect_damage());
+
+fn inspect_good(bits: Bits) {
+    let t = Test::new(&bits.name("inspect_good"));
+    let good = good_image(&t, bits);
     let text = inspect_text(&good);
-    for word in ["x86_64", "regions", "checksums", "[heap]", "[stack]", "counter"] {
+    let arch_line = text
+        .lines()
+        .find(|l| l.starts_with("arch"))
+        .unwrap_or_else(|| panic!("no `arch` line:\n{text}"));
+    assert!(
+        arch_line.contains(bits.arch()),
+        "`mtcp inspect` does not say {}: {arch_line:?}\n{text}",
+        bits.arch()
+    );
+    let other = bits.other().arch();
+    assert!(
+        !text.contains(other),
+        "`mtcp inspect` of an {} image mentions {other}:\n{text}",
+        bits.arch()
+    );
+    let words = ["regions", "checksums", "[heap]", "[stack]", "counter"];
+    for word in words.into_iter().chain([bits.arch(), bits.ld_so()]) {
         assert!(text.contains(word), "`mtcp inspect` output lacks {word:?}:\n{text}");
     }
     let checksum_line = text.lines().find(|l| l.contains("checksums")).unwrap();
@@ -280,6 +276,10 @@ fn inspect_good_image() {
             Some(true),
             "region not ok: {r:?}"
         );
+        if bits == Bits::B32 {
+            let end = r.get("end").and_then(|v| v.as_f64()).unwrap_or(f64::MAX);
+            assert!(end <= 4294967296.0, "a region of an i386 image ends above 4 GiB: {r:?}");
+        }
     }
     assert_eq!(doc.get("checksums_ok").and_then(|v| v.as_bool()), Some(true));
     let paths: Vec<&str> = regions
@@ -290,11 +290,16 @@ fn inspect_good_image() {
         paths.iter().any(|p| p.ends_with("/counter")),
         "the executable is not among the regions: {paths:?}"
     );
+    let lib = bits.libmtcp_so().canonicalize().unwrap();
     assert!(
-        paths.iter().any(|p| p.contains("libmtcp.so")),
-        "the preloaded runtime is not among the regions: {paths:?}"
+        paths.iter().any(|p| p.contains("libmtcp.so") && Path::new(p) == lib),
+        "the preloaded {} runtime {} is not among the regions: {paths:?}",
+        bits.arch(),
+        lib.display()
     );
-    assert_eq!(doc.get("arch").and_then(|a| a.as_str()), Some("x86_64"));
+    assert_eq!(doc.get("arch").and_then(|a| a.as_str()), Some(bits.arch()), "{doc:?}");
     let threads = doc.get("threads").and_then(|t| t.as_array()).expect("threads array");
     assert_eq!(threads.len(), 1);
 }
+
+per_width!(inspect_good_image, inspect_good_image_32 => inspect_good());

@@ -18,7 +18,7 @@ fn rebuilt_executable_does_not_leak_into_the_restored_process() {
 
     // Same path, different program (a new inode with other code and data).
     fs::remove_file(&prog).unwrap();
-    let other = t.compile_c_as("bigcounter", "counter", Variant::Dynamic, &[]);
+    let other = t.compile_as("bigcounter", "counter", Variant::Dynamic, Bits::B64, &[]);
     assert_eq!(other, prog);
 
     let mut cmd = Command::new(&bins().mtcp);

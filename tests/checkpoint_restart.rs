@@ -1,83 +1,90 @@
 //! Checkpoint, SIGKILL and restart of the counter in each way a program can carry the
 //! runtime: dynamic (preloaded by `mtcp launch`), static and static-pie with libmtcp.a,
 //! libc-free, and a Rust std program; repeated cycles; two computations side by side;
-//! dlopen after restart.
+//! dlopen after restart. Each scenario runs for x86_64 programs and, as `*_32`, for i386
+//! ones (`gcc -m32`, `rustc --target i686-unknown-linux-gnu`) with the i686 build of the
+//! runtime and of mtcp_restart; a 32-bit and a 64-bit computation also run side by side.
 
 mod common;
 
 use common::*;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 /// Counter runs stop here (about 4.5 s of counting) and must print `done LIMIT`.
 const LIMIT: u64 = 90;
 
-/// Launch, wait for a few counts, checkpoint, kill, restart, continue, finish.
-fn full_cycle(t: &Test, prog: &std::path::Path) {
+/// Launch, wait for a few counts, checkpoint, kill, restart, continue, finish; the
+/// processes before and after run the runtime of their width (`dynamic`: the preloaded
+/// one) and the image says their architecture.
+fn full_cycle(t: &Test, prog: &Path, bits: Bits, dynamic: bool) {
     let mut p = t.launch(prog, &[&LIMIT.to_string()]);
     p.wait_for_count(5, LINE_TIMEOUT);
+    assert_runs_runtime(p.pid(), bits, dynamic);
     let mut c = cycle(t, p);
-    let expected = t.images();
     assert_eq!(
-        expected,
+        t.images(),
         vec![c.image.clone()],
         "exactly one image, the one `mtcp checkpoint` printed, is in the image directory"
     );
+    assert_eq!(
+        image_arch(&c.image),
+        bits.em(),
+        "the image of a {} program must say so (e_machine {}) in its header",
+        bits.arch(),
+        bits.em()
+    );
+    assert_runs_runtime(c.restarted.pid(), bits, dynamic);
     expect_done(&mut c.restarted, LIMIT, Duration::from_secs(30));
 }
 
-#[test]
-fn dynamic_c_program() {
-    let t = Test::new("dynamic_c");
-    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
-    full_cycle(&t, &prog);
+/// tests/progs/counter.c built as `variant`, through a full cycle.
+fn c_program(bits: Bits, name: &str, variant: Variant) {
+    let t = Test::new(&bits.name(name));
+    let prog = t.compile("counter", variant, bits, &[]);
+    full_cycle(&t, &prog, bits, variant == Variant::Dynamic);
 }
 
-#[test]
-fn static_c_program() {
-    let t = Test::new("static_c");
-    let prog = t.compile_c("counter", Variant::Static, &[]);
-    full_cycle(&t, &prog);
+per_width!(dynamic_c_program, dynamic_c_program_32 => c_program("dynamic_c", Variant::Dynamic));
+
+per_width!(static_c_program, static_c_program_32 => c_program("static_c", Variant::Static));
+
+per_width!(static_pie_c_program, static_pie_c_program_32 => c_program("static_pie_c", Variant::StaticPie));
+
+/// tests/progs/nolibc.c (x86_64) or nolibc32.c (i386), which make their own syscalls,
+/// built with `flags` as `out`, through a full cycle.
+fn libc_free(bits: Bits, out: &str, flags: &[&str]) {
+    let t = Test::new(&bits.name(out));
+    let src = format!("nolibc{}", bits.suffix());
+    let prog = t.compile_as(&src, out, Variant::NoLibc, bits, flags);
+    full_cycle(&t, &prog, bits, false);
 }
 
-#[test]
-fn static_pie_c_program() {
-    let t = Test::new("static_pie_c");
-    let prog = t.compile_c("counter", Variant::StaticPie, &[]);
-    full_cycle(&t, &prog);
+per_width!(libc_free_program, libc_free_program_32 => libc_free("nolibc", &[]));
+
+// Runs .init_array and calls mtcp_init() too: the second call must be harmless.
+per_width!(
+    libc_free_program_calling_mtcp_init,
+    libc_free_program_calling_mtcp_init_32 => libc_free("nolibc_init", &["-DCALL_INIT"])
+);
+
+fn rust_std(bits: Bits) {
+    let t = Test::new(&bits.name("rust_std"));
+    let prog = t.compile_rust("rust_counter", &format!("rust_counter{}", bits.suffix()), bits);
+    full_cycle(&t, &prog, bits, true);
 }
 
-#[test]
-fn libc_free_program() {
-    let t = Test::new("nolibc");
-    let prog = t.compile_c("nolibc", Variant::NoLibc, &[]);
-    full_cycle(&t, &prog);
-}
-
-#[test]
-fn libc_free_program_calling_mtcp_init() {
-    let t = Test::new("nolibc_init");
-    // Runs .init_array and calls mtcp_init() too: the second call must be harmless.
-    let prog = t.compile_c_as("nolibc", "nolibc_init", Variant::NoLibc, &["-DCALL_INIT"]);
-    full_cycle(&t, &prog);
-}
-
-#[test]
-fn rust_std_program() {
-    let t = Test::new("rust_std");
-    let prog = t.compile_rust("rust_counter", "rust_counter");
-    full_cycle(&t, &prog);
-}
+per_width!(rust_std_program, rust_std_program_32 => rust_std());
 
 /// A static program started directly (no `mtcp launch`), configured by MTCP_DIR only.
-#[test]
-fn static_program_without_launch() {
-    let t = Test::new("static_direct");
-    let prog = t.compile_c("counter", Variant::Static, &[]);
+fn static_without_launch(bits: Bits) {
+    let t = Test::new(&bits.name("static_direct"));
+    let prog = t.compile("counter", Variant::Static, bits, &[]);
     let images = t.subdir("images");
     let mut cmd = Command::new(&prog);
     cmd.arg(LIMIT.to_string()).env("MTCP_DIR", &images).current_dir(&t.dir);
-    let mut p = Proc::spawn(cmd, "static counter run directly");
+    let mut p = Proc::spawn(cmd, &format!("static {} counter run directly", bits.arch()));
     p.wait_for_count(5, LINE_TIMEOUT);
     let pid = p.pid();
     let mut c = cycle(&t, p);
@@ -88,6 +95,8 @@ fn static_program_without_launch() {
     );
     expect_done(&mut c.restarted, LIMIT, Duration::from_secs(30));
 }
+
+per_width!(static_program_without_launch, static_program_without_launch_32 => static_without_launch());
 
 /// The link line of pkgconfig/mtcp.pc works as documented.
 #[test]
@@ -118,15 +127,14 @@ fn static_program_linked_with_pkg_config() {
         "gcc with pkg-config flags ({flags}) failed:\n{}",
         describe_output(&out)
     );
-    full_cycle(&t, &prog);
+    full_cycle(&t, &prog, Bits::B64, false);
 }
 
 /// Checkpoint, kill, restart three times over: the same image file is rewritten (the
 /// computation keeps its identity) and the count keeps going up.
-#[test]
-fn three_cycles() {
-    let t = Test::new("three_cycles");
-    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
+fn three_cycles_of(bits: Bits) {
+    let t = Test::new(&bits.name("three_cycles"));
+    let prog = t.compile("counter", Variant::Dynamic, bits, &[]);
     let limit = 200u64;
     let mut p = t.launch(&prog, &[&limit.to_string()]);
     p.wait_for_count(5, LINE_TIMEOUT);
@@ -147,6 +155,12 @@ fn three_cycles() {
             );
         }
         assert_eq!(t.images().len(), 1, "round {round}: one image only: {:?}", t.images());
+        assert_eq!(
+            image_arch(&c.image),
+            bits.em(),
+            "round {round}: not an {} image",
+            bits.arch()
+        );
         image = Some(c.image.clone());
         last_first = c.first;
         p = c.restarted;
@@ -155,60 +169,83 @@ fn three_cycles() {
     expect_done(&mut p, limit, Duration::from_secs(30));
 }
 
-/// Two computations checkpointed, killed and restarted at the same time continue
-/// independently, each with its own count.
-#[test]
-fn two_processes_side_by_side() {
-    let t = Test::new("side_by_side");
-    let dynamic = t.compile_c_as("counter", "counter_a", Variant::Dynamic, &[]);
-    let stat = t.compile_c_as("counter", "counter_b", Variant::Static, &[]);
-    let mut a = t.launch(&dynamic, &["150"]);
-    a.wait_for_count(3, LINE_TIMEOUT);
-    let mut b = t.launch(&stat, &["100"]);
-    b.wait_for_count(3, LINE_TIMEOUT);
-    let a_before = a.last_count().unwrap();
-    let b_before = b.last_count().unwrap();
-    let image_a = checkpoint(a.pid());
-    let image_b = checkpoint(b.pid());
+per_width!(three_cycles, three_cycles_32 => three_cycles_of());
+
+/// Two computations, A (dynamic, of width `a`) and B (static, of width `b`),
+/// checkpointed, killed and restarted at the same time continue independently, each with
+/// its own count; `mtcp restart` picks each image's own mtcp_restart.
+fn side_by_side(name: &str, a: Bits, b: Bits) {
+    let t = Test::new(name);
+    let prog_a = t.compile_as("counter", "counter_a", Variant::Dynamic, a, &[]);
+    let prog_b = t.compile_as("counter", "counter_b", Variant::Static, b, &[]);
+    let (la, lb) = (format!("A ({})", a.arch()), format!("B ({})", b.arch()));
+    let mut pa = t.launch(&prog_a, &["150"]);
+    pa.wait_for_count(3, LINE_TIMEOUT);
+    let mut pb = t.launch(&prog_b, &["100"]);
+    pb.wait_for_count(3, LINE_TIMEOUT);
+    let a_before = pa.last_count().unwrap();
+    let b_before = pb.last_count().unwrap();
+    let image_a = checkpoint(pa.pid());
+    let image_b = checkpoint(pb.pid());
     assert_ne!(image_a, image_b);
-    a.kill9();
-    b.kill9();
-    let (a_kill, b_kill) = (a.last_count().unwrap(), b.last_count().unwrap());
+    assert_eq!(
+        (image_arch(&image_a), image_arch(&image_b)),
+        (a.em(), b.em()),
+        "image architectures ({la}, {lb})"
+    );
+    pa.kill9();
+    pb.kill9();
+    let (a_kill, b_kill) = (pa.last_count().unwrap(), pb.last_count().unwrap());
     let mut ra = t.restart(&image_a);
     let mut rb = t.restart(&image_b);
     let fa = ra.wait_first_count(LINE_TIMEOUT);
     let fb = rb.wait_first_count(LINE_TIMEOUT);
-    assert!(
-        fa > a_before && fa <= a_kill + 1,
-        "A restarted at {fa}, expected {}..={}\n{}",
-        a_before + 1,
-        a_kill + 1,
-        ra.describe()
-    );
-    assert!(
-        fb > b_before && fb <= b_kill + 1,
-        "B restarted at {fb}, expected {}..={}\n{}",
-        b_before + 1,
-        b_kill + 1,
-        rb.describe()
-    );
+    for (label, r, first, before, at_kill) in [(&la, &ra, fa, a_before, a_kill), (&lb, &rb, fb, b_before, b_kill)] {
+        assert!(
+            first > before && first <= at_kill + 1,
+            "{label} restarted at {first}, expected {}..={}\n{}",
+            before + 1,
+            at_kill + 1,
+            r.describe()
+        );
+    }
     ra.wait_for_count(fa + 20, LINE_TIMEOUT);
     rb.wait_for_count(fb + 20, LINE_TIMEOUT);
     expect_done(&mut rb, 100, Duration::from_secs(30));
     // A still runs after B is gone.
     let a_now = ra.last_count().unwrap();
     ra.wait_for_count(a_now + 5, LINE_TIMEOUT);
-    assert!(ra.exited().is_none(), "A stopped when B ended\n{}", ra.describe());
+    assert!(ra.exited().is_none(), "{la} stopped when {lb} ended\n{}", ra.describe());
     expect_done(&mut ra, 150, Duration::from_secs(30));
 }
 
-/// After a restart, the restored dynamic loader loads a library the program had never
-/// loaded (its own dlopen, dlsym, relocation, constructor and TLS-free data).
 #[test]
-fn dlopen_after_restart() {
-    let t = Test::new("dlopen");
-    let prog = t.compile_c_as("counter", "dlcounter", Variant::Dynamic, &["-DUSE_DLOPEN", "-ldl"]);
-    let plugin = t.compile_c_as("plugin", "libplugin.so", Variant::Shared, &[]);
+fn two_processes_side_by_side() {
+    side_by_side("side_by_side", Bits::B64, Bits::B64);
+}
+
+/// A 32-bit and a 64-bit computation side by side.
+#[test]
+fn i386_and_x86_64_side_by_side() {
+    side_by_side("side_by_side_32_64", Bits::B32, Bits::B64);
+}
+
+/// After a restart, the restored dynamic loader loads a library the program had never
+/// loaded (its own dlopen, dlsym, relocation, constructor and TLS-free data). For i386
+/// this stands in for a 32-bit interpreter, which Debian does not offer cheaply: it
+/// exercises the same restored ld.so, relocation and constructors.
+fn dlopen_after(bits: Bits) {
+    let t = Test::new(&bits.name("dlopen"));
+    let sfx = bits.suffix();
+    let prog = t.compile_as(
+        "counter",
+        &format!("dlcounter{sfx}"),
+        Variant::Dynamic,
+        bits,
+        &["-DUSE_DLOPEN", "-ldl"],
+    );
+    let lib = format!("libplugin{sfx}.so");
+    let plugin = t.compile_as("plugin", &lib, Variant::Shared, bits, &[]);
     let trigger = t.path("load-now");
     let mut p = t.launch(
         &prog,
@@ -220,6 +257,7 @@ fn dlopen_after_restart() {
         ],
     );
     p.wait_for_count(5, LINE_TIMEOUT);
+    assert_runs_runtime(p.pid(), bits, true);
     let mut c = cycle(&t, p);
     assert!(
         !c.restarted.lines().iter().any(|l| l.starts_with("plugin")),
@@ -237,8 +275,10 @@ fn dlopen_after_restart() {
     assert_eq!(line, expected, "\n{}", c.restarted.describe());
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", c.restarted.pid())).unwrap_or_default();
     assert!(
-        maps.contains("libplugin.so"),
-        "libplugin.so is not mapped in the restarted process:\n{maps}"
+        maps.contains(&lib),
+        "{lib} is not mapped in the restarted process:\n{maps}"
     );
     expect_done(&mut c.restarted, 120, Duration::from_secs(30));
 }
+
+per_width!(dlopen_after_restart, dlopen_after_restart_32 => dlopen_after());

@@ -82,7 +82,7 @@ fn expect_joined_and_done(p: &mut Proc) {
 
 fn threads_cycle(name: &str, variant: Variant) {
     let t = Test::new(name);
-    let prog = t.compile_c32_as("threads32", "threads32", variant, &["-pthread"]);
+    let prog = t.compile("threads32", variant, Bits::B32, &["-pthread"]);
     let mut p = t.launch(&prog, &[&LIMIT.to_string()]);
     p.wait_for_count(12, LINE_TIMEOUT);
     let before_ids = last_ids(&p);
@@ -152,7 +152,7 @@ fn restart_same_pid(t: &Test, image: &Path) -> Proc {
 #[test]
 fn threads32_same_pid() {
     let t = Test::new("i386_threads_same_pid");
-    let prog = t.compile_c32_as("threads32", "threads32", Variant::Dynamic, &["-pthread"]);
+    let prog = t.compile("threads32", Variant::Dynamic, Bits::B32, &["-pthread"]);
     let mut p = t.launch(&prog, &[&LIMIT.to_string()]);
     p.wait_for_count(12, LINE_TIMEOUT);
     let before = p.last_count().unwrap();

@@ -565,7 +565,7 @@ fn churn_50_checkpoints() {
 #[test]
 fn rust_std_threads() {
     let t = Test::new("rust_threads");
-    let prog = t.compile_rust("rust_threads", "rust_threads");
+    let prog = t.compile_rust("rust_threads", "rust_threads", Bits::B64);
     let stop = t.path("stop");
     let mut p = t.launch(&prog, &[stop.to_str().unwrap()]);
     p.wait_for_count(5, LINE_TIMEOUT);

@@ -1,6 +1,7 @@
 //! The four ways a checkpoint starts: the checkpoint signal sent by anyone, the interval
 //! timer, `mtcp checkpoint PID`, and the program's own mtcp_checkpoint() call; and the
-//! errors of `mtcp checkpoint` itself.
+//! errors of `mtcp checkpoint` itself. Each scenario with a program runs for x86_64 and,
+//! as `*_32`, for i386 (`gcc -m32`) programs.
 
 mod common;
 
@@ -42,10 +43,9 @@ fn signal_and_wait(p: &mut Proc, vpid: i32, dir: &Path, sig: i32) -> PathBuf {
     image
 }
 
-#[test]
-fn by_default_signal_usr2() {
-    let t = Test::new("signal_usr2");
-    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
+fn by_default_signal(bits: Bits) {
+    let t = Test::new(&bits.name("signal_usr2"));
+    let prog = t.compile("counter", Variant::Dynamic, bits, &[]);
     let mut p = t.launch(&prog, &["90"]);
     p.wait_for_count(5, LINE_TIMEOUT);
     let (dir, vpid) = (t.dir.clone(), p.pid());
@@ -53,17 +53,17 @@ fn by_default_signal_usr2() {
     expect_done(&mut c.restarted, 90, Duration::from_secs(30));
 }
 
-#[test]
-fn by_chosen_signal_usr1_static() {
-    let t = Test::new("signal_usr1");
-    let prog = t.compile_c("counter", Variant::Static, &[]);
+per_width!(by_default_signal_usr2, by_default_signal_usr2_32 => by_default_signal());
+
+fn by_chosen_signal(bits: Bits) {
+    let t = Test::new(&bits.name("signal_usr1"));
+    let prog = t.compile("counter", Variant::Static, bits, &[]);
     let mut p = t.launch_with(&["--signal", "USR1"], &prog, &["90"]);
     p.wait_for_count(5, LINE_TIMEOUT);
     let (dir, vpid) = (t.dir.clone(), p.pid());
     let mut c = cycle_with(&t, p, |p| signal_and_wait(p, vpid, &dir, SIGUSR1));
     // The restarted process still answers to USR1 (its handler was restored)...
-    let dir2 = t.dir.clone();
-    let image2 = signal_and_wait(&mut c.restarted, vpid, &dir2, SIGUSR1);
+    let image2 = signal_and_wait(&mut c.restarted, vpid, &t.dir, SIGUSR1);
     assert_eq!(
         image2, c.image,
         "re-checkpointing a restarted process rewrites its image"
@@ -74,10 +74,11 @@ fn by_chosen_signal_usr1_static() {
     expect_done(&mut c.restarted, 90, Duration::from_secs(30));
 }
 
-#[test]
-fn by_interval() {
-    let t = Test::new("interval");
-    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
+per_width!(by_chosen_signal_usr1_static, by_chosen_signal_usr1_static_32 => by_chosen_signal());
+
+fn by_interval_of(bits: Bits) {
+    let t = Test::new(&bits.name("interval"));
+    let prog = t.compile("counter", Variant::Dynamic, bits, &[]);
     let mut p = t.launch_with(&["--interval", "1"], &prog, &["200"]);
     p.wait_first_count(LINE_TIMEOUT);
     let pid = p.pid();
@@ -122,10 +123,11 @@ fn by_interval() {
     assert_eq!(t.images(), vec![image.clone()], "one image per computation");
 }
 
-#[test]
-fn by_mtcp_checkpoint_command() {
-    let t = Test::new("checkpoint_cmd");
-    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
+per_width!(by_interval, by_interval_32 => by_interval_of());
+
+fn by_checkpoint_command(bits: Bits) {
+    let t = Test::new(&bits.name("checkpoint_cmd"));
+    let prog = t.compile("counter", Variant::Dynamic, bits, &[]);
     let mut p = t.launch(&prog, &["90"]);
     p.wait_for_count(3, LINE_TIMEOUT);
     let pid = p.pid();
@@ -152,9 +154,12 @@ fn by_mtcp_checkpoint_command() {
     expect_done(&mut c.restarted, 90, Duration::from_secs(30));
 }
 
-fn api_test(name: &str, variant: Variant) {
-    let t = Test::new(name);
-    let prog = t.compile_c_as("counter", "apicounter", variant, &["-DUSE_API"]);
+per_width!(by_mtcp_checkpoint_command, by_mtcp_checkpoint_command_32 => by_checkpoint_command());
+
+/// The program calls mtcp_checkpoint() itself after count 5 (libmtcp.a linked in).
+fn by_api(bits: Bits, name: &str, variant: Variant) {
+    let t = Test::new(&bits.name(name));
+    let prog = t.compile_as("counter", "apicounter", variant, bits, &["-DUSE_API"]);
     let mut p = t.launch(&prog, &["60", "--api-at", "5"]);
     let line = p.wait_for_line("`api ...`", LINE_TIMEOUT, |l| l.starts_with("api "));
     let expected_image = t.dir.join(format!("ckpt_apicounter_{}.mtcp", p.pid()));
@@ -192,15 +197,9 @@ fn api_test(name: &str, variant: Variant) {
     );
 }
 
-#[test]
-fn by_api_static() {
-    api_test("api_static", Variant::Static);
-}
+per_width!(by_api_static, by_api_static_32 => by_api("api_static", Variant::Static));
 
-#[test]
-fn by_api_static_pie() {
-    api_test("api_static_pie", Variant::StaticPie);
-}
+per_width!(by_api_static_pie, by_api_static_pie_32 => by_api("api_static_pie", Variant::StaticPie));
 
 #[test]
 fn checkpoint_command_errors() {
@@ -262,13 +261,13 @@ fn assert_one_line_failure(out: &std::process::Output, what: &str) {
 /// A process without the runtime that happens to catch SIGUSR2 (bash running a script
 /// with an EXIT trap does, and so does this test's catcher) must be refused, not sent
 /// the signal: `mtcp checkpoint` would otherwise kill it.
-#[test]
-fn checkpoint_refuses_a_process_that_only_catches_the_signal() {
-    let t = Test::new("checkpoint_catcher");
-    let prog = t.compile_c("catcher", Variant::Dynamic, &[]);
+fn refuses_a_catcher(bits: Bits) {
+    let t = Test::new(&bits.name("checkpoint_catcher"));
+    let prog = t.compile("catcher", Variant::Dynamic, bits, &[]);
     let mut cmd = Command::new(&prog);
     cmd.current_dir(&t.dir);
-    let mut p = Proc::spawn(cmd, "catcher (no mtcp runtime, catches SIGUSR2)");
+    let label = format!("{} catcher (no mtcp runtime, catches SIGUSR2)", bits.arch());
+    let mut p = Proc::spawn(cmd, &label);
     p.wait_for_line("`ready`", LINE_TIMEOUT, |l| l == "ready");
     let out = mtcp(
         &["checkpoint", "--timeout", "3", &p.pid().to_string()],
@@ -289,3 +288,8 @@ fn checkpoint_refuses_a_process_that_only_catches_the_signal() {
     );
     assert_one_line_failure(&out, "checkpoint of a process that catches SIGUSR2 without the runtime");
 }
+
+per_width!(
+    checkpoint_refuses_a_process_that_only_catches_the_signal,
+    checkpoint_refuses_a_process_that_only_catches_the_signal_32 => refuses_a_catcher()
+);

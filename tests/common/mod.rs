@@ -1,6 +1,7 @@
 //! Shared harness of the end-to-end tests: finding the built binaries, per-test temporary
-//! directories, compiling the test programs, running processes whose output is collected
-//! line by line, and the checkpoint / kill / restart cycle with its continuity checks.
+//! directories, compiling the test programs for x86_64 or i386 (`Bits`), running processes
+//! whose output is collected line by line, and the checkpoint / kill / restart cycle with
+//! its continuity checks.
 //!
 //! Nothing here may hang: every wait has a time-out, every test body runs under a
 //! watchdog (`Test::new`) that kills all children and aborts the test binary after
@@ -211,30 +212,23 @@ impl Test {
         d
     }
 
-    /// Builds tests/progs/`src`.c as `out` in the test directory.
-    pub fn compile_c_as(&self, src: &str, out: &str, variant: Variant, flags: &[&str]) -> PathBuf {
+    /// Builds tests/progs/`src`.c for `bits` (plain `gcc`, or `gcc -m32`) as `out` in the
+    /// test directory; the static variants link that width's libmtcp.a (whole archive).
+    pub fn compile_as(&self, src: &str, out: &str, variant: Variant, bits: Bits, flags: &[&str]) -> PathBuf {
         let b = bins();
+        // For i386 this also checks, with a helpful message, that the i686 build exists.
+        let libmtcp_a = bits.libmtcp_a();
         let source = b.root.join("tests/progs").join(format!("{src}.c"));
         let output = self.path(out);
         let mut cmd = Command::new("gcc");
-        cmd.arg("-Wall").arg("-g");
+        cmd.args(bits.gcc_args()).args(["-Wall", "-g"]);
         match variant {
-            Variant::Dynamic => {
-                cmd.arg("-O2");
-            }
-            Variant::Static => {
-                cmd.args(["-O2", "-static"]);
-            }
-            Variant::StaticPie => {
-                cmd.args(["-O2", "-static-pie", "-fPIE"]);
-            }
-            Variant::NoLibc => {
-                cmd.args(["-O1", "-nostdlib", "-static", "-fno-stack-protector"]);
-            }
-            Variant::Shared => {
-                cmd.args(["-O2", "-shared", "-fPIC"]);
-            }
-        }
+            Variant::Dynamic => cmd.args(["-O2"]),
+            Variant::Static => cmd.args(["-O2", "-static"]),
+            Variant::StaticPie => cmd.args(["-O2", "-static-pie", "-fPIE"]),
+            Variant::NoLibc => cmd.args(["-O1", "-nostdlib", "-static", "-fno-stack-protector"]),
+            Variant::Shared => cmd.args(["-O2", "-shared", "-fPIC"]),
+        };
         cmd.args(flags)
             .arg(&source)
             .arg("-I")
@@ -243,39 +237,51 @@ impl Test {
             .arg(&output);
         if matches!(variant, Variant::Static | Variant::StaticPie | Variant::NoLibc) {
             cmd.arg("-Wl,--whole-archive")
-                .arg(&b.libmtcp_a)
+                .arg(libmtcp_a)
                 .arg("-Wl,--no-whole-archive");
         }
         let out = run_output(cmd, Duration::from_secs(60));
         assert!(
             out.status.success(),
-            "gcc failed for {src}.c ({variant:?} {flags:?}):\n{}",
+            "gcc failed for {src}.c ({bits:?} {variant:?} {flags:?}):\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         output
     }
 
-    /// `compile_c_as` with the output named after the source.
-    pub fn compile_c(&self, src: &str, variant: Variant, flags: &[&str]) -> PathBuf {
-        self.compile_c_as(src, src, variant, flags)
+    /// `compile_as` with the output named after the source.
+    pub fn compile(&self, src: &str, variant: Variant, bits: Bits, flags: &[&str]) -> PathBuf {
+        self.compile_as(src, src, variant, bits, flags)
     }
 
-    /// Builds tests/progs/`src`.rs with `rustc -O`.
-    pub fn compile_rust(&self, src: &str, out: &str) -> PathBuf {
+    /// `compile` of an x86_64 program, for the tests that have no i386 counterpart.
+    pub fn compile_c(&self, src: &str, variant: Variant, flags: &[&str]) -> PathBuf {
+        self.compile(src, variant, Bits::B64, flags)
+    }
+
+    /// Builds tests/progs/`src`.rs for `bits` with `rustc -O` (and `--target
+    /// i686-unknown-linux-gnu` for i386).
+    pub fn compile_rust(&self, src: &str, out: &str, bits: Bits) -> PathBuf {
         let b = bins();
         let source = b.root.join("tests/progs").join(format!("{src}.rs"));
         let output = self.path(out);
         let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
         let mut cmd = Command::new(rustc);
-        cmd.args(["-O", "--edition", "2021"])
-            .arg(&source)
-            .arg("-o")
-            .arg(&output);
+        cmd.args(["-O", "--edition", "2021"]);
+        if let Some(target) = bits.rust_target() {
+            bits.libmtcp_so(); // the i686 build must exist, or the program cannot be run
+            cmd.args(["--target", target]);
+        }
+        cmd.arg(&source).arg("-o").arg(&output);
         let out = run_output(cmd, Duration::from_secs(100));
         assert!(
             out.status.success(),
-            "rustc failed for {src}.rs:\n{}",
-            String::from_utf8_lossy(&out.stderr)
+            "rustc failed for {src}.rs ({bits:?}){}:\n{}",
+            match bits.rust_target() {
+                Some(target) => format!(" (run `rustup target add {target}`)"),
+                None => String::new(),
+            },
+            describe_output(&out)
         );
         output
     }
@@ -322,7 +328,138 @@ impl Drop for Test {
 }
 
 // ---------------------------------------------------------------------------------------
-// i386: 32-bit programs on the 64-bit kernel
+// Target width: x86_64 programs, or i386 programs (`gcc -m32`) on the 64-bit kernel
+
+/// The width of the programs a test builds, which decides the runtime, the mtcp_restart
+/// and the image architecture that go with them. The single-threaded scenarios run once
+/// per width: a `fn scenario(bits: Bits, ...)` with the entry points `test_name` and
+/// `test_name_32` (`per_width!`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bits {
+    /// x86_64, with the native build (`bins()`).
+    B64,
+    /// i386, with the i686 build (`bins32()`), which `mtcp` uses for 32-bit programs.
+    B32,
+}
+
+impl Bits {
+    /// The name of a test's directory: `base`, or `base_32` for i386.
+    pub fn name(self, base: &str) -> String {
+        match self {
+            Bits::B64 => base.to_string(),
+            Bits::B32 => format!("{base}_32"),
+        }
+    }
+
+    /// The suffix of the test programs written once per architecture (nolibc.c,
+    /// nolibc32.c) and of output files that must not be confused: "" or "32".
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Bits::B64 => "",
+            Bits::B32 => "32",
+        }
+    }
+
+    pub fn other(self) -> Bits {
+        match self {
+            Bits::B64 => Bits::B32,
+            Bits::B32 => Bits::B64,
+        }
+    }
+
+    pub fn gcc_args(self) -> &'static [&'static str] {
+        match self {
+            Bits::B64 => &[],
+            Bits::B32 => &["-m32"],
+        }
+    }
+
+    /// `rustc --target`, if not the host's.
+    pub fn rust_target(self) -> Option<&'static str> {
+        match self {
+            Bits::B64 => None,
+            Bits::B32 => Some("i686-unknown-linux-gnu"),
+        }
+    }
+
+    /// The ELF e_machine, which is also the image header's architecture word:
+    /// 62 (EM_X86_64) or 3 (EM_386).
+    pub fn em(self) -> u32 {
+        match self {
+            Bits::B64 => 62,
+            Bits::B32 => 3,
+        }
+    }
+
+    /// EI_CLASS of the programs: 2 (ELFCLASS64) or 1 (ELFCLASS32).
+    pub fn elf_class(self) -> u8 {
+        match self {
+            Bits::B64 => 2,
+            Bits::B32 => 1,
+        }
+    }
+
+    /// The architecture as `mtcp inspect` names it.
+    pub fn arch(self) -> &'static str {
+        match self {
+            Bits::B64 => "x86_64",
+            Bits::B32 => "i386",
+        }
+    }
+
+    /// The file name of the dynamic loader.
+    pub fn ld_so(self) -> &'static str {
+        match self {
+            Bits::B64 => "ld-linux-x86-64.so.2",
+            Bits::B32 => "ld-linux.so.2",
+        }
+    }
+
+    pub fn libmtcp_so(self) -> &'static Path {
+        match self {
+            Bits::B64 => &bins().libmtcp_so,
+            Bits::B32 => &bins32().libmtcp_so,
+        }
+    }
+
+    pub fn libmtcp_a(self) -> &'static Path {
+        match self {
+            Bits::B64 => &bins().libmtcp_a,
+            Bits::B32 => &bins32().libmtcp_a,
+        }
+    }
+
+    pub fn mtcp_restart(self) -> &'static Path {
+        match self {
+            Bits::B64 => &bins().mtcp_restart,
+            Bits::B32 => &bins32().mtcp_restart,
+        }
+    }
+}
+
+/// The two `#[test]` entry points of a scenario `fn scenario(bits: Bits, args...)`: the
+/// first runs it for x86_64, the second for i386; attributes (`///` docs included) go to
+/// both.
+///
+/// ```ignore
+/// per_width!(dynamic_c_program, dynamic_c_program_32 => c_program("dynamic_c", Variant::Dynamic));
+/// ```
+#[macro_export]
+macro_rules! per_width {
+    ($(#[$attr:meta])* $n64:ident, $n32:ident => $scenario:ident($($arg:expr),* $(,)?)) => {
+        $(#[$attr])*
+        #[test]
+        fn $n64() {
+            $scenario($crate::common::Bits::B64 $(, $arg)*);
+        }
+
+        $(#[$attr])*
+        #[test]
+        fn $n32() {
+            $scenario($crate::common::Bits::B32 $(, $arg)*);
+        }
+    };
+}
 
 /// The i686 build of the runtime and of mtcp_restart, which `mtcp` uses for 32-bit
 /// programs and images.
@@ -382,46 +519,41 @@ pub fn bins32() -> &'static Bins32 {
     })
 }
 
-impl Test {
-    /// Builds tests/progs/`src`.c with `gcc -m32` as `out` in the test directory; the
-    /// static variants link the i686 libmtcp.a (whole archive).
-    pub fn compile_c32_as(&self, src: &str, out: &str, variant: Variant, flags: &[&str]) -> PathBuf {
-        let b = bins();
-        let b32 = bins32();
-        let source = b.root.join("tests/progs").join(format!("{src}.c"));
-        let output = self.path(out);
-        let mut cmd = Command::new("gcc");
-        cmd.args(["-m32", "-Wall", "-g"]);
-        match variant {
-            Variant::Dynamic => cmd.args(["-O2"]),
-            Variant::Static => cmd.args(["-O2", "-static"]),
-            Variant::StaticPie => cmd.args(["-O2", "-static-pie", "-fPIE"]),
-            Variant::NoLibc => cmd.args(["-O1", "-nostdlib", "-static", "-fno-stack-protector"]),
-            Variant::Shared => cmd.args(["-O2", "-shared", "-fPIC"]),
-        };
-        cmd.args(flags)
-            .arg(&source)
-            .arg("-I")
-            .arg(&b.include)
-            .arg("-o")
-            .arg(&output);
-        if matches!(variant, Variant::Static | Variant::StaticPie | Variant::NoLibc) {
-            cmd.arg("-Wl,--whole-archive")
-                .arg(&b32.libmtcp_a)
-                .arg("-Wl,--no-whole-archive");
-        }
-        let out = run_output(cmd, Duration::from_secs(60));
-        assert!(
-            out.status.success(),
-            "gcc -m32 failed for {src}.c ({variant:?} {flags:?}):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        output
-    }
+/// The image header's architecture word (offset 12): `Bits::em`, 62 or 3.
+pub fn image_arch(image: &Path) -> u32 {
+    let b = fs::read(image).unwrap();
+    u32::from_le_bytes(b[12..16].try_into().unwrap())
+}
 
-    /// `compile_c32_as` with the output named after the source.
-    pub fn compile_c32(&self, src: &str, variant: Variant, flags: &[&str]) -> PathBuf {
-        self.compile_c32_as(src, src, variant, flags)
+/// The running process `pid` is a program of width `bits` and, if it is `dynamic`, has
+/// the runtime of that width mapped (the one `mtcp launch` preloaded), not the other.
+pub fn assert_runs_runtime(pid: i32, bits: Bits, dynamic: bool) {
+    let exe = fs::read(format!("/proc/{pid}/exe")).unwrap_or_default();
+    assert!(exe.len() > 5 && &exe[..4] == b"\x7fELF", "cannot read /proc/{pid}/exe");
+    assert_eq!(
+        exe[4],
+        bits.elf_class(),
+        "process {pid} is not a {} (EI_CLASS {}) program",
+        bits.arch(),
+        bits.elf_class()
+    );
+    if dynamic {
+        let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        let lib = bits.libmtcp_so().canonicalize().unwrap();
+        assert!(
+            maps.contains(lib.to_str().unwrap()),
+            "the {} runtime {} is not mapped in the {} process {pid}:\n{maps}",
+            bits.arch(),
+            lib.display(),
+            bits.arch()
+        );
+        if bits == Bits::B32 {
+            let lib64 = Bits::B64.libmtcp_so().canonicalize().unwrap();
+            assert!(
+                !maps.contains(lib64.to_str().unwrap()),
+                "the 64-bit runtime is mapped in a 32-bit process:\n{maps}"
+            );
+        }
     }
 }
 
@@ -517,6 +649,13 @@ pub fn run_output(mut cmd: Command, timeout: Duration) -> Output {
     Output { status, stdout, stderr }
 }
 
+/// Runs an mtcp_restart `program` on `image` directly, in `dir`.
+pub fn run_restart_program(program: &Path, image: &Path, dir: &Path) -> Output {
+    let mut cmd = Command::new(program);
+    cmd.arg(image).current_dir(dir);
+    run_output(cmd, Duration::from_secs(30))
+}
+
 /// Runs the mtcp CLI with `args`.
 pub fn mtcp(args: &[&str], timeout: Duration) -> Output {
     let mut cmd = Command::new(&bins().mtcp);
@@ -531,6 +670,29 @@ pub fn describe_output(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// Checks the run of a program that must refuse its input: not killed by a signal, a
+/// non-zero exit (exactly 1 if `exit1`), exactly one line on stderr, and that line
+/// mentions one of `keywords` (lower case). Returns the problem, or None if it failed
+/// properly.
+pub fn one_line_failure(what: &str, out: &Output, exit1: bool, keywords: &[&str]) -> Option<String> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    let problem = if let Some(sig) = out.status.signal() {
+        Some(format!("was killed by signal {sig}"))
+    } else if out.status.success() {
+        Some("exited 0".to_string())
+    } else if exit1 && out.status.code() != Some(1) {
+        Some(format!("exited {:?} instead of 1", out.status.code()))
+    } else if lines.len() != 1 {
+        Some(format!("printed {} lines on stderr instead of one", lines.len()))
+    } else if !keywords.iter().any(|k| lines[0].to_lowercase().contains(k)) {
+        Some(format!("its stderr line does not mention any of {keywords:?}"))
+    } else {
+        None
+    };
+    problem.map(|p| format!("{what}: {p}\n{}", describe_output(out)))
 }
 
 pub fn describe_status(s: &ExitStatus) -> String {
@@ -564,6 +726,16 @@ pub fn checkpoint(pid: i32) -> PathBuf {
         describe_output(&out)
     );
     path
+}
+
+/// An image of `prog`: launched with its default arguments, checkpointed after 3 counts
+/// with `mtcp checkpoint`, then killed.
+pub fn image_of(t: &Test, prog: &Path) -> PathBuf {
+    let mut p = t.launch(prog, &[]);
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let image = checkpoint(p.pid());
+    p.kill9();
+    image
 }
 
 /// `mtcp inspect --json IMAGE`, which must succeed; returns the parsed document.
