@@ -1,12 +1,18 @@
 //! rust_counter: the counter of counter.c written with Rust's std, run under `mtcp launch`
 //! (libmtcp.so preloaded). Every ~50 ms prints `count N`, after checking a 1 MiB buffer's
-//! checksum, a growing list of heap blocks with patterns, and a thread-local value.
+//! checksum, a growing list of heap blocks with patterns, blocks taken with libc's sbrk
+//! (up to 256, so the brk heap grows across the restart), and a thread-local value.
 //! `BAD ...` and exit 3 on corruption; argv[1] is the limit (default 100000), then `done N`.
 //! Built by the tests with `rustc -O`.
 
 use std::cell::Cell;
 use std::io::Write;
 use std::time::Duration;
+
+extern "C" {
+    /// libc's sbrk (std links libc): grows the brk heap that the restart must restore.
+    fn sbrk(increment: isize) -> *mut u8;
+}
 
 thread_local! {
     static TLS: Cell<u64> = const { Cell::new(0) };
@@ -44,6 +50,7 @@ fn main() {
     let mut sum = checksum(&buf);
     let mut blocks: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut strings: Vec<String> = Vec::new();
+    let mut brk_blocks: Vec<(*mut u8, u8)> = Vec::new();
     TLS.with(|t| t.set(0xfeed));
 
     let stdout = std::io::stdout();
@@ -78,6 +85,24 @@ fn main() {
         }
         if strings.len() < 500 {
             strings.push(format!("string number {}", strings.len()));
+        }
+        for &(p, fill) in &brk_blocks {
+            // SAFETY: each block is 4096 bytes that sbrk gave us and nothing else uses.
+            let block = unsafe { std::slice::from_raw_parts(p, 4096) };
+            if block.iter().any(|&b| b != fill) {
+                bad("sbrk", fill as u64);
+            }
+        }
+        if brk_blocks.len() < 256 {
+            // SAFETY: sbrk returns the start of 4096 new bytes, or (void*)-1 on failure.
+            let p = unsafe { sbrk(4096) };
+            if p as isize == -1 {
+                bad("sbrk failed", count);
+            }
+            let fill = (count % 251) as u8;
+            // SAFETY: p is valid for 4096 bytes (just allocated).
+            unsafe { std::ptr::write_bytes(p, fill, 4096) };
+            brk_blocks.push((p, fill));
         }
         if TLS.with(|t| t.get()) != 0xfeed {
             bad("tls", count);
