@@ -65,17 +65,21 @@ fn fd_arg(fd: i32) -> usize {
     fd as isize as usize
 }
 
-/// A NUL-terminated path held in a fixed buffer (the kernel needs the terminator).
-pub struct CPath {
-    buf: [u8; 4096],
+/// A NUL-terminated path held in a fixed buffer of N bytes (the kernel needs the
+/// terminator). Short paths use a small N to keep signal-handler stacks small.
+pub struct CPathBuf<const N: usize> {
+    buf: [u8; N],
     len: usize,
 }
 
-impl CPath {
+/// Room for any path.
+pub type CPath = CPathBuf<4096>;
+
+impl<const N: usize> CPathBuf<N> {
     /// Fails with ENAMETOOLONG if `bytes` plus the terminator do not fit, and EINVAL if
     /// it holds a NUL.
-    pub fn new(bytes: &[u8]) -> Result<CPath, Errno> {
-        let mut p = CPath { buf: [0; 4096], len: 0 };
+    pub fn new(bytes: &[u8]) -> Result<CPathBuf<N>, Errno> {
+        let mut p = CPathBuf { buf: [0; N], len: 0 };
         p.push(bytes)?;
         Ok(p)
     }
@@ -102,7 +106,7 @@ impl CPath {
     }
 }
 
-pub fn openat(dirfd: i32, path: &CPath, flags: usize, mode: usize) -> Result<i32, Errno> {
+pub fn openat<const N: usize>(dirfd: i32, path: &CPathBuf<N>, flags: usize, mode: usize) -> Result<i32, Errno> {
     // SAFETY: path is NUL-terminated and lives across the call.
     unsafe {
         syscalls::syscall4(Sysno::openat, fd_arg(dirfd), path.ptr(), flags | O_LARGEFILE, mode).map(|fd| fd as i32)
@@ -110,7 +114,12 @@ pub fn openat(dirfd: i32, path: &CPath, flags: usize, mode: usize) -> Result<i32
 }
 
 pub fn open(path: &[u8], flags: usize, mode: usize) -> Result<i32, Errno> {
-    openat(AT_FDCWD, &CPath::new(path)?, flags, mode)
+    // /proc paths are short: keep the common case's stack small.
+    if path.len() < 128 {
+        openat(AT_FDCWD, &CPathBuf::<128>::new(path)?, flags, mode)
+    } else {
+        openat(AT_FDCWD, &CPath::new(path)?, flags, mode)
+    }
 }
 
 /// Closes `fd`; errors (EBADF, EINTR, EIO) are ignored because the descriptor is gone
@@ -195,17 +204,17 @@ pub fn fsync(fd: i32) -> Result<(), Errno> {
     unsafe { syscalls::syscall1(Sysno::fsync, fd_arg(fd)).map(|_| ()) }
 }
 
-pub fn renameat(olddir: i32, old: &CPath, newdir: i32, new: &CPath) -> Result<(), Errno> {
+pub fn renameat<const A: usize, const B: usize>(olddir: i32, old: &CPathBuf<A>, newdir: i32, new: &CPathBuf<B>) -> Result<(), Errno> {
     // SAFETY: both paths are NUL-terminated and live across the call.
     unsafe { syscalls::syscall4(Sysno::renameat, fd_arg(olddir), old.ptr(), fd_arg(newdir), new.ptr()).map(|_| ()) }
 }
 
-pub fn unlinkat(dirfd: i32, path: &CPath) -> Result<(), Errno> {
+pub fn unlinkat<const N: usize>(dirfd: i32, path: &CPathBuf<N>) -> Result<(), Errno> {
     // SAFETY: path is NUL-terminated.
     unsafe { syscalls::syscall3(Sysno::unlinkat, fd_arg(dirfd), path.ptr(), 0).map(|_| ()) }
 }
 
-pub fn mkdirat(dirfd: i32, path: &CPath, mode: usize) -> Result<(), Errno> {
+pub fn mkdirat<const N: usize>(dirfd: i32, path: &CPathBuf<N>, mode: usize) -> Result<(), Errno> {
     // SAFETY: path is NUL-terminated.
     unsafe { syscalls::syscall3(Sysno::mkdirat, fd_arg(dirfd), path.ptr(), mode).map(|_| ()) }
 }
@@ -218,7 +227,7 @@ pub fn getcwd(buf: &mut [u8]) -> Result<&[u8], Errno> {
     Ok(&buf[..n])
 }
 
-pub fn chdir(path: &CPath) -> Result<(), Errno> {
+pub fn chdir<const N: usize>(path: &CPathBuf<N>) -> Result<(), Errno> {
     // SAFETY: path is NUL-terminated.
     unsafe { syscalls::syscall1(Sysno::chdir, path.ptr()).map(|_| ()) }
 }
@@ -490,7 +499,7 @@ pub const AT_EMPTY_PATH: usize = 0x1000;
 const STATX_BASIC_STATS: usize = 0x7ff;
 
 /// statx of `path` (or of `fd` itself when `path` is empty).
-pub fn statx(fd: i32, path: &CPath, flags: usize) -> Result<Statx, Errno> {
+pub fn statx<const N: usize>(fd: i32, path: &CPathBuf<N>, flags: usize) -> Result<Statx, Errno> {
     // SAFETY: Statx is plain data; all-zero is a valid value.
     let mut st: Statx = unsafe { core::mem::zeroed() };
     // SAFETY: path is NUL-terminated; st is valid for the kernel's 256-byte write.
