@@ -208,18 +208,58 @@ pub type FailMessage = FmtBuf<512>;
 unsafe fn coordinate(uc: *mut u8, nonce: u32) {
     CHECKPOINTS.fetch_add(1, Ordering::Relaxed);
     let rt = RT.get();
+    // Everything heavy runs on a scratch stack: this thread's own may be tiny.
+    let (mut arena, top) = match crate::writer::map_scratch() {
+        Ok(s) => s,
+        Err(msg) => {
+            finish(Err(msg), nonce);
+            return;
+        }
+    };
+    let stopped = on_stack(top, || stop_all(uc));
+    let me = match stopped {
+        Ok(me) => me,
+        Err(msg) => {
+            on_stack(top, || {
+                release_threads();
+                finish(Err(msg), nonce);
+            });
+            arena.unmap();
+            return;
+        }
+    };
+    (*rt).slots[me].rec.flags |= THREAD_COORDINATOR;
+    let ctx = &mut (*rt).slots[me].ctx as *mut JumpContext;
+    // On this thread's own stack: a restart resumes right here.
+    let mut job = WriteJob {
+        arena: &mut arena,
+        stack_top: top,
+        result: Ok(()),
+    };
+    let outcome = arch::save_and_call(ctx, write_in_place, &mut job as *mut WriteJob as usize);
+    if outcome == RESTARTED {
+        // The restore code did everything; the scratch memory is not part of this process.
+        return;
+    }
+    let result = core::mem::replace(&mut job.result, Ok(()));
+    on_stack(top, || {
+        release_threads();
+        finish(result, nonce);
+    });
+    arena.unmap();
+}
+
+/// Stops every thread, retrying rounds as needed; returns the coordinator's slot.
+///
+/// # Safety
+/// Only the coordinator, with `uc` its signal frame.
+unsafe fn stop_all(uc: *mut u8) -> Result<usize, FailMessage> {
     let started = arch::monotonic_ns();
     let mut round = 0u64;
-    let me = loop {
-        let me = match claim_slot(uc) {
-            Some(i) => i,
-            None => {
-                finish(Err(too_many_threads()), nonce);
-                return;
-            }
-        };
+    loop {
+        let me = claim_slot(uc).ok_or_else(too_many_threads)?;
         match stop_other_threads(started) {
-            Ok(()) => break me,
+            Ok(()) => return Ok(me),
             Err(Stop::Retry) => {
                 abandon_round();
                 round += 1;
@@ -228,54 +268,86 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
                 arch::futex_wait_timeout(&pause, 0, (round * 2_000_000).min(50_000_000));
                 PHASE.store(STOPPING, Ordering::Release);
             }
-            Err(Stop::Fail(msg)) => {
-                release_threads();
-                finish(Err(msg), nonce);
-                return;
-            }
+            Err(Stop::Fail(msg)) => return Err(msg),
         }
-    };
-    (*rt).slots[me].rec.flags |= THREAD_COORDINATOR;
-    let ctx = &mut (*rt).slots[me].ctx as *mut JumpContext;
-    let outcome = arch::save_and_call(ctx, write_in_place, 0);
-    if outcome == RESTARTED {
-        return; // the restore code already did everything
     }
-    let result = WRITE_RESULT.get();
-    release_threads();
-    finish(core::ptr::read(result), nonce);
 }
 
-/// The writer's result, handed from `write_in_place` (which must return a plain word)
-/// to the coordinator.
-static WRITE_RESULT: Global<Result<(), FailMessage>> = Global::new(Ok(()));
+/// Runs `f` on the stack ending at `top` and returns its result here.
+///
+/// # Safety
+/// `top` must be the end of memory nothing else uses while `f` runs.
+unsafe fn on_stack<R, F: FnOnce() -> R>(top: usize, f: F) -> R {
+    struct Call<R, F> {
+        f: Option<F>,
+        r: Option<R>,
+    }
+    extern "C" fn trampoline<R, F: FnOnce() -> R>(p: usize) -> usize {
+        // SAFETY: p is the &mut Call that on_stack passed, alive across this call.
+        let call = unsafe { &mut *(p as *mut Call<R, F>) };
+        if let Some(f) = call.f.take() {
+            call.r = Some(f());
+        }
+        0
+    }
+    let mut call = Call { f: Some(f), r: None };
+    arch::call_on_stack(top, trampoline::<R, F>, &mut call as *mut Call<R, F> as usize);
+    match call.r {
+        Some(r) => r,
+        None => unreachable_on_stack(),
+    }
+}
 
-extern "C" fn write_in_place(_: usize) -> usize {
-    // SAFETY: only the coordinator runs this, while every other thread is parked.
+#[cold]
+fn unreachable_on_stack() -> ! {
+    // The trampoline always stores a result.
+    crate::eprint_line!("mtcp: internal error: a call on the scratch stack returned nothing");
+    sys::exit_group(70)
+}
+
+/// What the coordinator hands to `write_in_place` through `save_and_call`'s argument.
+struct WriteJob {
+    arena: *mut crate::arena::Arena,
+    stack_top: usize,
+    result: Result<(), FailMessage>,
+}
+
+extern "C" fn write_in_place(job: usize) -> usize {
+    // SAFETY: only the coordinator runs this, while every other thread is parked; job
+    // is the coordinator's WriteJob, alive across this call.
     unsafe {
-        let rt = &mut *RT.get();
-        let count = SLOTS_USED.load(Ordering::Acquire) as usize;
-        rt.thread_count = count.min(MAX_THREADS);
-        let pid = sys::getpid();
-        if rt.real_pid != pid {
-            // A forked child checkpoints as a computation of its own.
-            rt.vpid = pid;
-            rt.real_pid = pid;
-            rt.generation = 0;
-        }
-        // Signals waiting to be delivered are kernel state too: note them, to send them
-        // again at restart (the checkpoint signal itself excepted).
-        let ours = 1u64 << ((*CONFIG.get()).signal - 1);
-        rt.process.pending = crate::tasks::thread_mask(pid, b"ShdPnd:").unwrap_or(0) & !ours;
-        for slot in rt.slots[..rt.thread_count].iter_mut() {
-            slot.rec.pending = crate::tasks::thread_mask(slot.rec.tid as u32, b"SigPnd:").unwrap_or(0) & !ours;
-            if slot.rec.tid == pid as u64 {
-                slot.rec.flags |= THREAD_MAIN;
-            }
-        }
-        *WRITE_RESULT.get() = crate::writer::write_image(rt);
+        let job = &mut *(job as *mut WriteJob);
+        let arena = &mut *job.arena;
+        job.result = on_stack(job.stack_top, || write_parked_process(&mut *RT.get(), arena));
     }
     CHECKPOINTED
+}
+
+/// The last facts only the coordinator can gather, then the image.
+///
+/// # Safety
+/// Only the coordinator, while every other thread is parked.
+unsafe fn write_parked_process(rt: &mut Runtime, arena: &mut crate::arena::Arena) -> Result<(), FailMessage> {
+    let count = SLOTS_USED.load(Ordering::Acquire) as usize;
+    rt.thread_count = count.min(MAX_THREADS);
+    let pid = sys::getpid();
+    if rt.real_pid != pid {
+        // A forked child checkpoints as a computation of its own.
+        rt.vpid = pid;
+        rt.real_pid = pid;
+        rt.generation = 0;
+    }
+    // Signals waiting to be delivered are kernel state too: note them, to send them
+    // again at restart (the checkpoint signal itself excepted).
+    let ours = 1u64 << ((*CONFIG.get()).signal - 1);
+    rt.process.pending = crate::tasks::thread_mask(pid, b"ShdPnd:").unwrap_or(0) & !ours;
+    for slot in rt.slots[..rt.thread_count].iter_mut() {
+        slot.rec.pending = crate::tasks::thread_mask(slot.rec.tid as u32, b"SigPnd:").unwrap_or(0) & !ours;
+        if slot.rec.tid == pid as u64 {
+            slot.rec.flags |= THREAD_MAIN;
+        }
+    }
+    crate::writer::write_image(rt, arena)
 }
 
 fn too_many_threads() -> FailMessage {

@@ -35,11 +35,19 @@ fn write_line(seq: u64, nonce: u32, word: &str, text: &[u8]) {
     let _ = write!(dst, "{}/{}.status", Lossy(dir.as_bytes()), pid);
     let mut head = FmtBuf::<64>::new();
     let _ = write!(head, "{} {} {} ", seq, nonce, word);
-    let (tmp, dst) = match (CPathBuf::<128>::new(tmp.as_bytes()), CPathBuf::<128>::new(dst.as_bytes())) {
+    let (tmp, dst) = match (
+        CPathBuf::<128>::new(tmp.as_bytes()),
+        CPathBuf::<128>::new(dst.as_bytes()),
+    ) {
         (Ok(t), Ok(d)) => (t, d),
         _ => return,
     };
-    let fd = match sys::openat(sys::AT_FDCWD, &tmp, sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC, 0o600) {
+    let fd = match sys::openat(
+        sys::AT_FDCWD,
+        &tmp,
+        sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC,
+        0o600,
+    ) {
         Ok(fd) => fd,
         Err(_) => return,
     };

@@ -204,7 +204,12 @@ pub fn fsync(fd: i32) -> Result<(), Errno> {
     unsafe { syscalls::syscall1(Sysno::fsync, fd_arg(fd)).map(|_| ()) }
 }
 
-pub fn renameat<const A: usize, const B: usize>(olddir: i32, old: &CPathBuf<A>, newdir: i32, new: &CPathBuf<B>) -> Result<(), Errno> {
+pub fn renameat<const A: usize, const B: usize>(
+    olddir: i32,
+    old: &CPathBuf<A>,
+    newdir: i32,
+    new: &CPathBuf<B>,
+) -> Result<(), Errno> {
     // SAFETY: both paths are NUL-terminated and live across the call.
     unsafe { syscalls::syscall4(Sysno::renameat, fd_arg(olddir), old.ptr(), fd_arg(newdir), new.ptr()).map(|_| ()) }
 }

@@ -42,8 +42,10 @@ fn fail(what: &str, path: &[u8], e: Errno) -> FailMessage {
     m
 }
 
-/// Writes the image of this process; every other thread is parked.
-pub fn write_image(rt: &mut Runtime) -> Result<(), FailMessage> {
+/// Scratch memory for one checkpoint and the stack (at its start) that the coordinator
+/// runs on: a thread's own stack may be as small as PTHREAD_STACK_MIN. Returns the arena
+/// and the top of that stack.
+pub fn map_scratch() -> Result<(Arena, usize), FailMessage> {
     // The reservation is only backed where touched, but strict overcommit accounting
     // (vm.overcommit_memory=2) counts all of it: ask for less until it fits.
     let mut size = ARENA_SIZE;
@@ -54,38 +56,22 @@ pub fn write_image(rt: &mut Runtime) -> Result<(), FailMessage> {
             Err(_) => size /= 4,
         }
     };
-    let stack = match arena.alloc::<u8>(WRITER_STACK) {
-        Ok(s) => s,
+    match arena.alloc::<u8>(WRITER_STACK) {
+        Ok(stack) => {
+            let top = stack.as_ptr() as usize + stack.len();
+            Ok((arena, top))
+        }
         Err(e) => {
             arena.unmap();
-            return Err(fail("cannot map scratch memory", b"", e));
+            Err(fail("cannot map scratch memory", b"", e))
         }
-    };
-    let stack_top = stack.as_ptr() as usize + stack.len();
-    let mut job = Job {
-        rt,
-        arena: &mut arena,
-        result: Ok(()),
-    };
-    // SAFETY: the stack is inside the arena, unused by anything else, and run_job
-    // returns normally.
-    unsafe { arch::call_on_stack(stack_top, run_job, &mut job as *mut Job as usize) };
-    let result = job.result;
-    arena.unmap();
-    result
+    }
 }
 
-struct Job<'a> {
-    rt: &'a mut Runtime,
-    arena: &'a mut Arena,
-    result: Result<(), FailMessage>,
-}
-
-extern "C" fn run_job(p: usize) -> usize {
-    // SAFETY: p is the &mut Job that write_image passed, alive across this call.
-    let job = unsafe { &mut *(p as *mut Job) };
-    job.result = plan_and_write(job.rt, job.arena);
-    0
+/// Writes the image of this process; every other thread is parked. Call it on the
+/// scratch stack (see `map_scratch`): it needs a few hundred KiB.
+pub fn write_image(rt: &mut Runtime, arena: &mut Arena) -> Result<(), FailMessage> {
+    plan_and_write(rt, arena)
 }
 
 /// A region being planned, with its path still pointing into the smaps text.

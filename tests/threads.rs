@@ -597,3 +597,23 @@ fn python_threading() {
     touch(&stop);
     expect_done_ok(&mut r);
 }
+
+/// A thread with a PTHREAD_STACK_MIN stack coordinates the checkpoint (mtcp_checkpoint()
+/// runs it on the calling thread): the handler must fit, and the restart must go on.
+#[test]
+fn checkpoint_on_a_minimal_stack_thread() {
+    let t = Test::new("smallstack");
+    let prog = t.compile("smallstack", Variant::Static, Bits::B64, &["-pthread"]);
+    let mut p = t.launch(&prog, &["80", "5"]);
+    p.wait_for_line("`api checkpointed`", LINE_TIMEOUT, |l| l == "api checkpointed");
+    let images = t.images();
+    assert_eq!(images.len(), 1, "expected one image, found {images:?}");
+    let image = images[0].clone();
+    let last = p.last_count().unwrap();
+    p.wait_for_count(last + 2, LINE_TIMEOUT);
+    p.kill9();
+    p.assert_no_bad();
+    let mut r = t.restart(&image);
+    r.wait_for_line("`api restarted`", LINE_TIMEOUT, |l| l == "api restarted");
+    expect_done(&mut r, 80, Duration::from_secs(20));
+}
