@@ -29,8 +29,6 @@ through LD_PRELOAD; a static PROG, or one linked with the runtime, only gets the
 environment. For a #! script the interpreter decides.
 ";
 
-/// Runtime entry point whose presence means the program already carries the runtime.
-
 /// Linux follows at most this many nested #! interpreters.
 const MAX_SCRIPT_DEPTH: u32 = 4;
 

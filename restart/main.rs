@@ -8,6 +8,8 @@
 //! window, map and fill every region (verifying checksums), move the vdso/vvar to their
 //! saved addresses. (4) Jump to the runtime's restore entry inside the restored image.
 #![no_std]
+// Errors carry their message in a fixed buffer (there is no allocator): large by design.
+#![allow(clippy::result_large_err)]
 #![no_main]
 
 #[cfg(target_arch = "x86_64")]
@@ -167,7 +169,7 @@ struct Special {
 /// Runs once, single-threaded, on the static stack. From phase 3 on it replaces the whole address space outside mtcp_restart's window.
 unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     let self_start = start::_start as *const () as usize;
-    if self_start < arch::RESTART_BASE || self_start >= arch::RESTART_BASE + arch::RESTART_WINDOW {
+    if !(arch::RESTART_BASE..arch::RESTART_BASE + arch::RESTART_WINDOW).contains(&self_start) {
         die!(
             "mtcp_restart is not linked at its fixed address {:#x}; rebuild it",
             arch::RESTART_BASE

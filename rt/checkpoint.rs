@@ -75,6 +75,8 @@ pub struct Runtime {
     pub status_seq: u64,
 }
 
+// A const, not a static: it only initializes the array below, one fresh copy per slot.
+#[allow(clippy::declare_interior_mutable_const)]
 const EMPTY_SLOT: Slot = Slot {
     rec: ThreadRecord::zeroed(),
     ctx: JumpContext::zeroed(),

@@ -519,7 +519,7 @@ pub fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, FormatError> 
         });
     }
     let page = h.page_size as u64;
-    if page == 0 || !page.is_power_of_two() || h.data_offset % page != 0 {
+    if page == 0 || !page.is_power_of_two() || !h.data_offset.is_multiple_of(page) {
         return Err(FormatError::BadLayout("image data area is not page-aligned"));
     }
     let meta_end = h.meta_offset.checked_add(h.meta_size);
@@ -564,7 +564,7 @@ impl<'a> Meta<'a> {
             run_count: header.run_count as usize,
         };
         let len = bytes.len() as u64;
-        let fits = |off: u64, size: Option<u64>| size.and_then(|s| off.checked_add(s)).map_or(false, |e| e <= len);
+        let fits = |off: u64, size: Option<u64>| size.and_then(|s| off.checked_add(s)).is_some_and(|e| e <= len);
         let table = |count: usize, each: usize| (count as u64).checked_mul(each as u64);
         if !fits(index.process_offset, Some(size_of::<ProcessRecord>() as u64))
             || !fits(index.thread_offset, table(m.thread_count, size_of::<ThreadRecord>()))
@@ -587,27 +587,24 @@ impl<'a> Meta<'a> {
         let mut prev_end = 0u64;
         for i in 0..m.region_count {
             let r = m.region(i);
-            if r.start % page != 0 || r.end % page != 0 || r.end <= r.start || r.start < prev_end {
+            if !r.start.is_multiple_of(page) || !r.end.is_multiple_of(page) || r.end <= r.start || r.start < prev_end {
                 return Err(FormatError::BadLayout(
                     "image region table is not sorted, aligned and disjoint",
                 ));
             }
             prev_end = r.end;
             let last = (r.run_first as u64).checked_add(r.run_count as u64);
-            if last.map_or(true, |l| l > m.run_count as u64) {
+            if last.is_none_or(|l| l > m.run_count as u64) {
                 return Err(FormatError::BadLayout("image region refers to runs that do not exist"));
             }
             let region_pages = r.len() / page;
             for j in 0..r.run_count as usize {
                 let run = m.run(r.run_first as usize + j);
-                let in_region = run
-                    .page_index
-                    .checked_add(run.pages)
-                    .map_or(false, |e| e <= region_pages);
+                let in_region = run.page_index.checked_add(run.pages).is_some_and(|e| e <= region_pages);
                 let data_end = run.pages.checked_mul(page).and_then(|n| run.file_offset.checked_add(n));
                 let in_data = run.file_offset >= header.data_offset
-                    && run.file_offset % page == 0
-                    && data_end.map_or(false, |e| e <= header.data_offset + header.data_size);
+                    && run.file_offset.is_multiple_of(page)
+                    && data_end.is_some_and(|e| e <= header.data_offset + header.data_size);
                 if run.pages == 0 || !in_region || !in_data {
                     return Err(FormatError::BadLayout(
                         "image run lies outside its region or the data area",

@@ -129,10 +129,8 @@ pub unsafe extern "C" fn sigaction(sig: i32, act: *const u8, oact: *mut u8) -> i
         }
         return 0;
     }
-    if sig == sys::SIGKILL as i32 || sig == sys::SIGSTOP as i32 {
-        if !act.is_null() {
-            return fail(Errno::EINVAL);
-        }
+    if (sig == sys::SIGKILL as i32 || sig == sys::SIGSTOP as i32) && !act.is_null() {
+        return fail(Errno::EINVAL);
     }
     let new = if act.is_null() {
         None

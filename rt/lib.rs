@@ -2,6 +2,8 @@
 //! preloaded, libmtcp.a when linked in). Starts from .init_array, installs the
 //! checkpoint signal handler, and exports the C API of include/mtcp.h.
 #![no_std]
+// Errors carry their message in a fixed buffer (there is no allocator): large by design.
+#![allow(clippy::result_large_err)]
 
 #[cfg(target_arch = "x86_64")]
 #[path = "../arch/x86_64/mod.rs"]

@@ -207,7 +207,7 @@ unsafe fn restore_process(rt: &mut Runtime) {
             let _ = arch::set_itimer(which as u32, interval, value);
         }
     }
-    if sys::personality(0xffff_ffff).map_or(false, |cur| cur != p.personality) {
+    if sys::personality(0xffff_ffff).is_ok_and(|cur| cur != p.personality) {
         let _ = sys::personality(p.personality);
     }
 }

@@ -46,7 +46,7 @@ pub fn for_each_entry(dir: &[u8], mut f: impl FnMut(u32)) -> Result<(), Errno> {
 
 /// Whether thread `tid` has `sig` in its blocked mask (SigBlk in its status file).
 pub fn blocks_signal(tid: u32, sig: u32) -> bool {
-    thread_mask(tid, b"SigBlk:").map_or(false, |m| m & (1u64 << (sig - 1)) != 0)
+    thread_mask(tid, b"SigBlk:").is_some_and(|m| m & (1u64 << (sig - 1)) != 0)
 }
 
 /// A signal mask line (`SigBlk:`, `SigPnd:`, `ShdPnd:` ...) of thread `tid`'s status file.

@@ -192,8 +192,8 @@ fn plan_and_write_with(
     let thread_offset = align8(process_offset + size_of::<ProcessRecord>());
     let region_offset = align8(thread_offset + threads.len() * size_of::<ThreadRecord>());
     let run_offset = align8(region_offset + plans.len() * size_of::<RegionRecord>());
-    let fd_offset = align8(run_offset + runs.len() * size_of::<Run>());
-    let strings_offset = align8(fd_offset + fds.records.len() * size_of::<FdRecord>());
+    let fd_offset = align8(run_offset + core::mem::size_of_val(runs));
+    let strings_offset = align8(fd_offset + core::mem::size_of_val(fds.records));
     let meta_size = strings_offset + strings_size;
     let data_offset = align_up(META_OFFSET + meta_size as u64, PAGE as u64);
     let mut cursor = data_offset;
