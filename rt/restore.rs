@@ -103,14 +103,8 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     LAST_RESULT.store(RESTARTED as i32, Ordering::Release);
 
     let same_ids = a.flags & RESTART_SAME_PID != 0;
-    for i in 0..count {
-        if i != main {
-            spawn_thread(rt, i, same_ids);
-        }
-    }
     restore_thread(&rt.slots[main].rec, true);
     rt.slots[main].new_tid = sys::gettid();
-    resend_pending_signals(rt);
     if rt.process.interval_sec > 0 {
         crate::start_interval_timer(rt.process.checkpoint_signal, rt.process.interval_sec);
     }
@@ -128,6 +122,14 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
             }
         );
     }
+    // The other threads come last: each runs the program as soon as it exists, so the
+    // shared state above must be complete by then.
+    for i in 0..count {
+        if i != main {
+            spawn_thread(rt, i, same_ids);
+        }
+    }
+    resend_pending_signals(rt);
     let ctx = &rt.slots[main].ctx as *const JumpContext;
     arch::resume(ctx, RESTARTED)
 }
