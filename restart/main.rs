@@ -100,7 +100,8 @@ the restored process keeps this process's pid, terminal and standard streams.\n\
   --verbose   report what was restored, and how thread ids changed\n\
   --same-pid  give the process and its threads their ids from checkpoint time; the\n\
               restored process is then a child of this one, which waits for it and\n\
-              exits as it does (needs CAP_CHECKPOINT_RESTORE, e.g. root)\n";
+              exits as it does (needs CAP_CHECKPOINT_RESTORE, e.g. root; without it,\n\
+              or if the ids are taken, it says so and uses new ids)\n";
 
 /// Entered from `_start` on the static stack with the kernel's initial stack pointer.
 ///
@@ -400,9 +401,7 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
         }
     }
 
-    if same_pid {
-        become_old_pid(&meta);
-    }
+    let same_pid = same_pid && become_old_pid(&meta);
 
     // Phase 3: no way back from here on.
     for &(start, end) in &doomed[..ndoomed] {
@@ -689,11 +688,12 @@ unsafe fn restore_pipes(meta: &Meta, verbose: bool) {
 }
 
 /// Makes the rest of the restart run in a child that has the image's pid; this process
-/// waits for it and ends the way it ends. Returns in the child only.
+/// waits for it and ends the way it ends. Returns true in that child, or false (after
+/// saying why) when the ids cannot be chosen here and the restart goes on with new ids.
 ///
 /// # Safety
 /// Call before phase 3, while single-threaded: it forks.
-unsafe fn become_old_pid(meta: &Meta) {
+unsafe fn become_old_pid(meta: &Meta) -> bool {
     let old = meta.process().pid as u32;
     // A process killed just now can stay a zombie for a moment: wait for its ids to free.
     let deadline = arch::monotonic_ns() + 3_000_000_000;
@@ -701,21 +701,34 @@ unsafe fn become_old_pid(meta: &Meta) {
         let tid = meta.thread(i).tid as u32;
         while id_in_use(tid) {
             if arch::monotonic_ns() > deadline {
-                die!("--same-pid: id {} is still in use by another process", tid);
+                eprint_line!(
+                    "mtcp_restart: --same-pid: id {} is in use by another process; restoring with new ids",
+                    tid
+                );
+                return false;
             }
-            let pause = [0i64, 20_000_000];
-            let _ = syscalls::syscall2(syscalls::Sysno::nanosleep, pause.as_ptr() as usize, 0);
+            let pause = core::sync::atomic::AtomicU32::new(0);
+            arch::futex_wait_timeout(&pause, 0, 20_000_000);
         }
     }
     let child = match sys::fork_with_pid(old) {
-        Ok(0) => return,
+        Ok(0) => return true,
         Ok(child) => child,
-        Err(Errno::EPERM) => die!(
-            "--same-pid needs CAP_CHECKPOINT_RESTORE (run as root) to create pid {}",
-            old
-        ),
-        Err(Errno::EEXIST) => die!("--same-pid: pid {} is in use", old),
-        Err(e) => die!("--same-pid: cannot create pid {}: {}", old, ErrnoName(e)),
+        Err(e) => {
+            // The ids cannot be chosen here: fall back to new ids, and say so.
+            let why = match e {
+                Errno::EPERM => "choosing ids needs CAP_CHECKPOINT_RESTORE (root)",
+                Errno::EEXIST => "the pid is in use",
+                _ => "clone3 refused",
+            };
+            eprint_line!(
+                "mtcp_restart: --same-pid: cannot create pid {} ({}: {}); restoring with new ids",
+                old,
+                why,
+                ErrnoName(e)
+            );
+            return false;
+        }
     };
     let status = match sys::wait_status(child) {
         Ok(s) => s,

@@ -617,3 +617,43 @@ fn checkpoint_on_a_minimal_stack_thread() {
     r.wait_for_line("`api restarted`", LINE_TIMEOUT, |l| l == "api restarted");
     expect_done(&mut r, 80, Duration::from_secs(20));
 }
+
+/// `--same-pid` where ids cannot be chosen (an unprivileged user, or ids still taken):
+/// the restart goes on with new ids and says so on stderr.
+#[test]
+fn same_pid_falls_back_to_new_ids() {
+    let t = Test::new("same_pid_fallback");
+    let prog = t.compile("counter", Variant::Dynamic, Bits::B64, &[]);
+    let mut p = t.launch(&prog, &["100000"]);
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let image = checkpoint(p.pid());
+
+    // The original still runs, so its ids are taken.
+    let mut busy = restart_opts(&t, &["--verbose", "--same-pid"], &image);
+    let first = busy.wait_first_count(Duration::from_secs(20));
+    busy.wait_for_count(first + 5, LINE_TIMEOUT);
+    let err = busy.stderr_lines().join("\n");
+    assert!(err.contains("is in use") && err.contains("restoring with new ids"), "no fallback notice:\n{err}");
+    assert!(err.contains("thread ids are new"), "the restart did not say which ids it used:\n{err}");
+    busy.kill9();
+    p.kill9();
+
+    // An unprivileged user cannot choose ids at all.
+    let st = Command::new("chown").arg("nobody").arg(&image).status().expect("chown");
+    assert!(st.success());
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(&bins().mtcp)
+        .args(["restart", "--verbose", "--same-pid"])
+        .arg(&image)
+        .current_dir(&t.dir);
+    let mut r = Proc::spawn(cmd, "restart as nobody");
+    let first = r.wait_first_count(Duration::from_secs(20));
+    r.wait_for_count(first + 10, LINE_TIMEOUT);
+    r.assert_no_bad();
+    let err = r.stderr_lines().join("\n");
+    assert!(
+        err.contains("CAP_CHECKPOINT_RESTORE") && err.contains("restoring with new ids"),
+        "no fallback notice for an unprivileged user:\n{err}"
+    );
+}
