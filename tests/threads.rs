@@ -633,8 +633,14 @@ fn same_pid_falls_back_to_new_ids() {
     let first = busy.wait_first_count(Duration::from_secs(20));
     busy.wait_for_count(first + 5, LINE_TIMEOUT);
     let err = busy.stderr_lines().join("\n");
-    assert!(err.contains("is in use") && err.contains("restoring with new ids"), "no fallback notice:\n{err}");
-    assert!(err.contains("thread ids are new"), "the restart did not say which ids it used:\n{err}");
+    assert!(
+        err.contains("is in use") && err.contains("restoring with new ids"),
+        "no fallback notice:\n{err}"
+    );
+    assert!(
+        err.contains("thread ids are new"),
+        "the restart did not say which ids it used:\n{err}"
+    );
     busy.kill9();
     p.kill9();
 
