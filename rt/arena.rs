@@ -53,10 +53,6 @@ impl Arena {
         Ok(Arena { base, size, used: 0 })
     }
 
-    pub fn contains(&self, addr: usize) -> bool {
-        addr >= self.base && addr < self.base + self.size
-    }
-
     /// The unused tail of the arena, for a buffer that is filled before its size is known;
     /// `commit` then keeps what was used.
     pub fn tail(&mut self) -> &'static mut [u8] {

@@ -22,10 +22,6 @@ impl<const N: usize> FmtBuf<N> {
         self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
         self.len += n;
     }
-
-    pub fn clear(&mut self) {
-        self.len = 0;
-    }
 }
 
 impl<const N: usize> fmt::Write for FmtBuf<N> {

@@ -248,11 +248,6 @@ pub unsafe fn write_tls(base: u64, aux: u64) -> Result<(), Errno> {
     Ok(())
 }
 
-/// The thread pointer as user code sees it (fs:0 holds a self pointer in glibc).
-pub fn thread_pointer() -> usize {
-    read_tls().0 as usize
-}
-
 // ---------------------------------------------------------------------------------
 // CPU features.
 
