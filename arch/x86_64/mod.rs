@@ -540,6 +540,18 @@ pub fn clone_tls_arg(base: u64, _aux: u64, _scratch: &mut [u32; 4]) -> usize {
     base as usize
 }
 
+/// Puts `f` and `arg` at the top of a new thread's stack, where the child side of
+/// `clone_raw`/`clone3_raw` pops them; returns the child's stack pointer.
+///
+/// # Safety
+/// The 16 bytes below `stack_top` (rounded down to 16) must be writable.
+unsafe fn child_stack(stack_top: usize, f: unsafe extern "C" fn(usize) -> !, arg: usize) -> usize {
+    let sp = (stack_top & !15) - 16;
+    core::ptr::write(sp as *mut usize, f as usize);
+    core::ptr::write((sp + core::mem::size_of::<usize>()) as *mut usize, arg);
+    sp
+}
+
 /// Starts a thread in this process that runs `f(arg)` on `stack_top`; returns its tid.
 ///
 /// # Safety
@@ -554,10 +566,7 @@ pub unsafe fn clone_thread(
     f: unsafe extern "C" fn(usize) -> !,
     arg: usize,
 ) -> Result<u32, Errno> {
-    let sp = (stack_top & !15) - 16;
-    // The child pops f and arg from its new stack.
-    core::ptr::write(sp as *mut usize, f as usize);
-    core::ptr::write((sp + 8) as *mut usize, arg);
+    let sp = child_stack(stack_top, f, arg);
     let ret = clone_raw(flags, sp, ptid, ctid, tls);
     Errno::from_ret(ret).map(|t| t as u32)
 }
@@ -665,9 +674,7 @@ pub unsafe fn clone_thread_with_tid(
     f: unsafe extern "C" fn(usize) -> !,
     arg: usize,
 ) -> Result<u32, Errno> {
-    let sp = (stack_top & !15) - 16;
-    core::ptr::write(sp as *mut usize, f as usize);
-    core::ptr::write((sp + 8) as *mut usize, arg);
+    let sp = child_stack(stack_top, f, arg);
     let want: u64 = tid as u64;
     // The kernel starts the child at stack + stack_size: put f and arg right there.
     let args = crate::sys::CloneArgs {
