@@ -5,24 +5,7 @@ mod common;
 
 use common::*;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
-
-/// The real python3 executable (not a pyenv shell shim).
-fn python3() -> PathBuf {
-    let out = Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3 is needed by this test (run .ci/run to install it)");
-    assert!(
-        out.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let p = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    assert!(p.is_file(), "sys.executable {p:?} does not exist");
-    p.canonicalize().unwrap()
-}
 
 const PYTHON_LOOP: &str = "\
 import sys, time

@@ -117,22 +117,6 @@ fn task_count(pid: i32) -> usize {
         .unwrap_or(0)
 }
 
-/// The real python3 executable (not a pyenv shell shim).
-fn python3() -> PathBuf {
-    let out = Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3 is needed by this test (run .ci/run to install it)");
-    assert!(
-        out.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let p = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    assert!(p.is_file(), "sys.executable {p:?} does not exist");
-    p.canonicalize().unwrap()
-}
-
 fn touch(p: &Path) {
     fs::write(p, b"").unwrap_or_else(|e| panic!("cannot create {}: {e}", p.display()));
 }

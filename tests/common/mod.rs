@@ -1154,3 +1154,19 @@ pub fn expect_done(p: &mut Proc, n: u64, timeout: Duration) {
     p.assert_no_bad();
     p.assert_consecutive();
 }
+
+/// The real python3 executable (not a pyenv shell shim).
+pub fn python3() -> PathBuf {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 is needed by this test (run .ci/run to install it)");
+    assert!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    assert!(p.is_file(), "sys.executable {p:?} does not exist");
+    p.canonicalize().unwrap()
+}
