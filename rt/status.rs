@@ -21,7 +21,6 @@ pub fn publish_ready(seq: u64) {
 }
 
 fn write_line(seq: u64, nonce: u32, word: &str, text: &[u8]) {
-    // Small buffers only: this runs on the stack of whichever thread took the signal.
     let uid = sys::getuid();
     let pid = sys::getpid();
     let mut dir = FmtBuf::<64>::new();

@@ -114,12 +114,7 @@ pub fn openat<const N: usize>(dirfd: i32, path: &CPathBuf<N>, flags: usize, mode
 }
 
 pub fn open(path: &[u8], flags: usize, mode: usize) -> Result<i32, Errno> {
-    // /proc paths are short: keep the common case's stack small.
-    if path.len() < 128 {
-        openat(AT_FDCWD, &CPathBuf::<128>::new(path)?, flags, mode)
-    } else {
-        openat(AT_FDCWD, &CPath::new(path)?, flags, mode)
-    }
+    openat(AT_FDCWD, &CPath::new(path)?, flags, mode)
 }
 
 /// Closes `fd`; errors (EBADF, EINTR, EIO) are ignored because the descriptor is gone

@@ -15,8 +15,7 @@ pub fn for_each_task(f: impl FnMut(u32)) -> Result<(), Errno> {
 /// Calls `f(n)` for every numeric entry of a /proc directory (tasks, fds).
 pub fn for_each_entry(dir: &[u8], mut f: impl FnMut(u32)) -> Result<(), Errno> {
     let fd = sys::open(dir, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)?;
-    // Modest: this runs on the stack of whichever thread coordinates a checkpoint.
-    let mut buf = [0u8; 1024];
+    let mut buf = [0u8; 4096];
     let result = loop {
         // SAFETY: buf is valid for writes of its length.
         let n =
