@@ -1,10 +1,6 @@
 //! `mtcp`: command-line entry point, argument plumbing and error reporting shared by the subcommands.
 
-#[path = "../rt/image.rs"]
-#[allow(dead_code)]
-mod image;
-#[path = "../rt/xxh64.rs"]
-mod xxh64;
+use mtcp_core::{image, xxh64};
 
 mod checkpoint;
 mod elf;

@@ -1,8 +1,9 @@
 //! Reading the process-wide and per-thread kernel state that is not in memory.
 
-use crate::arch;
-use crate::image::{MmFields, ProcessRecord, ThreadRecord, NSIG, THREAD_RSEQ};
-use crate::sys;
+use mtcp_core::arch;
+use mtcp_core::image::{MmFields, ProcessRecord, SigActionRecord, ThreadRecord, NSIG, THREAD_RSEQ};
+use mtcp_core::maps::dec;
+use mtcp_core::sys::{self, KernelSigaction};
 
 /// Fills the calling thread's record. `uc` is its signal frame.
 ///
@@ -82,7 +83,7 @@ pub fn capture_process(rec: &mut ProcessRecord) {
     rec.umask = old;
     rec.personality = sys::personality(0xffff_ffff).unwrap_or(0);
     for (which, slot) in rec.itimers.iter_mut().enumerate() {
-        let (interval, value) = arch::get_itimer(which as u32).unwrap_or((0, 0));
+        let (interval, value) = sys::get_itimer(which as u32).unwrap_or((0, 0));
         *slot = [interval, value];
     }
     for (resource, slot) in rec.rlimits.iter_mut().enumerate() {
@@ -91,13 +92,13 @@ pub fn capture_process(rec: &mut ProcessRecord) {
     }
 
     for sig in 1..=NSIG {
-        let mut act = sys::KernelSigaction::default();
+        let mut act = KernelSigaction::default();
         if sig == sys::SIGKILL || sig == sys::SIGSTOP {
             rec.sigactions[sig - 1] = Default::default();
             continue;
         }
         if sys::rt_sigaction(sig, None, Some(&mut act)).is_ok() {
-            rec.sigactions[sig - 1] = act.to_record();
+            rec.sigactions[sig - 1] = record_of(&act);
         }
     }
 
@@ -129,7 +130,7 @@ fn read_mm_fields(mm: &mut MmFields) {
         .filter(|t| !t.is_empty())
     {
         if field_no < values.len() {
-            values[field_no] = crate::maps::dec(tok).unwrap_or(0);
+            values[field_no] = dec(tok).unwrap_or(0);
         }
         field_no += 1;
     }
@@ -143,4 +144,14 @@ fn read_mm_fields(mm: &mut MmFields) {
     mm.arg_end = values[49];
     mm.env_start = values[50];
     mm.env_end = values[51];
+}
+
+/// A disposition as the image keeps it (64-bit fields on every architecture).
+fn record_of(act: &KernelSigaction) -> SigActionRecord {
+    SigActionRecord {
+        handler: act.handler as u64,
+        flags: act.flags as u64,
+        restorer: act.restorer as u64,
+        mask: act.mask,
+    }
 }

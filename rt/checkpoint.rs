@@ -8,98 +8,21 @@
 //! resumed at that point and leave the handler through `rt_sigreturn` on its own frame.
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::arch::{self, JumpContext};
+use mtcp_core::arch::{self, JumpContext};
+use mtcp_core::arena::Arena;
+use mtcp_core::fmt::{ErrnoName, Lossy};
+use mtcp_core::image::{THREAD_COORDINATOR, THREAD_MAIN};
+use mtcp_core::protocol::TIMER_VALUE;
+use mtcp_core::sys;
+
 use crate::config::CONFIG;
-use crate::fmt::{ErrnoName, FmtBuf};
-use crate::global::Global;
-use crate::image::{ProcessRecord, ThreadRecord, THREAD_COORDINATOR, THREAD_MAIN};
-use crate::sys;
-
-pub const MAX_THREADS: usize = 4096;
-
-/// What `save_and_call` returns in a thread.
-pub const CHECKPOINTED: usize = 1;
-pub const RESTARTED: usize = 2;
-
-/// PHASE values.
-pub const IDLE: u32 = 0;
-pub const STOPPING: u32 = 1;
-/// A stop round was abandoned (a thread could not take the signal, typically because it
-/// waits for a lock a parked thread holds); threads leave, then the coordinator retries.
-pub const RETRYING: u32 = 2;
-
-pub static PHASE: AtomicU32 = AtomicU32::new(IDLE);
-static COORDINATOR: AtomicU32 = AtomicU32::new(0);
-/// Slots handed out in this checkpoint.
-pub static SLOTS_USED: AtomicU32 = AtomicU32::new(0);
-/// Threads parked so far (a futex word the coordinator waits on).
-static PARKED: AtomicU32 = AtomicU32::new(0);
-/// Bumped to let parked threads go (a futex word they wait on).
-static RELEASE: AtomicU32 = AtomicU32::new(0);
-/// Threads inside `park` (a futex word the coordinator waits on between rounds).
-pub static IN_PARK: AtomicU32 = AtomicU32::new(0);
-/// Set by mtcp_checkpoint() to the tid that asked, so its own tgkill counts as a request.
-pub static API_REQUEST: AtomicU32 = AtomicU32::new(0);
-/// Result of the last checkpoint as mtcp_checkpoint() reports it.
-pub static LAST_RESULT: AtomicI32 = AtomicI32::new(0);
-/// Marks timer-sent signals (sigev_value).
-pub const TIMER_VALUE: usize = 0x6d74_6370;
-
-pub struct Slot {
-    pub rec: ThreadRecord,
-    pub ctx: JumpContext,
-    pub parked: AtomicU32,
-    /// The thread's id after a restart (set by the restore code).
-    pub new_tid: u32,
-}
-
-/// State that is saved with the image and read back by the restore code.
-pub struct Runtime {
-    pub process: ProcessRecord,
-    pub slots: [Slot; MAX_THREADS],
-    /// Threads in the image (set by the coordinator once all are parked).
-    pub thread_count: usize,
-    /// Identity of the computation across restarts (see ProcessRecord::vpid).
-    pub vpid: u32,
-    /// The pid this runtime last started or was restored in; a different getpid()
-    /// means we are in a forked child.
-    pub real_pid: u32,
-    pub generation: u64,
-    pub image_path: [u8; 4096],
-    pub image_path_len: usize,
-    /// The working directory at the last checkpoint, returned to at restart.
-    pub cwd: [u8; 4096],
-    pub cwd_len: usize,
-    pub status_seq: u64,
-}
-
-// A const, not a static: it only initializes the array below, one fresh copy per slot.
-#[allow(clippy::declare_interior_mutable_const)]
-const EMPTY_SLOT: Slot = Slot {
-    rec: ThreadRecord::zeroed(),
-    ctx: JumpContext::zeroed(),
-    parked: AtomicU32::new(0),
-    new_tid: 0,
+use crate::state::{
+    end_phase, FailMessage, Runtime, API_REQUEST, CHECKPOINTED, CHECKPOINTS, COORDINATOR, IDLE, IN_PARK, LAST_RESULT,
+    MAX_THREADS, PARKED, PHASE, RELEASE, RESTARTED, RETRYING, RT, SLOTS_USED, STOPPING,
 };
-
-pub static RT: Global<Runtime> = Global::new(Runtime {
-    process: ProcessRecord::zeroed(),
-    slots: [EMPTY_SLOT; MAX_THREADS],
-    thread_count: 0,
-    vpid: 0,
-    real_pid: 0,
-    generation: 0,
-    image_path: [0; 4096],
-    image_path_len: 0,
-    cwd: [0; 4096],
-    cwd_len: 0,
-    status_seq: 0,
-});
-
-/// Checkpoints started in this process (for tests of "50 in a row").
-pub static CHECKPOINTS: AtomicU64 = AtomicU64::new(0);
+use crate::writer::{self, Unsaved};
 
 const SI_USER: i32 = 0;
 const SI_TKILL: i32 = -6;
@@ -201,9 +124,6 @@ extern "C" fn park_wait(i: usize) -> usize {
     CHECKPOINTED
 }
 
-/// Why a checkpoint failed, as one line for the status file.
-pub type FailMessage = FmtBuf<512>;
-
 ///
 /// # Safety
 /// Only from the handler, by the thread that moved PHASE from IDLE to STOPPING.
@@ -211,7 +131,7 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
     CHECKPOINTS.fetch_add(1, Ordering::Relaxed);
     let rt = RT.get();
     // Everything heavy runs on a scratch stack: this thread's own may be tiny.
-    let (mut arena, top) = match crate::writer::map_scratch() {
+    let (mut arena, top) = match writer::map_scratch() {
         Ok(s) => s,
         Err(msg) => {
             finish(Err(msg), nonce);
@@ -256,7 +176,7 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
 /// # Safety
 /// Only the coordinator, with `uc` its signal frame.
 unsafe fn stop_all(uc: *mut u8) -> Result<usize, FailMessage> {
-    let started = arch::monotonic_ns();
+    let started = sys::monotonic_ns();
     let mut round = 0u64;
     loop {
         let me = claim_slot(uc).ok_or_else(too_many_threads)?;
@@ -267,7 +187,7 @@ unsafe fn stop_all(uc: *mut u8) -> Result<usize, FailMessage> {
                 round += 1;
                 // Let the lock holders run so the stuck thread gets past its lock.
                 let pause = AtomicU32::new(0);
-                arch::futex_wait_timeout(&pause, 0, (round * 2_000_000).min(50_000_000));
+                sys::futex_wait_timeout(&pause, 0, (round * 2_000_000).min(50_000_000));
                 PHASE.store(STOPPING, Ordering::Release);
             }
             Err(Stop::Fail(msg)) => return Err(msg),
@@ -303,13 +223,13 @@ unsafe fn on_stack<R, F: FnOnce() -> R>(top: usize, f: F) -> R {
 #[cold]
 fn unreachable_on_stack() -> ! {
     // The trampoline always stores a result.
-    crate::eprint_line!("mtcp: internal error: a call on the scratch stack returned nothing");
+    mtcp_core::eprint_line!("mtcp: internal error: a call on the scratch stack returned nothing");
     sys::exit_group(70)
 }
 
 /// What the coordinator hands to `write_in_place` through `save_and_call`'s argument.
 struct WriteJob {
-    arena: *mut crate::arena::Arena,
+    arena: *mut Arena,
     stack_top: usize,
     result: Result<(), FailMessage>,
 }
@@ -329,7 +249,7 @@ extern "C" fn write_in_place(job: usize) -> usize {
 ///
 /// # Safety
 /// Only the coordinator, while every other thread is parked.
-unsafe fn write_parked_process(rt: &mut Runtime, arena: &mut crate::arena::Arena) -> Result<(), FailMessage> {
+unsafe fn write_parked_process(rt: &mut Runtime, arena: &mut Arena) -> Result<(), FailMessage> {
     let count = SLOTS_USED.load(Ordering::Acquire) as usize;
     rt.thread_count = count.min(MAX_THREADS);
     let pid = sys::getpid();
@@ -349,7 +269,11 @@ unsafe fn write_parked_process(rt: &mut Runtime, arena: &mut crate::arena::Arena
             slot.rec.flags |= THREAD_MAIN;
         }
     }
-    crate::writer::write_image(rt, arena)
+    let unsaved = Unsaved {
+        restore_entry: crate::restore::restore_entry as *const () as usize,
+        restore_stack: crate::restore::restore_stack_range(),
+    };
+    writer::write_image(rt, arena, &unsaved)
 }
 
 fn too_many_threads() -> FailMessage {
@@ -373,13 +297,13 @@ enum Stop {
 unsafe fn abandon_round() {
     PHASE.store(RETRYING, Ordering::Release);
     release_threads();
-    let deadline = arch::monotonic_ns() + 1_000_000_000;
+    let deadline = sys::monotonic_ns() + 1_000_000_000;
     loop {
         let inside = IN_PARK.load(Ordering::Acquire);
-        if inside == 0 || arch::monotonic_ns() > deadline {
+        if inside == 0 || sys::monotonic_ns() > deadline {
             break;
         }
-        arch::futex_wait_timeout(&IN_PARK, inside, 1_000_000);
+        sys::futex_wait_timeout(&IN_PARK, inside, 1_000_000);
     }
     SLOTS_USED.store(0, Ordering::Release);
     PARKED.store(0, Ordering::Release);
@@ -401,7 +325,7 @@ const ROUND_PATIENCE_NS: u64 = 50_000_000;
 unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
     let pid = sys::getpid();
     let sig = (*CONFIG.get()).signal;
-    let started = arch::monotonic_ns();
+    let started = sys::monotonic_ns();
     let mut signalled = [0u32; 256];
     let mut nsignalled = 0usize;
     let mut warned_at = 0u64;
@@ -434,7 +358,7 @@ unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
         if missing == 0 {
             return Ok(());
         }
-        let now = arch::monotonic_ns();
+        let now = sys::monotonic_ns();
         let waited = now - started;
         if blocked_tid != 0 && now - checkpoint_started > BLOCKED_LIMIT_NS {
             let mut m = FailMessage::new();
@@ -455,7 +379,7 @@ unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
             warned_at = waited;
         }
         let parked = PARKED.load(Ordering::Acquire);
-        arch::futex_wait_timeout(&PARKED, parked, 5_000_000);
+        sys::futex_wait_timeout(&PARKED, parked, 5_000_000);
     }
 }
 
@@ -489,17 +413,9 @@ unsafe fn finish(result: Result<(), FailMessage>, nonce: u32) {
         }
         Err(msg) => {
             LAST_RESULT.store(-5 /* EIO */, Ordering::Release);
-            crate::eprint_line!("mtcp: checkpoint failed: {}", crate::fmt::Lossy(msg.as_bytes()));
+            mtcp_core::eprint_line!("mtcp: checkpoint failed: {}", Lossy(msg.as_bytes()));
             crate::status::publish(rt.status_seq, nonce, false, msg.as_bytes());
         }
     }
     end_phase();
-}
-
-/// Back to IDLE; also used by the restore code.
-pub fn end_phase() {
-    SLOTS_USED.store(0, Ordering::Release);
-    PARKED.store(0, Ordering::Release);
-    COORDINATOR.store(0, Ordering::Release);
-    PHASE.store(IDLE, Ordering::Release);
 }

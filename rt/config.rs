@@ -1,13 +1,13 @@
-//! The runtime's configuration: MTCP_DIR, MTCP_INTERVAL and MTCP_SIGNAL, read once at start.
+//! The runtime's configuration: MTCP_DIR, MTCP_INTERVAL and MTCP_SIGNAL, read once at
+//! start (the parsing itself is `mtcp_core::config`).
 
 use core::fmt::Write;
 use syscalls::Errno;
 
-use crate::fmt::{FmtBuf, Lossy};
-use crate::global::Global;
-use crate::sys;
-
-pub const DEFAULT_SIGNAL: u32 = 12; // SIGUSR2
+use mtcp_core::config::{absolute_dir, env_lookup, parse_interval, parse_signal, DEFAULT_SIGNAL};
+use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
+use mtcp_core::global::Global;
+use mtcp_core::sys;
 
 pub struct Config {
     /// Absolute directory for images.
@@ -28,59 +28,6 @@ impl Config {
     pub fn dir(&self) -> &[u8] {
         &self.dir[..self.dir_len]
     }
-}
-
-/// Signal numbers by name, without the SIG prefix.
-const SIGNAL_NAMES: &[(&[u8], u32)] = &[
-    (b"HUP", 1),
-    (b"INT", 2),
-    (b"QUIT", 3),
-    (b"USR1", 10),
-    (b"USR2", 12),
-    (b"PIPE", 13),
-    (b"ALRM", 14),
-    (b"TERM", 15),
-    (b"CHLD", 17),
-    (b"CONT", 18),
-    (b"TSTP", 20),
-    (b"TTIN", 21),
-    (b"TTOU", 22),
-    (b"URG", 23),
-    (b"XCPU", 24),
-    (b"XFSZ", 25),
-    (b"VTALRM", 26),
-    (b"PROF", 27),
-    (b"WINCH", 28),
-    (b"IO", 29),
-    (b"PWR", 30),
-    (b"SYS", 31),
-];
-
-/// Parses "12", "USR2", "SIGUSR2", "RTMIN+3". Refuses signals that cannot be caught
-/// (KILL, STOP) and the two glibc keeps for itself (32, 33).
-pub fn parse_signal(s: &[u8]) -> Option<u32> {
-    let name = s.strip_prefix(b"SIG").unwrap_or(s);
-    let sig: u64 = if let Some(n) = crate::maps::dec(name) {
-        n
-    } else if let Some(off) = name.strip_prefix(b"RTMIN+") {
-        34u64.checked_add(crate::maps::dec(off)?)?
-    } else if name == b"RTMIN" {
-        34
-    } else {
-        SIGNAL_NAMES.iter().find(|(n, _)| *n == name)?.1 as u64
-    };
-    match sig {
-        1..=64 if sig != 9 && sig != 19 && sig != 32 && sig != 33 => Some(sig as u32),
-        _ => None,
-    }
-}
-
-/// Looks `key` up in a NUL-separated environment block.
-fn env_lookup<'a>(environ: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
-    environ.split(|&c| c == 0).find_map(|entry| {
-        let rest = entry.strip_prefix(key)?;
-        rest.strip_prefix(b"=")
-    })
 }
 
 /// A configuration problem, as one line for stderr.
@@ -109,9 +56,9 @@ pub fn load(environ: &[u8]) -> Result<(), ConfigError> {
 
     cfg.interval_sec = 0;
     if let Some(v) = env_lookup(environ, b"MTCP_INTERVAL") {
-        match crate::maps::dec(v) {
-            Some(n) if n <= u32::MAX as u64 => cfg.interval_sec = n as u32,
-            _ => {
+        match parse_interval(v) {
+            Some(n) => cfg.interval_sec = n,
+            None => {
                 let _ = write!(err, "MTCP_INTERVAL={} is not a whole number of seconds", Lossy(v));
                 return Err(err);
             }
@@ -122,27 +69,22 @@ pub fn load(environ: &[u8]) -> Result<(), ConfigError> {
     let cwd = match sys::getcwd(&mut cwd_buf) {
         Ok(c) => c,
         Err(e) => {
-            let _ = write!(err, "cannot read the current directory: {}", crate::fmt::ErrnoName(e));
+            let _ = write!(err, "cannot read the current directory: {}", ErrnoName(e));
             return Err(err);
         }
     };
-    let dir: &[u8] = match env_lookup(environ, b"MTCP_DIR") {
-        Some(d) if !d.is_empty() => d,
-        _ => cwd,
+    // Room is left for the image's name after the directory.
+    let room = cfg.dir.len() - 256;
+    let mut full_buf = [0u8; 4096];
+    let full = match absolute_dir(env_lookup(environ, b"MTCP_DIR"), cwd, &mut full_buf[..room - 1]) {
+        Some(f) => f,
+        None => {
+            let _ = write!(err, "MTCP_DIR is too long");
+            return Err(err);
+        }
     };
-    let mut full = FmtBuf::<4096>::new();
-    if dir[0] != b'/' {
-        full.push_bytes(cwd);
-        full.push_bytes(b"/");
-    }
-    full.push_bytes(dir);
-    let full = full.as_bytes();
-    if full.len() >= cfg.dir.len() - 256 {
-        let _ = write!(err, "MTCP_DIR is too long");
-        return Err(err);
-    }
     if let Err(e) = check_dir(full) {
-        let _ = write!(err, "MTCP_DIR={}: {}", Lossy(full), crate::fmt::ErrnoName(e));
+        let _ = write!(err, "MTCP_DIR={}: {}", Lossy(full), ErrnoName(e));
         return Err(err);
     }
     cfg.dir[..full.len()].copy_from_slice(full);
@@ -151,7 +93,5 @@ pub fn load(environ: &[u8]) -> Result<(), ConfigError> {
 }
 
 fn check_dir(path: &[u8]) -> Result<(), Errno> {
-    let fd = sys::open(path, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)?;
-    sys::close(fd);
-    Ok(())
+    sys::open(path, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0).map(drop)
 }

@@ -12,10 +12,12 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 use syscalls::{Errno, Sysno};
 
-use crate::arch::{self, user_sigaction as usa};
+use core::mem::{offset_of, size_of};
+
+use mtcp_core::global::Global;
+use mtcp_core::sys;
+
 use crate::config::CONFIG;
-use crate::global::Global;
-use crate::sys;
 
 /// glibc keeps these two for itself (SIGCANCEL, SIGSETXID): never blocked, never waited.
 const LIBC_INTERNAL: u64 = (1 << 31) | (1 << 32);
@@ -54,10 +56,72 @@ fn filtered(mask: u64) -> u64 {
     mask & !ckpt_bit() & !LIBC_INTERNAL
 }
 
-/// libc's error convention: -1 with errno set.
+/// libc's error convention: -1 with errno set (when the program has a libc).
 fn fail(e: Errno) -> i32 {
-    arch::set_libc_errno(e.into_raw());
+    if let Some(errno_location) = mtcp_core::arch::libc_errno_location() {
+        // SAFETY: glibc's __errno_location is async-signal-safe and returns this
+        // thread's errno.
+        unsafe { *errno_location() = e.into_raw() };
+    }
     -1
+}
+
+/// glibc's `struct sigaction` (bits/sigaction.h): handler, sigset_t (128 bytes), int
+/// flags, restorer. Only its offsets are used: programs pass it as bytes.
+#[repr(C)]
+struct LibcSigaction {
+    handler: usize,
+    mask: [u32; 32],
+    flags: i32,
+    restorer: usize,
+}
+
+/// Offsets into the program's `struct sigaction`.
+mod usa {
+    use super::*;
+    pub const HANDLER: usize = offset_of!(LibcSigaction, handler);
+    pub const MASK: usize = offset_of!(LibcSigaction, mask);
+    pub const FLAGS: usize = offset_of!(LibcSigaction, flags);
+    pub const RESTORER: usize = offset_of!(LibcSigaction, restorer);
+    pub const SIZE: usize = size_of::<LibcSigaction>();
+}
+#[cfg(target_pointer_width = "64")]
+static_assertions::const_assert!(usa::MASK == 8 && usa::FLAGS == 136 && usa::RESTORER == 144 && usa::SIZE == 152);
+#[cfg(target_pointer_width = "32")]
+static_assertions::const_assert!(usa::MASK == 4 && usa::FLAGS == 132 && usa::RESTORER == 136 && usa::SIZE == 140);
+
+/// The program's `struct timespec`: two C longs.
+type Timespec = [isize; 2];
+
+/// The program's timespec at `p` in nanoseconds.
+///
+/// # Safety
+/// `p` must point to a valid struct timespec.
+unsafe fn read_timespec_ns(p: usize) -> u64 {
+    // SAFETY: the caller's contract.
+    let ts = unsafe { core::ptr::read_unaligned(p as *const Timespec) };
+    (ts[0].max(0) as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts[1].max(0) as u64)
+}
+
+/// Writes `ns` as the program's timespec into `out` and returns its address. Seconds
+/// beyond what a C long holds are clamped.
+fn timespec_from_ns(ns: u64, out: &mut Timespec) -> usize {
+    out[0] = (ns / 1_000_000_000).min(isize::MAX as u64) as isize;
+    out[1] = (ns % 1_000_000_000) as isize;
+    out.as_ptr() as usize
+}
+
+/// rt_sigtimedwait with the program's `struct timespec`: x86_64's only one, and on i386
+/// the old call with 32-bit fields (glibc's default there).
+///
+/// # Safety
+/// `set` must point to a signal set, `info` be null or writable siginfo, `timeout`
+/// null or a valid timespec.
+unsafe fn sigtimedwait_raw(set: &u64, info: usize, timeout: usize) -> Result<usize, Errno> {
+    // SAFETY: the caller's contract covers every pointer.
+    unsafe { syscalls::syscall4(Sysno::rt_sigtimedwait, set as *const u64 as usize, info, timeout, 8) }
 }
 
 ///
@@ -140,8 +204,8 @@ pub unsafe extern "C" fn sigaction(sig: i32, act: *const u8, oact: *mut u8) -> i
         Some(sys::KernelSigaction {
             handler: rd(usa::HANDLER),
             // Like libc: every handler returns through a restorer that calls rt_sigreturn.
-            flags: flags | arch::SA_RESTORER,
-            restorer: arch::sigreturn_trampoline as *const () as usize,
+            flags: flags | sys::SA_RESTORER,
+            restorer: mtcp_core::arch::sigreturn_trampoline as *const () as usize,
             mask: core::ptr::read_unaligned(act.add(usa::MASK) as *const u64),
         })
     };
@@ -189,19 +253,19 @@ pub unsafe extern "C" fn signal(sig: i32, handler: usize) -> usize {
 unsafe fn timed_wait(set: *const u64, info: usize, timeout: usize) -> Result<usize, Errno> {
     let want = filtered(core::ptr::read_unaligned(set));
     let deadline = if timeout != 0 {
-        Some(arch::monotonic_ns().saturating_add(arch::read_timespec_ns(timeout)))
+        Some(sys::monotonic_ns().saturating_add(read_timespec_ns(timeout)))
     } else {
         None
     };
-    let mut ts: arch::TimespecBuf = Default::default();
+    let mut ts: Timespec = Default::default();
     let mut tptr = timeout;
     loop {
         let mark = interruption_mark();
-        match arch::sigtimedwait_raw(&want, info, tptr) {
+        match sigtimedwait_raw(&want, info, tptr) {
             Err(Errno::EINTR) if mark != interruption_mark() => {
                 if let Some(d) = deadline {
-                    let now = arch::monotonic_ns();
-                    tptr = arch::timespec_from_ns(d.saturating_sub(now), &mut ts);
+                    let now = sys::monotonic_ns();
+                    tptr = timespec_from_ns(d.saturating_sub(now), &mut ts);
                 }
                 continue;
             }
@@ -290,7 +354,7 @@ pub unsafe extern "C" fn signalfd(fd: i32, mask: *const u64, flags: i32) -> i32 
 #[cfg(target_pointer_width = "32")]
 #[no_mangle]
 pub unsafe extern "C" fn __sigtimedwait64(set: *const u64, info: *mut u8, timeout: *const u8) -> i32 {
-    let mut ts: arch::TimespecBuf = Default::default();
+    let mut ts: Timespec = Default::default();
     let tptr = if timeout.is_null() {
         0
     } else {
@@ -300,7 +364,7 @@ pub unsafe extern "C" fn __sigtimedwait64(set: *const u64, info: *mut u8, timeou
             return fail(Errno::EINVAL);
         }
         // A relative timeout: the program's 32-bit form holds any realistic one.
-        arch::timespec_from_ns(
+        timespec_from_ns(
             (sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64),
             &mut ts,
         )

@@ -5,47 +5,30 @@
 // Errors carry their message in a fixed buffer (there is no allocator): large by design.
 #![allow(clippy::result_large_err)]
 
-#[cfg(target_arch = "x86_64")]
-#[path = "../arch/x86_64/mod.rs"]
-#[allow(dead_code)] // shared with mtcp_restart, which uses other parts
-mod arch;
-#[cfg(target_arch = "x86")]
-#[path = "../arch/x86/mod.rs"]
-#[allow(dead_code)] // shared with mtcp_restart, which uses other parts
-mod arch;
-#[cfg(target_arch = "x86_64")]
-#[path = "../arch/x86_64/mem.rs"]
-mod mem;
-#[cfg(target_arch = "x86")]
-#[path = "../arch/x86/mem.rs"]
-mod mem;
-
-#[allow(dead_code)]
-mod arena;
 mod capture;
 mod checkpoint;
 mod config;
-#[macro_use]
-#[allow(dead_code)]
-mod fmt;
-mod global;
-#[allow(dead_code)]
-mod image;
 mod interpose;
-#[allow(dead_code)]
-mod maps;
 mod restore;
+mod state;
 mod status;
-#[allow(dead_code)]
-mod sys;
 mod tasks;
+mod triggers;
 mod writer;
-mod xxh64;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use checkpoint::{API_REQUEST, LAST_RESULT, RT};
+use mtcp_core::arena::Arena;
+use mtcp_core::eprint_line;
+use mtcp_core::fmt::Lossy;
+use mtcp_core::protocol::RUNTIME_NOTE;
+use mtcp_core::sys;
+
 use config::CONFIG;
+use state::{API_REQUEST, LAST_RESULT, RT};
+
+// memcpy & co. for code built without libc; see arch/*/mem.rs.
+mtcp_core::arch::define_mem_functions!();
 
 const UNINIT: u32 = 0;
 const READY: u32 = 1;
@@ -58,11 +41,11 @@ static STATE: AtomicU32 = AtomicU32::new(UNINIT);
 #[link_section = ".init_array"]
 static INIT_ARRAY_ENTRY: extern "C" fn() = constructor;
 
-/// An ELF note (name "mtcp", type 1, version 1) that marks a program carrying the
-/// runtime; `mtcp launch` and `mtcp checkpoint` look for it, and it survives `strip`.
+/// The ELF note that marks a program carrying the runtime; `mtcp launch` and `mtcp
+/// checkpoint` look for it, and it survives `strip`.
 #[used]
 #[link_section = ".note.mtcp"]
-static RUNTIME_NOTE: [u32; 6] = [5, 4, 1, u32::from_le_bytes(*b"mtcp"), 0, 1];
+static NOTE: [u32; 6] = RUNTIME_NOTE;
 
 extern "C" fn constructor() {
     let _ = mtcp_init();
@@ -89,7 +72,7 @@ pub extern "C" fn mtcp_init() -> i32 {
 }
 
 fn init() -> Result<(), i32> {
-    let mut arena = arena::Arena::map(4 << 20).map_err(|e| -e.into_raw())?;
+    let mut arena = Arena::map(4 << 20).map_err(|e| -e.into_raw())?;
     let environ = arena.read_file(b"/proc/self/environ");
     let loaded = match environ {
         Ok(env) => config::load(env),
@@ -99,7 +82,7 @@ fn init() -> Result<(), i32> {
     if let Err(msg) = loaded {
         // A program that asked for checkpoints but would silently get none could lose
         // a week of work: stop it now, loudly.
-        eprint_line!("mtcp: {}", fmt::Lossy(msg.as_bytes()));
+        eprint_line!("mtcp: {}", Lossy(msg.as_bytes()));
         sys::exit_group(2);
     }
     // SAFETY: the constructor runs before any checkpoint can start.
@@ -109,32 +92,12 @@ fn init() -> Result<(), i32> {
     rt.real_pid = pid;
     // SAFETY: written above, before the handler is installed.
     let cfg = unsafe { &*CONFIG.get() };
-    install_handler(cfg.signal).map_err(|e| -e.into_raw())?;
+    triggers::install_handler(cfg.signal).map_err(|e| -e.into_raw())?;
     if cfg.interval_sec > 0 {
-        start_interval_timer(cfg.signal, cfg.interval_sec);
+        triggers::start_interval_timer(cfg.signal, cfg.interval_sec);
     }
     status::publish_ready(rt.status_seq);
     Ok(())
-}
-
-fn install_handler(sig: u32) -> Result<(), syscalls::Errno> {
-    let act = sys::KernelSigaction {
-        handler: checkpoint::on_signal as *const () as usize,
-        flags: sys::SA_SIGINFO | sys::SA_RESTART | arch::SA_RESTORER,
-        restorer: arch::sigreturn_trampoline as *const () as usize,
-        // No handler of the program may run inside ours: it would change memory while
-        // the image is being written, or wait on a lock a parked thread holds. Signals
-        // that arrive meanwhile stay pending (and are saved as such).
-        mask: !0,
-    };
-    sys::rt_sigaction(sig as usize, Some(&act), None)
-}
-
-/// Periodic checkpoints; a failure is reported, not fatal (explicit checkpoints still work).
-pub(crate) fn start_interval_timer(sig: u32, secs: u32) {
-    if let Err(e) = arch::periodic_signal_timer(sig, checkpoint::TIMER_VALUE, secs) {
-        eprint_line!("mtcp: cannot start the checkpoint timer: {}", fmt::ErrnoName(e));
-    }
 }
 
 /// Checkpoints now; see include/mtcp.h.

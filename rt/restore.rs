@@ -8,15 +8,17 @@ use core::mem::size_of;
 use core::sync::atomic::Ordering;
 use static_assertions::const_assert_eq;
 
-use crate::arch::{self, JumpContext};
-use crate::checkpoint::{end_phase, Runtime, LAST_RESULT, RESTARTED, RT};
-use crate::fmt::{ErrnoName, Lossy};
-use crate::global::Global;
-use crate::image::{
-    ProcessRecord, RestartArgs, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_SAME_PID, RESTART_VERBOSE, THREAD_MAIN,
-    THREAD_RSEQ,
+use mtcp_core::arch::{self, JumpContext};
+use mtcp_core::eprint_line;
+use mtcp_core::fmt::{ErrnoName, Lossy};
+use mtcp_core::global::Global;
+use mtcp_core::image::{
+    ProcessRecord, RestartArgs, SigActionRecord, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_SAME_PID,
+    RESTART_VERBOSE, THREAD_MAIN, THREAD_RSEQ,
 };
-use crate::sys::{self, CPath};
+use mtcp_core::sys::{self, CPath, KernelSigaction};
+
+use crate::state::{end_phase, Runtime, IN_PARK, LAST_RESULT, RESTARTED, RT};
 
 const RESTORE_STACK_SIZE: usize = 64 << 10;
 
@@ -65,7 +67,7 @@ struct PrctlMmMap {
 const_assert_eq!(size_of::<PrctlMmMap>(), 104);
 
 fn fatal(what: &str, e: syscalls::Errno) -> ! {
-    crate::eprint_line!("mtcp_restart: {}: {}", what, ErrnoName(e));
+    eprint_line!("mtcp_restart: {}: {}", what, ErrnoName(e));
     sys::exit_group(1)
 }
 
@@ -75,7 +77,7 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     let a = &mut *ARGS.get();
     *a = core::ptr::read(args as *const RestartArgs);
     if a.magic != RESTART_ARGS_MAGIC {
-        crate::eprint_line!("mtcp_restart: this image's runtime does not match this mtcp_restart");
+        eprint_line!("mtcp_restart: this image's runtime does not match this mtcp_restart");
         sys::exit_group(1);
     }
     // mtcp_restart is no longer needed; nothing of it may stay in the process.
@@ -98,7 +100,7 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     rt.real_pid = sys::getpid();
     end_phase();
     // Every restored thread but the coordinator leaves the handler through `park`.
-    crate::checkpoint::IN_PARK.store(count.saturating_sub(1) as u32, Ordering::Release);
+    IN_PARK.store(count.saturating_sub(1) as u32, Ordering::Release);
     crate::interpose::RESTARTS.fetch_add(1, Ordering::AcqRel);
     LAST_RESULT.store(RESTARTED as i32, Ordering::Release);
 
@@ -106,11 +108,11 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     restore_thread(&rt.slots[main].rec, true);
     rt.slots[main].new_tid = sys::gettid();
     if rt.process.interval_sec > 0 {
-        crate::start_interval_timer(rt.process.checkpoint_signal, rt.process.interval_sec);
+        crate::triggers::start_interval_timer(rt.process.checkpoint_signal, rt.process.interval_sec);
     }
     crate::status::publish_ready(rt.status_seq);
     if a.flags & RESTART_VERBOSE != 0 {
-        crate::eprint_line!(
+        eprint_line!(
             "mtcp_restart: restored pid {} as pid {} with {} thread(s); {}",
             old_pid,
             rt.real_pid,
@@ -142,7 +144,7 @@ unsafe fn restore_process(rt: &mut Runtime) {
         if sig == sys::SIGKILL || sig == sys::SIGSTOP {
             continue;
         }
-        let act = sys::KernelSigaction::from_record(&p.sigactions[sig - 1]);
+        let act = action_of(&p.sigactions[sig - 1]);
         let _ = sys::rt_sigaction(sig, Some(&act), None);
     }
 
@@ -182,7 +184,7 @@ unsafe fn restore_process(rt: &mut Runtime) {
     let cwd = &rt.cwd[..rt.cwd_len];
     if !cwd.is_empty() {
         if let Err(e) = CPath::new(cwd).and_then(|c| sys::chdir(&c)) {
-            crate::eprint_line!(
+            eprint_line!(
                 "mtcp_restart: warning: cannot return to directory {}: {}",
                 Lossy(cwd),
                 ErrnoName(e)
@@ -195,7 +197,7 @@ unsafe fn restore_process(rt: &mut Runtime) {
         if current != Ok((soft, hard)) {
             // Raising a hard limit needs privilege; then the restart's limit stays.
             if let Err(e) = sys::prlimit(resource as u32, Some((soft, hard))) {
-                crate::eprint_line!(
+                eprint_line!(
                     "mtcp_restart: warning: cannot restore resource limit {}: {}",
                     resource,
                     ErrnoName(e)
@@ -206,7 +208,7 @@ unsafe fn restore_process(rt: &mut Runtime) {
     for (which, &[interval, value]) in p.itimers.iter().enumerate() {
         // A timer with no time left is disarmed, whatever its interval.
         if value != 0 {
-            let _ = arch::set_itimer(which as u32, interval, value);
+            let _ = sys::set_itimer(which as u32, interval, value);
         }
     }
     if sys::personality(0xffff_ffff).is_ok_and(|cur| cur != p.personality) {
@@ -311,17 +313,17 @@ unsafe fn retarget_robust_mutexes(head: usize, old: u32, new: u32) {
 /// Only from `restore_main`: the slot's saved stack is restored memory that no other thread uses yet.
 unsafe fn spawn_thread(rt: &mut Runtime, i: usize, same_id: bool) {
     let rec = &rt.slots[i].rec;
-    let mut flags = arch::CLONE_VM
-        | arch::CLONE_FS
-        | arch::CLONE_FILES
-        | arch::CLONE_SIGHAND
-        | arch::CLONE_THREAD
-        | arch::CLONE_SYSVSEM
-        | arch::CLONE_SETTLS;
+    let mut flags = sys::CLONE_VM
+        | sys::CLONE_FS
+        | sys::CLONE_FILES
+        | sys::CLONE_SIGHAND
+        | sys::CLONE_THREAD
+        | sys::CLONE_SYSVSEM
+        | sys::CLONE_SETTLS;
     let ctid = rec.clear_child_tid as usize;
     if ctid != 0 {
         // The new tid lands where libc keeps it, and is cleared when the thread exits.
-        flags |= arch::CLONE_PARENT_SETTID | arch::CLONE_CHILD_CLEARTID;
+        flags |= sys::CLONE_PARENT_SETTID | sys::CLONE_CHILD_CLEARTID;
     }
     let mut tls_scratch = [0u32; 4];
     let tls = arch::clone_tls_arg(rec.tls_base, rec.tls_aux, &mut tls_scratch);
@@ -329,9 +331,9 @@ unsafe fn spawn_thread(rt: &mut Runtime, i: usize, same_id: bool) {
     // that memory is free in the restored stack.
     let stack_top = rt.slots[i].ctx.sp as usize - 256;
     let spawned: Result<u32, syscalls::Errno> = if same_id {
-        arch::clone_thread_with_tid(flags, stack_top, ctid, ctid, tls, rec.tid as u32, thread_entry, i)
+        sys::clone_thread_with_tid(flags, stack_top, ctid, ctid, tls, rec.tid as u32, thread_entry, i)
     } else {
-        arch::clone_thread(flags, stack_top, ctid, ctid, tls, thread_entry, i)
+        sys::clone_thread(flags, stack_top, ctid, ctid, tls, thread_entry, i)
     };
     match spawned {
         Ok(tid) => rt.slots[i].new_tid = tid,
@@ -345,4 +347,14 @@ unsafe extern "C" fn thread_entry(i: usize) -> ! {
     let rt = &*RT.get();
     restore_thread(&rt.slots[i].rec, false);
     arch::resume(&rt.slots[i].ctx, RESTARTED)
+}
+
+/// A disposition from the image in the kernel's form for this architecture.
+fn action_of(r: &SigActionRecord) -> KernelSigaction {
+    KernelSigaction {
+        handler: r.handler as usize,
+        flags: r.flags as usize,
+        restorer: r.restorer as usize,
+        mask: r.mask,
+    }
 }

@@ -4,8 +4,9 @@
 use core::fmt::Write;
 use syscalls::{Errno, Sysno};
 
-use crate::fmt::FmtBuf;
-use crate::sys;
+use mtcp_core::fmt::FmtBuf;
+use mtcp_core::maps::dec;
+use mtcp_core::sys;
 
 /// Calls `f(tid)` for every thread of the process.
 pub fn for_each_task(f: impl FnMut(u32)) -> Result<(), Errno> {
@@ -16,14 +17,19 @@ pub fn for_each_task(f: impl FnMut(u32)) -> Result<(), Errno> {
 pub fn for_each_entry(dir: &[u8], mut f: impl FnMut(u32)) -> Result<(), Errno> {
     let fd = sys::open(dir, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)?;
     let mut buf = [0u8; 4096];
-    let result = loop {
+    loop {
         // SAFETY: buf is valid for writes of its length.
-        let n =
-            match unsafe { syscalls::syscall3(Sysno::getdents64, fd as usize, buf.as_mut_ptr() as usize, buf.len()) } {
-                Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(e) => break Err(e),
-            };
+        let n = unsafe {
+            syscalls::syscall3(
+                Sysno::getdents64,
+                fd.raw() as usize,
+                buf.as_mut_ptr() as usize,
+                buf.len(),
+            )?
+        };
+        if n == 0 {
+            return Ok(());
+        }
         let mut pos = 0;
         while pos + 19 < n {
             // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name[]
@@ -33,14 +39,12 @@ pub fn for_each_entry(dir: &[u8], mut f: impl FnMut(u32)) -> Result<(), Errno> {
             }
             let name = &buf[pos + 19..pos + reclen];
             let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
-            if let Some(tid) = crate::maps::dec(name) {
+            if let Some(tid) = dec(name) {
                 f(tid as u32);
             }
             pos += reclen;
         }
-    };
-    sys::close(fd);
-    result
+    }
 }
 
 /// Whether thread `tid` has `sig` in its blocked mask (SigBlk in its status file).

@@ -8,15 +8,16 @@ use core::fmt::Write;
 use core::mem::size_of;
 use syscalls::Errno;
 
-use crate::arch;
-use crate::arena::Arena;
-use crate::checkpoint::{FailMessage, Runtime};
+use mtcp_core::arch;
+use mtcp_core::arena::{Arena, ArenaVec};
+use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
+use mtcp_core::image::*;
+use mtcp_core::maps::{self, MapEntry};
+use mtcp_core::sys::{self, CPath, Fd};
+use mtcp_core::xxh64::{xxh64, Xxh64};
+
 use crate::config::CONFIG;
-use crate::fmt::{ErrnoName, FmtBuf, Lossy};
-use crate::image::*;
-use crate::maps::{self, MapEntry};
-use crate::sys::{self, CPath};
-use crate::xxh64::Xxh64;
+use crate::state::{FailMessage, Runtime, Slot};
 
 const PAGE: usize = arch::PAGE_SIZE;
 #[cfg(target_pointer_width = "64")]
@@ -68,12 +69,6 @@ pub fn map_scratch() -> Result<(Arena, usize), FailMessage> {
     }
 }
 
-/// Writes the image of this process; every other thread is parked. Call it on the
-/// scratch stack (see `map_scratch`): it needs a few hundred KiB.
-pub fn write_image(rt: &mut Runtime, arena: &mut Arena) -> Result<(), FailMessage> {
-    plan_and_write(rt, arena)
-}
-
 /// A region being planned, with its path still pointing into the smaps text.
 #[derive(Clone, Copy)]
 struct Plan {
@@ -94,7 +89,40 @@ const MODE_POPULATED: u8 = 2;
 /// Pages inside the file, plus populated pages past its end (reading those would fault).
 const MODE_FILE_TAIL: u8 = 3;
 
-fn plan_and_write(rt: &mut Runtime, arena: &mut Arena) -> Result<(), FailMessage> {
+/// What the image must know about the runtime itself: where restore enters, and memory
+/// that is never worth saving (the restore code's own stack).
+pub struct Unsaved {
+    pub restore_entry: usize,
+    pub restore_stack: (usize, usize),
+}
+
+/// Writes the image of this process; every other thread is parked. Call it on the
+/// scratch stack (see `map_scratch`): it needs a few hundred KiB.
+///
+/// The steps: gather the process's facts, plan regions, plan runs of pages, lay out
+/// the metadata, write the file.
+pub fn write_image(rt: &mut Runtime, arena: &mut Arena, unsaved: &Unsaved) -> Result<(), FailMessage> {
+    let facts = gather_facts(rt, arena)?;
+    let plans = plan_regions(arena, facts.smaps)?;
+    let runs = plan_runs(arena, plans, facts.pagemap.raw(), unsaved.restore_stack)?;
+    let layout = lay_out(&rt.slots[..rt.thread_count], plans, runs, &facts);
+    let path = write_file(rt, arena, &facts, plans, runs, &layout, unsaved.restore_entry)?;
+    rt.image_path[..path.as_bytes().len()].copy_from_slice(path.as_bytes());
+    rt.image_path_len = path.as_bytes().len();
+    Ok(())
+}
+
+/// What the writer reads of the process before it opens any file of its own.
+struct Facts {
+    cwd: &'static [u8],
+    exe: &'static [u8],
+    fds: OpenFiles,
+    smaps: &'static [u8],
+    pagemap: Fd,
+}
+
+/// Fills the process record and reads cwd, exe, open files, smaps and the page map.
+fn gather_facts(rt: &mut Runtime, arena: &mut Arena) -> Result<Facts, FailMessage> {
     // SAFETY: the configuration is written only before the first checkpoint.
     let cfg = unsafe { &*CONFIG.get() };
     crate::capture::capture_process(&mut rt.process);
@@ -105,12 +133,13 @@ fn plan_and_write(rt: &mut Runtime, arena: &mut Arena) -> Result<(), FailMessage
     p.checkpoint_signal = cfg.signal;
     p.interval_sec = cfg.interval_sec;
 
-    let mut cwd_buf = [0u8; 4096];
-    let cwd = sys::getcwd(&mut cwd_buf).unwrap_or(b"");
+    let nomem = |e| fail("out of scratch memory while reading the process", b"", e);
+    let cwd_buf = arena.alloc::<u8>(4096).map_err(nomem)?;
+    let cwd: &'static [u8] = sys::getcwd(cwd_buf).unwrap_or(b"");
     rt.cwd[..cwd.len()].copy_from_slice(cwd);
     rt.cwd_len = cwd.len();
-    let mut exe_buf = [0u8; 4096];
-    let exe = readlink(b"/proc/self/exe", &mut exe_buf).unwrap_or(b"");
+    let exe_buf = arena.alloc::<u8>(4096).map_err(nomem)?;
+    let exe: &'static [u8] = readlink(b"/proc/self/exe", exe_buf).unwrap_or(b"");
 
     // Before the writer opens any file of its own.
     let fds = capture_fds(arena).map_err(|e| fail("cannot list open files in", b"/proc/self/fd", e))?;
@@ -119,25 +148,22 @@ fn plan_and_write(rt: &mut Runtime, arena: &mut Arena) -> Result<(), FailMessage
         .map_err(|e| fail("cannot read", b"/proc/self/smaps", e))?;
     let pagemap = sys::open(b"/proc/self/pagemap", sys::O_RDONLY | sys::O_CLOEXEC, 0)
         .map_err(|e| fail("cannot open", b"/proc/self/pagemap", e))?;
-    let result = plan_and_write_with(rt, arena, smaps, pagemap, cwd, exe, fds);
-    sys::close(pagemap);
-    result
+    Ok(Facts {
+        cwd,
+        exe,
+        fds,
+        smaps,
+        pagemap,
+    })
 }
 
-fn plan_and_write_with(
-    rt: &mut Runtime,
-    arena: &mut Arena,
-    smaps: &'static [u8],
-    pagemap: i32,
-    cwd: &[u8],
-    exe: &[u8],
-    fds: OpenFiles,
-) -> Result<(), FailMessage> {
-    let nomem = |e| fail("out of scratch memory while planning the image", b"", e);
-    let (arena_start, arena_end) = (arena.base, arena.base + arena.size);
-    let zero_range = crate::restore::restore_stack_range();
+fn out_of_scratch(e: Errno) -> FailMessage {
+    fail("out of scratch memory while planning the image", b"", e)
+}
 
-    // 1. Regions.
+/// Step 1: one plan per mapping of smaps, the scratch arena cut out.
+fn plan_regions(arena: &mut Arena, smaps: &'static [u8]) -> Result<&'static mut [Plan], FailMessage> {
+    let (arena_start, arena_end) = (arena.base, arena.base + arena.size);
     let mut plans = arena.vec::<Plan>();
     for entry in maps::entries(smaps) {
         let entry = match entry {
@@ -161,30 +187,48 @@ fn plan_and_write_with(
                 piece.start = start;
                 piece.end = end;
                 if let Some(plan) = classify(&piece, smaps)? {
-                    plans.push(plan).map_err(nomem)?;
+                    plans.push(plan).map_err(out_of_scratch)?;
                 }
             }
         }
     }
-    let plans = plans.finish();
+    Ok(plans.finish())
+}
 
-    // 2. Runs.
-    let pm_buf = arena.alloc::<u64>(PAGEMAP_CHUNK).map_err(nomem)?;
-    let bounce = arena.alloc::<u8>(BOUNCE).map_err(nomem)?;
+/// Step 2: the runs of pages to save, region by region (each plan records its range of
+/// runs). Nothing in `unsaved` is kept.
+fn plan_runs(
+    arena: &mut Arena,
+    plans: &mut [Plan],
+    pagemap: i32,
+    unsaved: (usize, usize),
+) -> Result<&'static mut [Run], FailMessage> {
+    let pm_buf = arena.alloc::<u64>(PAGEMAP_CHUNK).map_err(out_of_scratch)?;
     let mut runs = arena.vec::<Run>();
     for plan in plans.iter_mut() {
         plan.rec.run_first = runs.len() as u32;
-        plan_runs(plan, pagemap, pm_buf, zero_range, &mut runs).map_err(|e| match e {
-            Errno::ENOMEM => nomem(e),
+        plan_region_runs(plan, pagemap, pm_buf, unsaved, &mut runs).map_err(|e| match e {
+            Errno::ENOMEM => out_of_scratch(e),
             e => fail("cannot read", b"/proc/self/pagemap", e),
         })?;
         plan.rec.run_count = runs.len() as u32 - plan.rec.run_first;
     }
-    let runs = runs.finish();
+    Ok(runs.finish())
+}
 
-    // 3. Layout: header page, metadata, page-aligned data.
-    let threads = &rt.slots[..rt.thread_count];
-    let mut strings_size = cwd.len() + exe.len() + fds.paths.len();
+/// Where each table of the metadata goes, and where the data starts.
+struct Layout {
+    index: MetaIndex,
+    meta_size: usize,
+    data_offset: u64,
+    file_size: u64,
+    thread_count: usize,
+}
+
+/// Step 3: header page, metadata (index, process, threads, regions, runs, fds, strings),
+/// then the page-aligned data; gives each run its place in the file.
+fn lay_out(threads: &[Slot], plans: &[Plan], runs: &mut [Run], facts: &Facts) -> Layout {
+    let mut strings_size = facts.cwd.len() + facts.exe.len() + facts.fds.paths.len();
     for plan in plans.iter() {
         strings_size += plan.path_len;
     }
@@ -193,7 +237,7 @@ fn plan_and_write_with(
     let region_offset = align8(thread_offset + threads.len() * size_of::<ThreadRecord>());
     let run_offset = align8(region_offset + plans.len() * size_of::<RegionRecord>());
     let fd_offset = align8(run_offset + core::mem::size_of_val(runs));
-    let strings_offset = align8(fd_offset + core::mem::size_of_val(fds.records));
+    let strings_offset = align8(fd_offset + core::mem::size_of_val(facts.fds.records));
     let meta_size = strings_offset + strings_size;
     let data_offset = align_up(META_OFFSET + meta_size as u64, PAGE as u64);
     let mut cursor = data_offset;
@@ -201,10 +245,26 @@ fn plan_and_write_with(
         run.file_offset = cursor;
         cursor += run.pages * PAGE as u64;
     }
-    let file_size = cursor;
+    Layout {
+        index: MetaIndex {
+            process_offset: process_offset as u64,
+            thread_offset: thread_offset as u64,
+            region_offset: region_offset as u64,
+            run_offset: run_offset as u64,
+            strings_offset: strings_offset as u64,
+            strings_size: strings_size as u64,
+            fd_offset: fd_offset as u64,
+            fd_count: facts.fds.records.len() as u64,
+        },
+        meta_size,
+        data_offset,
+        file_size: cursor,
+        thread_count: threads.len(),
+    }
+}
 
-    // 4. The file.
-    let dir = cfg_dir();
+/// `ckpt_<comm>_<vpid>.mtcp`, with anything but `[A-Za-z0-9._-]` in the name made `_`.
+fn image_name(rt: &Runtime) -> FmtBuf<128> {
     let mut name = FmtBuf::<128>::new();
     let _ = write!(name, "ckpt_");
     for &c in rt.process.comm.iter().take_while(|&&c| c != 0) {
@@ -215,6 +275,23 @@ fn plan_and_write_with(
         }]);
     }
     let _ = write!(name, "_{}.mtcp", rt.vpid);
+    name
+}
+
+/// Step 4: data, metadata and header into a temporary file in the image directory,
+/// fsynced and renamed into place (a failure removes it and leaves the previous image
+/// as it was). Returns the image's path.
+fn write_file(
+    rt: &Runtime,
+    arena: &mut Arena,
+    facts: &Facts,
+    plans: &mut [Plan],
+    runs: &[Run],
+    layout: &Layout,
+    restore_entry: usize,
+) -> Result<CPath, FailMessage> {
+    let dir = cfg_dir();
+    let name = image_name(rt);
     let mut tmp_name = FmtBuf::<160>::new();
     let _ = write!(tmp_name, ".{}.tmp", Lossy(name.as_bytes()));
     let mut final_path = CPath::new(dir).map_err(|e| fail("bad image directory", dir, e))?;
@@ -224,109 +301,112 @@ fn plan_and_write_with(
     let dirfd = sys::open(dir, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)
         .map_err(|e| fail("cannot open image directory", dir, e))?;
     let tmp = CPath::new(tmp_name.as_bytes()).map_err(|e| fail("bad image name", tmp_name.as_bytes(), e))?;
-    let fd = match sys::openat(
-        dirfd,
+    let fd = sys::openat(
+        dirfd.raw(),
         &tmp,
         sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC,
         0o600,
-    ) {
-        Ok(fd) => fd,
-        Err(e) => {
-            sys::close(dirfd);
-            return Err(fail("cannot create", final_path.as_bytes(), e));
-        }
-    };
+    )
+    .map_err(|e| fail("cannot create", final_path.as_bytes(), e))?;
 
     let written = (|| -> Result<(), FailMessage> {
         let wfail = |e| fail("cannot write", final_path.as_bytes(), e);
-        write_data(fd, plans, runs, bounce).map_err(wfail)?;
-
-        let meta = arena.alloc::<u8>(meta_size).map_err(nomem)?;
-        let index = MetaIndex {
-            process_offset: process_offset as u64,
-            thread_offset: thread_offset as u64,
-            region_offset: region_offset as u64,
-            run_offset: run_offset as u64,
-            strings_offset: strings_offset as u64,
-            strings_size: strings_size as u64,
-            fd_offset: fd_offset as u64,
-            fd_count: fds.records.len() as u64,
-        };
-        let (tables, string_area) = meta.split_at_mut(strings_offset);
-        put(tables, 0, &index);
-        let mut strings = StringTable {
-            buf: string_area,
-            len: 0,
-        };
-        let mut process = rt.process;
-        process.cwd = strings.add(cwd);
-        process.exe = strings.add(exe);
-        for (i, plan) in plans.iter().enumerate() {
-            let mut rec = plan.rec;
-            rec.path = strings.add(&smaps[plan.path_start..plan.path_start + plan.path_len]);
-            put(tables, region_offset + i * size_of::<RegionRecord>(), &rec);
-        }
-        put(tables, process_offset, &process);
-        for (i, slot) in threads.iter().enumerate() {
-            put(tables, thread_offset + i * size_of::<ThreadRecord>(), &slot.rec);
-        }
-        for (i, run) in runs.iter().enumerate() {
-            put(tables, run_offset + i * size_of::<Run>(), run);
-        }
-        for (i, (rec, range)) in fds.records.iter().zip(fds.ranges.iter()).enumerate() {
-            let mut rec = *rec;
-            rec.path = strings.add(&fds.paths[range.0..range.1]);
-            let data = fds.data_ranges[i];
-            rec.data = strings.add(&fds.paths[data.0..data.1]);
-            put(tables, fd_offset + i * size_of::<FdRecord>(), &rec);
-        }
-        sys::pwrite_all(fd, meta, META_OFFSET).map_err(wfail)?;
-
-        let (xfeatures, xsave_size) = arch::xsave_features();
-        let (sec, nsec) = arch::realtime();
-        let mut h = Header::zeroed();
-        h.magic = MAGIC;
-        h.version = VERSION;
-        h.arch = arch::ARCH;
-        h.header_size = HEADER_SIZE as u32;
-        h.page_size = PAGE as u32;
-        h.meta_offset = META_OFFSET;
-        h.meta_size = meta_size as u64;
-        h.meta_checksum = crate::xxh64::xxh64(meta, 0);
-        h.data_offset = data_offset;
-        h.data_size = file_size - data_offset;
-        h.file_size = file_size;
-        h.restore_entry = crate::restore::restore_entry as *const () as usize as u64;
-        h.xfeatures = xfeatures;
-        h.xsave_size = xsave_size;
-        h.thread_count = threads.len() as u32;
-        h.region_count = plans.len() as u32;
-        h.run_count = runs.len() as u32;
-        h.time_sec = sec;
-        h.time_nsec = nsec;
-        h.seal();
-        sys::pwrite_all(fd, as_bytes(&h), 0).map_err(wfail)?;
-        sys::fsync(fd).map_err(wfail)?;
-        Ok(())
+        let bounce = arena.alloc::<u8>(BOUNCE).map_err(out_of_scratch)?;
+        write_data(fd.raw(), plans, runs, bounce).map_err(wfail)?;
+        let meta = arena.alloc::<u8>(layout.meta_size).map_err(out_of_scratch)?;
+        fill_metadata(meta, rt, facts, plans, runs, layout);
+        sys::pwrite_all(fd.raw(), meta, META_OFFSET).map_err(wfail)?;
+        let header = seal_header(layout, xxh64(meta, 0), plans.len(), runs.len(), restore_entry);
+        sys::pwrite_all(fd.raw(), as_bytes(&header), 0).map_err(wfail)?;
+        sys::fsync(fd.raw()).map_err(wfail)
     })();
-    sys::close(fd);
+    drop(fd);
     let renamed = written.and_then(|()| {
         let dst = CPath::new(final_path.as_bytes()).map_err(|e| fail("bad image path", final_path.as_bytes(), e))?;
-        sys::renameat(dirfd, &tmp, sys::AT_FDCWD, &dst)
+        sys::renameat(dirfd.raw(), &tmp, sys::AT_FDCWD, &dst)
             .map_err(|e| fail("cannot rename the image to", final_path.as_bytes(), e))
     });
-    if renamed.is_err() {
-        let _ = sys::unlinkat(dirfd, &tmp);
-    } else {
-        // Make the rename itself durable.
-        let _ = sys::fsync(dirfd);
+    match renamed {
+        Ok(()) => {
+            // Make the rename itself durable.
+            let _ = sys::fsync(dirfd.raw());
+            Ok(final_path)
+        }
+        Err(m) => {
+            let _ = sys::unlinkat(dirfd.raw(), &tmp);
+            Err(m)
+        }
     }
-    sys::close(dirfd);
-    renamed?;
-    let path = final_path.as_bytes();
-    rt.image_path[..path.len()].copy_from_slice(path);
-    rt.image_path_len = path.len();
-    Ok(())
+}
+
+/// The metadata block: index, records and the string table they refer to.
+fn fill_metadata(meta: &mut [u8], rt: &Runtime, facts: &Facts, plans: &[Plan], runs: &[Run], layout: &Layout) {
+    let index = &layout.index;
+    let (tables, string_area) = meta.split_at_mut(index.strings_offset as usize);
+    put(tables, 0, index);
+    let mut strings = StringTable {
+        buf: string_area,
+        len: 0,
+    };
+    let mut process = rt.process;
+    process.cwd = strings.add(facts.cwd);
+    process.exe = strings.add(facts.exe);
+    put(tables, index.process_offset as usize, &process);
+    for (i, plan) in plans.iter().enumerate() {
+        let mut rec = plan.rec;
+        rec.path = strings.add(&facts.smaps[plan.path_start..plan.path_start + plan.path_len]);
+        put(
+            tables,
+            index.region_offset as usize + i * size_of::<RegionRecord>(),
+            &rec,
+        );
+    }
+    for (i, slot) in rt.slots[..layout.thread_count].iter().enumerate() {
+        put(
+            tables,
+            index.thread_offset as usize + i * size_of::<ThreadRecord>(),
+            &slot.rec,
+        );
+    }
+    for (i, run) in runs.iter().enumerate() {
+        put(tables, index.run_offset as usize + i * size_of::<Run>(), run);
+    }
+    let fds = &facts.fds;
+    for (i, (rec, range)) in fds.records.iter().zip(fds.ranges.iter()).enumerate() {
+        let mut rec = *rec;
+        rec.path = strings.add(&fds.paths[range.0..range.1]);
+        let data = fds.data_ranges[i];
+        rec.data = strings.add(&fds.paths[data.0..data.1]);
+        put(tables, index.fd_offset as usize + i * size_of::<FdRecord>(), &rec);
+    }
+}
+
+/// The header, written last: it is what makes the file an image.
+fn seal_header(layout: &Layout, meta_checksum: u64, regions: usize, runs: usize, restore_entry: usize) -> Header {
+    let (xfeatures, xsave_size) = arch::xsave_features();
+    let (sec, nsec) = sys::realtime();
+    let mut h = Header::zeroed();
+    h.magic = MAGIC;
+    h.version = VERSION;
+    h.arch = ARCH_NATIVE;
+    h.header_size = HEADER_SIZE as u32;
+    h.page_size = PAGE as u32;
+    h.meta_offset = META_OFFSET;
+    h.meta_size = layout.meta_size as u64;
+    h.meta_checksum = meta_checksum;
+    h.data_offset = layout.data_offset;
+    h.data_size = layout.file_size - layout.data_offset;
+    h.file_size = layout.file_size;
+    h.restore_entry = restore_entry as u64;
+    h.xfeatures = xfeatures;
+    h.xsave_size = xsave_size;
+    h.thread_count = layout.thread_count as u32;
+    h.region_count = regions as u32;
+    h.run_count = runs as u32;
+    h.time_sec = sec;
+    h.time_nsec = nsec;
+    h.seal();
+    h
 }
 
 /// The process's open file descriptors, recorded before the writer opens its own.
@@ -607,12 +687,12 @@ fn classify(e: &MapEntry, text: &[u8]) -> Result<Option<Plan>, FailMessage> {
 }
 
 /// Appends the runs of saved pages for one region.
-fn plan_runs(
+fn plan_region_runs(
     plan: &Plan,
     pagemap: i32,
     pm_buf: &mut [u64],
-    zero_range: (usize, usize),
-    runs: &mut crate::arena::ArenaVec<'_, Run>,
+    unsaved: (usize, usize),
+    runs: &mut ArenaVec<'_, Run>,
 ) -> Result<(), Errno> {
     let start = plan.rec.start as usize;
     let pages = (plan.rec.len() as usize) / PAGE;
@@ -629,7 +709,7 @@ fn plan_runs(
     let mut i = 0usize;
     while i < pages {
         let addr = start + i * PAGE;
-        let keep = if addr >= zero_range.0 && addr < zero_range.1 {
+        let keep = if addr >= unsaved.0 && addr < unsaved.1 {
             false
         } else if plan.mode == MODE_ALL || (plan.mode == MODE_FILE_TAIL && (i as u64) < plan.file_pages) {
             true

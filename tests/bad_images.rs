@@ -6,12 +6,7 @@
 
 mod common;
 
-#[allow(dead_code, clippy::all)]
-#[path = "../rt/image.rs"]
-mod image;
-#[allow(dead_code, clippy::all)]
-#[path = "../rt/xxh64.rs"]
-mod xxh64;
+use mtcp_core::{image, xxh64};
 
 use common::*;
 use std::fs;

@@ -2,39 +2,25 @@
 //! signal-frame layout, TLS, CPU features and the context switches that checkpoint and
 //! restart are built from.
 //!
-//! Same public names as `arch/x86_64/mod.rs`; everything outside `arch/` sees only these.
-//! Syscalls go through `int 0x80` (the `syscalls` crate does this for x86), never through
-//! the vDSO's `__kernel_vsyscall`, which moves when a process is restored. Functions are
-//! cdecl: arguments on the stack, eax (edx:eax for 64-bit values) returned, ebx, esi,
-//! edi and ebp callee-saved.
+//! Same public names as `arch/x86_64/mod.rs`. Syscalls go through `int 0x80` (the
+//! `syscalls` crate does this for x86), never through the vDSO's `__kernel_vsyscall`,
+//! which moves when a process is restored. Functions are cdecl: arguments on the stack,
+//! eax (edx:eax for 64-bit values) returned, ebx, esi, edi and ebp callee-saved.
 
 use core::arch::naked_asm;
 use core::mem::{offset_of, size_of};
 use static_assertions::const_assert_eq;
 use syscalls::{Errno, Sysno};
 
-use crate::image::{SigActionRecord, ARCH_I386};
+mod mem;
+mod start;
 
-pub const ARCH: u32 = ARCH_I386;
+/// The ELF machine number, which images use as their architecture id.
+pub const ELF_MACHINE: u32 = 3;
 pub const PAGE_SIZE: usize = 4096;
 /// One past the highest user address of an ia32 task on a 64-bit kernel
 /// (IA32_PAGE_OFFSET = TASK_SIZE for compat tasks without ADDR_LIMIT_3GB).
 pub const USER_TOP: u64 = 0xffff_e000;
-
-/// `mtcp_restart` is linked at RESTART_BASE (see linker/restart-x86.ld) and keeps
-/// everything it owns inside [RESTART_BASE, RESTART_BASE + RESTART_WINDOW). In a 32-bit
-/// address space nothing is far from everything: non-PIE programs load at 0x08048000
-/// with their heap growing up behind them, PIE programs near 0x5655_5000, the mmap area
-/// grows down from about 0xf7f0_0000 and the stack sits below 0xffff_e000. This window
-/// lies in the middle of the usual gap between the heap and the mmap area, leaving over a
-/// gigabyte to each before they reach it (mtcp_restart still checks every region).
-///
-/// Layout: the binary (< 16 MiB) at RESTART_BASE, the 32 MiB scratch arena at
-/// RESTART_SCRATCH, then 16 MiB where the kernel's vdso/vvar are parked during a restore.
-pub const RESTART_BASE: usize = 0xa000_0000;
-pub const RESTART_WINDOW: usize = 0x0400_0000;
-/// Where `mtcp_restart` maps its scratch memory, inside the window.
-pub const RESTART_SCRATCH: usize = RESTART_BASE + 0x0100_0000;
 
 // ---------------------------------------------------------------------------------
 // Syscalls whose shape differs between the architectures.
@@ -49,7 +35,8 @@ pub unsafe fn mmap(addr: usize, len: usize, prot: usize, flags: usize, fd: i32, 
         return Err(Errno::EINVAL);
     }
     let pgoff = (offset / PAGE_SIZE as u64) as usize;
-    syscalls::syscall6(Sysno::mmap2, addr, len, prot, flags, fd as isize as usize, pgoff)
+    // SAFETY: the caller's contract.
+    unsafe { syscalls::syscall6(Sysno::mmap2, addr, len, prot, flags, fd as isize as usize, pgoff) }
 }
 
 /// `pread64`: the 64-bit offset is passed as two 32-bit registers (low, high). Errors as
@@ -58,14 +45,17 @@ pub unsafe fn mmap(addr: usize, len: usize, prot: usize, flags: usize, fd: i32, 
 /// # Safety
 /// `buf` must be valid for writes of `len` bytes.
 pub unsafe fn pread(fd: i32, buf: *mut u8, len: usize, offset: u64) -> Result<usize, Errno> {
-    syscalls::syscall5(
-        Sysno::pread64,
-        fd as isize as usize,
-        buf as usize,
-        len,
-        offset as u32 as usize,
-        (offset >> 32) as usize,
-    )
+    // SAFETY: the caller guarantees `buf` is writable for `len` bytes.
+    unsafe {
+        syscalls::syscall5(
+            Sysno::pread64,
+            fd as isize as usize,
+            buf as usize,
+            len,
+            offset as u32 as usize,
+            (offset >> 32) as usize,
+        )
+    }
 }
 
 /// `pwrite64`, offset split like `pread`; errors as the kernel's errno.
@@ -73,14 +63,17 @@ pub unsafe fn pread(fd: i32, buf: *mut u8, len: usize, offset: u64) -> Result<us
 /// # Safety
 /// `buf` must be valid for reads of `len` bytes.
 pub unsafe fn pwrite(fd: i32, buf: *const u8, len: usize, offset: u64) -> Result<usize, Errno> {
-    syscalls::syscall5(
-        Sysno::pwrite64,
-        fd as isize as usize,
-        buf as usize,
-        len,
-        offset as u32 as usize,
-        (offset >> 32) as usize,
-    )
+    // SAFETY: the caller guarantees `buf` is readable for `len` bytes.
+    unsafe {
+        syscalls::syscall5(
+            Sysno::pwrite64,
+            fd as isize as usize,
+            buf as usize,
+            len,
+            offset as u32 as usize,
+            (offset >> 32) as usize,
+        )
+    }
 }
 
 /// `lseek(fd, offset, SEEK_SET)` with a 64-bit offset: `_llseek` (140) takes it as two
@@ -104,44 +97,6 @@ pub fn seek_set(fd: i32, offset: u64) -> Result<u64, Errno> {
 
 // ---------------------------------------------------------------------------------
 // Signals.
-
-/// The kernel's `struct compat_sigaction` (include/linux/compat.h) that rt_sigaction
-/// takes from an ia32 task: handler, flags, restorer, then the 64-bit mask packed at
-/// offset 12 (20 bytes in all).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-pub struct KernelSigaction {
-    pub handler: usize,
-    pub flags: usize,
-    pub restorer: usize,
-    pub mask: u64,
-}
-const_assert_eq!(size_of::<KernelSigaction>(), 20);
-const_assert_eq!(offset_of!(KernelSigaction, flags), 4);
-const_assert_eq!(offset_of!(KernelSigaction, restorer), 8);
-const_assert_eq!(offset_of!(KernelSigaction, mask), 12);
-
-impl KernelSigaction {
-    pub fn to_record(&self) -> SigActionRecord {
-        SigActionRecord {
-            handler: self.handler as u64,
-            flags: self.flags as u64,
-            restorer: self.restorer as u64,
-            mask: self.mask,
-        }
-    }
-
-    pub fn from_record(r: &SigActionRecord) -> KernelSigaction {
-        KernelSigaction {
-            handler: r.handler as usize,
-            flags: r.flags as usize,
-            restorer: r.restorer as usize,
-            mask: r.mask,
-        }
-    }
-}
-
-pub const SA_RESTORER: usize = 0x0400_0000;
 
 /// Returns from a signal handler: the kernel restores every register (segment
 /// registers included), the FPU state, the signal mask and the alternate stack from
@@ -261,11 +216,14 @@ pub struct FrameView {
 /// # Safety
 /// `uc` must be the `ucontext_t` pointer the kernel passed to an SA_SIGINFO handler.
 pub unsafe fn frame_view(uc: *const u8) -> FrameView {
-    let read32 = |off: usize| core::ptr::read_unaligned(uc.add(off) as *const u32) as u64;
+    // SAFETY (both reads): the caller passes the kernel's ucontext, which holds every
+    // offset read.
+    let read32 = |off: usize| unsafe { core::ptr::read_unaligned(uc.add(off) as *const u32) } as u64;
     FrameView {
         sp: read32(uc::ESP),
         ip: read32(uc::EIP),
-        sigmask: core::ptr::read_unaligned(uc.add(uc::SIGMASK) as *const u64),
+        // SAFETY: as above.
+        sigmask: unsafe { core::ptr::read_unaligned(uc.add(uc::SIGMASK) as *const u64) },
     }
 }
 
@@ -351,10 +309,12 @@ pub unsafe fn write_tls(base: u64, aux: u64) -> Result<(), Errno> {
         return Ok(());
     }
     let mut d = UserDesc::tls(aux as u32, base as u32);
-    syscalls::syscall1(Sysno::set_thread_area, &mut d as *mut UserDesc as usize)?;
+    // SAFETY: set_thread_area reads and updates the 16-byte struct we pass.
+    unsafe { syscalls::syscall1(Sysno::set_thread_area, &mut d as *mut UserDesc as usize)? };
     let sel = ((aux as u32) << 3) | 3; // GDT, RPL 3
-                                       // SAFETY: the entry was just installed for this thread, so the selector is valid.
-    core::arch::asm!("mov gs, {0:e}", in(reg) sel, options(nomem, nostack, preserves_flags));
+                                       // SAFETY: the entry was just installed for this thread, so the selector is valid; the
+                                       // caller vouches for the thread pointer it sets.
+    unsafe { core::arch::asm!("mov gs, {0:e}", in(reg) sel, options(nomem, nostack, preserves_flags)) };
     Ok(())
 }
 
@@ -514,99 +474,13 @@ pub unsafe extern "C" fn call_on_stack(stack_top: usize, f: extern "C" fn(usize)
     )
 }
 
-/// Clears the frame pointer chain and calls the entry in the restored image with `arg`
-/// on the given stack. Used by mtcp_restart for its final jump.
-///
-/// # Safety
-/// `entry` must be the runtime's restore entry in fully restored memory.
-pub unsafe fn jump_to_entry(entry: usize, arg: usize, stack_top: usize) -> ! {
-    // SAFETY: same contract; transmute turns the recorded address into a callable.
-    let f: unsafe extern "C" fn(usize) -> ! = core::mem::transmute(entry);
-    switch_stack(stack_top, f, arg)
-}
-
 // ---------------------------------------------------------------------------------
-// Time: our own timespecs use the 64-bit (time64) syscalls; the program's
-// `struct timespec` (glibc's default on i386) is two 32-bit fields.
+// Time: the syscalls that take the 64-bit `struct __kernel_timespec` (the time64
+// family; the old ones take 32-bit fields on i386).
 
-/// `struct __kernel_timespec`: 64-bit seconds and nanoseconds on every architecture.
-type Timespec64 = [i64; 2];
-const_assert_eq!(size_of::<Timespec64>(), 16);
-
-fn clock_ns(clock: usize) -> (i64, i64) {
-    let mut ts: Timespec64 = [0; 2];
-    // SAFETY: clock_gettime64 writes one struct __kernel_timespec into ts.
-    unsafe {
-        let _ = syscalls::syscall2(Sysno::clock_gettime64, clock, ts.as_mut_ptr() as usize);
-    }
-    (ts[0], ts[1])
-}
-
-/// CLOCK_REALTIME as (seconds, nanoseconds); (0, 0) if the clock cannot be read.
-pub fn realtime() -> (u64, u32) {
-    let (s, ns) = clock_ns(0);
-    (s as u64, ns as u32)
-}
-
-/// CLOCK_MONOTONIC in nanoseconds.
-pub fn monotonic_ns() -> u64 {
-    let (s, ns) = clock_ns(1);
-    s as u64 * 1_000_000_000 + ns as u64
-}
-
-/// A POSIX timer on CLOCK_MONOTONIC that sends `sig` with `value` every `secs` seconds.
-/// Returns the timer id; errors (EINVAL, EAGAIN) as the kernel's errno.
-pub fn periodic_signal_timer(sig: u32, value: usize, secs: u32) -> Result<usize, Errno> {
-    /// `struct compat_sigevent`: sigval (4 bytes), signo, notify, 13 ints of union.
-    #[repr(C)]
-    struct SigEvent {
-        value: usize,
-        signo: i32,
-        notify: i32,
-        pad: [i32; 13],
-    }
-    const_assert_eq!(size_of::<SigEvent>(), 64);
-    const_assert_eq!(offset_of!(SigEvent, signo), 4);
-    const_assert_eq!(offset_of!(SigEvent, notify), 8);
-    let ev = SigEvent {
-        value,
-        signo: sig as i32,
-        notify: 0, /* SIGEV_SIGNAL */
-        pad: [0; 13],
-    };
-    let mut id: i32 = 0;
-    // SAFETY: ev and id are valid for the kernel's read and write.
-    unsafe {
-        syscalls::syscall3(
-            Sysno::timer_create,
-            1,
-            &ev as *const SigEvent as usize,
-            &mut id as *mut i32 as usize,
-        )?;
-        // struct __kernel_itimerspec: interval, then value, each a 64-bit timespec.
-        let spec: [i64; 4] = [secs as i64, 0, secs as i64, 0];
-        if let Err(e) = syscalls::syscall4(Sysno::timer_settime64, id as usize, 0, spec.as_ptr() as usize, 0) {
-            let _ = syscalls::syscall1(Sysno::timer_delete, id as usize);
-            return Err(e);
-        }
-    }
-    Ok(id as usize)
-}
-
-/// FUTEX_WAIT with a relative timeout in nanoseconds; callers re-check the word.
-pub fn futex_wait_timeout(word: &core::sync::atomic::AtomicU32, expected: u32, ns: u64) {
-    let ts: Timespec64 = [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64];
-    // SAFETY: word is a valid aligned u32 and ts a valid 64-bit timespec.
-    unsafe {
-        let _ = syscalls::syscall4(
-            Sysno::futex_time64,
-            word.as_ptr() as usize,
-            0, /* FUTEX_WAIT */
-            expected as usize,
-            ts.as_ptr() as usize,
-        );
-    }
-}
+pub const SYS_CLOCK_GETTIME64: Sysno = Sysno::clock_gettime64;
+pub const SYS_TIMER_SETTIME64: Sysno = Sysno::timer_settime64;
+pub const SYS_FUTEX_TIME64: Sysno = Sysno::futex_time64;
 
 // ---------------------------------------------------------------------------------
 // glibc's rseq area and errno, found through weak references so that programs without
@@ -676,22 +550,19 @@ pub fn libc_rseq() -> Option<(isize, u32)> {
     }
 }
 
+/// libc's `__errno_location`, when the program has a libc.
+pub fn libc_errno_location() -> Option<unsafe extern "C" fn() -> *mut i32> {
+    // SAFETY: the helper only reads a GOT slot: glibc's function or null (an
+    // unresolved weak reference).
+    unsafe { mtcp_arch_errno_fn() }
+}
+
 /// The rseq signature that x86 kernels (i386 included) check before aborting a critical
 /// section.
 pub const RSEQ_SIG: u32 = 0x5305_3053;
 
 // ---------------------------------------------------------------------------------
-// Threads.
-
-pub const CLONE_VM: usize = 0x100;
-pub const CLONE_FS: usize = 0x200;
-pub const CLONE_FILES: usize = 0x400;
-pub const CLONE_SIGHAND: usize = 0x800;
-pub const CLONE_THREAD: usize = 0x10000;
-pub const CLONE_SYSVSEM: usize = 0x40000;
-pub const CLONE_SETTLS: usize = 0x80000;
-pub const CLONE_PARENT_SETTID: usize = 0x100000;
-pub const CLONE_CHILD_CLEARTID: usize = 0x200000;
+// Threads: the clone system calls, whose child side must run without a stack frame.
 
 /// The value CLONE_SETTLS wants for a thread whose TLS state is (base, entry): on i386
 /// a pointer to a `struct user_desc`, built in `scratch` (which must outlive the clone).
@@ -711,44 +582,17 @@ pub fn clone_tls_arg(base: u64, aux: u64, scratch: &mut [u32; 4]) -> usize {
     scratch.as_ptr() as usize
 }
 
-/// Puts `f` and `arg` at the top of a new thread's stack, where the child side of
-/// `clone_raw`/`clone3_raw` pops them; returns the child's stack pointer.
-///
-/// # Safety
-/// The 16 bytes below `stack_top` (rounded down to 16) must be writable.
-unsafe fn child_stack(stack_top: usize, f: unsafe extern "C" fn(usize) -> !, arg: usize) -> usize {
-    let sp = (stack_top & !15) - 16;
-    core::ptr::write(sp as *mut usize, f as usize);
-    core::ptr::write((sp + core::mem::size_of::<usize>()) as *mut usize, arg);
-    sp
-}
-
-/// Starts a thread in this process that runs `f(arg)` on `stack_top`; returns its tid.
-///
-/// # Safety
-/// `stack_top` must be writable memory below which the new thread may use the stack,
-/// and `f` must never return. `tls` must be what `clone_tls_arg` returned, still valid.
-pub unsafe fn clone_thread(
-    flags: usize,
-    stack_top: usize,
-    ptid: usize,
-    ctid: usize,
-    tls: usize,
-    f: unsafe extern "C" fn(usize) -> !,
-    arg: usize,
-) -> Result<u32, Errno> {
-    let sp = child_stack(stack_top, f, arg);
-    let ret = clone_raw(flags, sp, ptid, ctid, tls);
-    Errno::from_ret(ret).map(|t| t as u32)
-}
-
 /// i386 clone takes (flags, newsp, parent_tid, tls, child_tid) in ebx, ecx, edx, esi,
 /// edi; 120 is clone in the i386 table.
 ///
+/// The child pops a function and its argument from `sp` and calls it; it must never
+/// return. Returns the raw kernel result.
+///
 /// # Safety
-/// As `clone_thread`: the new stack must hold `f` and `arg` where the child pops them.
+/// `sp` must point at (f, arg) on writable memory the new thread may use as its stack;
+/// `tls` is what `clone_tls_arg` returned, still valid.
 #[unsafe(naked)]
-unsafe extern "C" fn clone_raw(flags: usize, sp: usize, ptid: usize, ctid: usize, tls: usize) -> usize {
+pub unsafe extern "C" fn clone_raw(flags: usize, sp: usize, ptid: usize, ctid: usize, tls: usize) -> usize {
     naked_asm!(
         "push ebx",
         "push esi",
@@ -778,122 +622,15 @@ unsafe extern "C" fn clone_raw(flags: usize, sp: usize, ptid: usize, ctid: usize
     )
 }
 
-// ---------------------------------------------------------------------------------
-// libc's view of signals, for the interposed entry points.
-
-/// glibc's `struct sigaction` on i386 (sysdeps/unix/sysv/linux/bits/sigaction.h):
-/// handler, sigset_t (128 bytes), int flags, restorer.
-pub mod user_sigaction {
-    pub const HANDLER: usize = 0;
-    pub const MASK: usize = 4;
-    pub const FLAGS: usize = 132;
-    pub const RESTORER: usize = 136;
-    pub const SIZE: usize = 140;
-}
-
-/// The layout glibc declares, written out to check the offsets above.
-#[repr(C)]
-struct GlibcSigaction {
-    handler: u32,
-    mask: [u32; 32],
-    flags: i32,
-    restorer: u32,
-}
-const_assert_eq!(offset_of!(GlibcSigaction, handler), user_sigaction::HANDLER);
-const_assert_eq!(offset_of!(GlibcSigaction, mask), user_sigaction::MASK);
-const_assert_eq!(offset_of!(GlibcSigaction, flags), user_sigaction::FLAGS);
-const_assert_eq!(offset_of!(GlibcSigaction, restorer), user_sigaction::RESTORER);
-const_assert_eq!(size_of::<GlibcSigaction>(), user_sigaction::SIZE);
-
-/// Sets libc's errno for the calling thread, when the program has a libc.
-pub fn set_libc_errno(value: i32) {
-    // SAFETY: the helper returns glibc's __errno_location or null (unresolved weak
-    // reference); __errno_location is async-signal-safe and returns this thread's errno.
-    unsafe {
-        if let Some(f) = mtcp_arch_errno_fn() {
-            *f() = value;
-        }
-    }
-}
-
-/// rt_sigtimedwait with the program's `struct timespec`: glibc's default on i386 is two
-/// 32-bit fields, which the old rt_sigtimedwait (177) takes.
-///
-/// # Safety
-/// `set` must point to a signal set, `info` be null or writable siginfo, `timeout`
-/// null or a valid 32-bit timespec.
-pub unsafe fn sigtimedwait_raw(set: &u64, info: usize, timeout: usize) -> Result<usize, Errno> {
-    syscalls::syscall4(Sysno::rt_sigtimedwait, set as *const u64 as usize, info, timeout, 8)
-}
-
-/// The program's (32-bit) timespec at `p` in nanoseconds.
-///
-/// # Safety
-/// `p` must point to a valid struct timespec.
-pub unsafe fn read_timespec_ns(p: usize) -> u64 {
-    let ts = core::ptr::read_unaligned(p as *const [i32; 2]);
-    (ts[0].max(0) as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts[1].max(0) as u64)
-}
-
-/// Writes `ns` as the program's timespec into `out` (which must hold one) and returns its
-/// address. Seconds beyond what 32 bits hold are clamped.
-pub fn timespec_from_ns(ns: u64, out: &mut TimespecBuf) -> usize {
-    out[0] = (ns / 1_000_000_000).min(i32::MAX as u64) as i32;
-    out[1] = (ns % 1_000_000_000) as i32;
-    out.as_ptr() as usize
-}
-
-/// Room for one of the program's `struct timespec` (two 32-bit fields).
-pub type TimespecBuf = [i32; 2];
-
-// ---------------------------------------------------------------------------------
-// clone3 with a chosen id (mtcp_restart --same-pid).
-
-/// Like `clone_thread`, but the new thread gets the id `tid` (clone3 with set_tid).
-/// With CLONE_SETTLS, `tls` is the `struct user_desc` pointer from `clone_tls_arg`,
-/// as for clone.
-///
-/// # Safety
-/// As `clone_thread`.
-pub unsafe fn clone_thread_with_tid(
-    flags: usize,
-    stack_top: usize,
-    ptid: usize,
-    ctid: usize,
-    tls: usize,
-    tid: u32,
-    f: unsafe extern "C" fn(usize) -> !,
-    arg: usize,
-) -> Result<u32, Errno> {
-    let sp = child_stack(stack_top, f, arg);
-    let want: u64 = tid as u64;
-    // The kernel starts the child at stack + stack_size: put f and arg right there.
-    let args = crate::sys::CloneArgs {
-        flags: flags as u64,
-        child_tid: ctid as u64,
-        parent_tid: ptid as u64,
-        stack: (sp - 4096) as u64,
-        stack_size: 4096,
-        tls: tls as u64,
-        set_tid: &want as *const u64 as u64,
-        set_tid_size: 1,
-        ..Default::default()
-    };
-    Errno::from_ret(clone3_raw(
-        &args as *const crate::sys::CloneArgs as usize,
-        size_of::<crate::sys::CloneArgs>(),
-    ))
-    .map(|t| t as u32)
-}
-
 /// clone3(args, size) in ebx, ecx; 435 is clone3 in the i386 table.
 ///
+/// The child starts at `stack + stack_size` of `args`, where it pops a function and its
+/// argument; it must never return. Returns the raw kernel result.
+///
 /// # Safety
-/// As `clone_thread_with_tid`: `args` is a valid clone_args whose stack top holds `f` and `arg`.
+/// `args` is a valid `struct clone_args` whose stack top holds (f, arg).
 #[unsafe(naked)]
-unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
+pub unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
     naked_asm!(
         "push ebx",
         "mov ebx, [esp + 8]",  // args
@@ -914,28 +651,4 @@ unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
         "1: pop ebx",
         "ret",
     )
-}
-
-/// getitimer(which): (interval, value) in microseconds. EINVAL for an unknown timer.
-/// The ia32 struct itimerval has 32-bit fields (no 64-bit variant exists).
-pub fn get_itimer(which: u32) -> Result<(u64, u64), Errno> {
-    let mut v = [0i32; 4]; // interval {sec, usec}, value {sec, usec}
-                           // SAFETY: getitimer writes one struct itimerval.
-    unsafe { syscalls::syscall2(Sysno::getitimer, which as usize, v.as_mut_ptr() as usize)? };
-    let us = |s: i32, u: i32| (s.max(0) as u64) * 1_000_000 + u.max(0) as u64;
-    Ok((us(v[0], v[1]), us(v[2], v[3])))
-}
-
-/// setitimer(which) from microseconds (seconds clamped to 32 bits); errors as the
-/// kernel's errno.
-pub fn set_itimer(which: u32, interval_us: u64, value_us: u64) -> Result<(), Errno> {
-    let sec = |us: u64| (us / 1_000_000).min(i32::MAX as u64) as i32;
-    let v: [i32; 4] = [
-        sec(interval_us),
-        (interval_us % 1_000_000) as i32,
-        sec(value_us),
-        (value_us % 1_000_000) as i32,
-    ];
-    // SAFETY: setitimer reads one struct itimerval; the old value is not asked for.
-    unsafe { syscalls::syscall3(Sysno::setitimer, which as usize, v.as_ptr() as usize, 0).map(|_| ()) }
 }

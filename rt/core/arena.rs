@@ -101,26 +101,23 @@ impl Arena {
         }
     }
 
-    /// Reads a whole file (e.g. /proc/self/smaps) into the arena.
+    /// Reads a whole file (e.g. /proc/self/smaps) into the arena; EFBIG if it does not fit.
     pub fn read_file(&mut self, path: &[u8]) -> Result<&'static [u8], Errno> {
         let fd = sys::open(path, sys::O_RDONLY | sys::O_CLOEXEC, 0)?;
         let buf = self.tail();
         let mut total = 0;
-        let result = loop {
+        loop {
             if total == buf.len() {
-                break Err(Errno::EFBIG);
+                return Err(Errno::EFBIG);
             }
             // SAFETY: the rest of buf is valid for writes.
-            match unsafe { sys::read(fd, buf.as_mut_ptr().add(total), buf.len() - total) } {
-                Ok(0) => break Ok(total),
-                Ok(n) => total += n,
-                Err(e) => break Err(e),
+            match unsafe { sys::read(fd.raw(), buf.as_mut_ptr().add(total), buf.len() - total)? } {
+                0 => break,
+                n => total += n,
             }
-        };
-        sys::close(fd);
-        let n = result?;
-        self.commit(n);
-        Ok(&buf[..n])
+        }
+        self.commit(total);
+        Ok(&buf[..total])
     }
 
     /// Gives the memory back.

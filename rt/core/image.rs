@@ -24,6 +24,9 @@ pub const VERSION: u32 = 1;
 /// ELF machine numbers double as architecture ids.
 pub const ARCH_I386: u32 = 3;
 pub const ARCH_X86_64: u32 = 62;
+/// The architecture this code is built for.
+pub const ARCH_NATIVE: u32 = crate::arch::ELF_MACHINE;
+static_assertions::const_assert!(ARCH_NATIVE == ARCH_I386 || ARCH_NATIVE == ARCH_X86_64);
 
 pub fn arch_name(arch: u32) -> &'static str {
     match arch {

@@ -1,0 +1,20 @@
+//! mtcp-core: the no_std code the runtime, `mtcp_restart` and the `mtcp` tool share —
+//! typed syscalls, scratch memory, fixed-buffer formatting, the image format, maps
+//! parsing, checksums, configuration parsing and the runtime/tool protocol — over the
+//! architecture layer (`mtcp-arch`, re-exported as `arch`).
+#![cfg_attr(not(test), no_std)]
+// Errors carry their message in a fixed buffer (there is no allocator): large by design.
+#![allow(clippy::result_large_err)]
+
+pub use mtcp_arch as arch;
+pub use syscalls::Errno;
+
+pub mod arena;
+pub mod config;
+pub mod fmt;
+pub mod global;
+pub mod image;
+pub mod maps;
+pub mod protocol;
+pub mod sys;
+pub mod xxh64;

@@ -1,0 +1,282 @@
+//! Descriptors and files: the owned `Fd`, opening, reading, writing, metadata.
+//!
+//! Error policy as in `sys`: a negative kernel return is `Err(Errno)` unchanged; only
+//! the functions that say so retry on EINTR.
+
+use syscalls::{Errno, Sysno};
+
+use super::{fd_arg, pread, pwrite, CPath, CPathBuf, AT_FDCWD, O_CLOEXEC, O_LARGEFILE, O_RDONLY};
+
+/// An open descriptor this code owns: it is closed when the value is dropped, on every
+/// path, so no early return can leak one into the checkpointed program.
+#[derive(Debug)]
+pub struct Fd(i32);
+
+impl Fd {
+    /// Takes ownership of a descriptor a syscall just returned.
+    fn from_ret(ret: usize) -> Fd {
+        Fd(ret as i32)
+    }
+
+    /// Takes ownership of `fd`, which nothing else may close.
+    pub fn adopt(fd: i32) -> Fd {
+        Fd(fd)
+    }
+
+    /// The descriptor number, for syscalls; `self` still owns it.
+    pub fn raw(&self) -> i32 {
+        self.0
+    }
+
+    /// Hands the descriptor over (to the restored program, say): it is no longer closed here.
+    pub fn into_raw(self) -> i32 {
+        let fd = self.0;
+        core::mem::forget(self);
+        fd
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        close(self.0);
+    }
+}
+
+/// Closes `fd`; errors (EBADF, EINTR, EIO) are ignored because the descriptor is gone
+/// either way on Linux.
+fn close(fd: i32) {
+    // SAFETY: close touches no memory.
+    unsafe {
+        let _ = syscalls::syscall1(Sysno::close, fd_arg(fd));
+    }
+}
+
+pub fn openat<const N: usize>(dirfd: i32, path: &CPathBuf<N>, flags: usize, mode: usize) -> Result<Fd, Errno> {
+    // SAFETY: path is NUL-terminated and lives across the call.
+    unsafe { syscalls::syscall4(Sysno::openat, fd_arg(dirfd), path.ptr(), flags | O_LARGEFILE, mode).map(Fd::from_ret) }
+}
+
+pub fn open(path: &[u8], flags: usize, mode: usize) -> Result<Fd, Errno> {
+    openat(AT_FDCWD, &CPath::new(path)?, flags, mode)
+}
+
+/// `read`, retried on EINTR.
+///
+/// # Safety
+/// `buf` must be valid for writes of `len` bytes.
+pub unsafe fn read(fd: i32, buf: *mut u8, len: usize) -> Result<usize, Errno> {
+    loop {
+        match syscalls::syscall3(Sysno::read, fd_arg(fd), buf as usize, len) {
+            Err(Errno::EINTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Writes all of `data`, retrying on EINTR and short writes. A write that makes no
+/// progress reports ENOSPC (what a full disk looks like to a short write).
+pub fn write_all(fd: i32, mut data: &[u8]) -> Result<(), Errno> {
+    while !data.is_empty() {
+        // SAFETY: data is a valid slice for reads.
+        match unsafe { syscalls::syscall3(Sysno::write, fd_arg(fd), data.as_ptr() as usize, data.len()) } {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(0) => return Err(Errno::ENOSPC),
+            Ok(n) => data = &data[n..],
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `data` at `offset`, with write_all's retry rules.
+pub fn pwrite_all(fd: i32, mut data: &[u8], mut offset: u64) -> Result<(), Errno> {
+    while !data.is_empty() {
+        // SAFETY: data is a valid slice for reads.
+        match unsafe { pwrite(fd, data.as_ptr(), data.len(), offset) } {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(0) => return Err(Errno::ENOSPC),
+            Ok(n) => {
+                data = &data[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fills `len` bytes at `buf` from `offset`, retrying on EINTR and short reads. End of
+/// file before `len` bytes reports ENODATA.
+///
+/// # Safety
+/// `buf` must be valid for writes of `len` bytes.
+pub unsafe fn pread_exact(fd: i32, buf: *mut u8, len: usize, offset: u64) -> Result<(), Errno> {
+    let mut done = 0usize;
+    while done < len {
+        match pread(fd, buf.add(done), len - done, offset + done as u64) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(0) => return Err(Errno::ENODATA),
+            Ok(n) => done += n,
+        }
+    }
+    Ok(())
+}
+
+/// Writes to fd 2; errors are ignored (there is nobody left to tell).
+pub fn write_stderr(msg: &[u8]) {
+    let _ = write_all(2, msg);
+}
+
+pub fn fsync(fd: i32) -> Result<(), Errno> {
+    // SAFETY: fsync touches no memory.
+    unsafe { syscalls::syscall1(Sysno::fsync, fd_arg(fd)).map(|_| ()) }
+}
+
+pub fn renameat<const A: usize, const B: usize>(
+    olddir: i32,
+    old: &CPathBuf<A>,
+    newdir: i32,
+    new: &CPathBuf<B>,
+) -> Result<(), Errno> {
+    // SAFETY: both paths are NUL-terminated and live across the call.
+    unsafe { syscalls::syscall4(Sysno::renameat, fd_arg(olddir), old.ptr(), fd_arg(newdir), new.ptr()).map(|_| ()) }
+}
+
+pub fn unlinkat<const N: usize>(dirfd: i32, path: &CPathBuf<N>) -> Result<(), Errno> {
+    // SAFETY: path is NUL-terminated.
+    unsafe { syscalls::syscall3(Sysno::unlinkat, fd_arg(dirfd), path.ptr(), 0).map(|_| ()) }
+}
+
+pub fn mkdirat<const N: usize>(dirfd: i32, path: &CPathBuf<N>, mode: usize) -> Result<(), Errno> {
+    // SAFETY: path is NUL-terminated.
+    unsafe { syscalls::syscall3(Sysno::mkdirat, fd_arg(dirfd), path.ptr(), mode).map(|_| ()) }
+}
+
+/// `getcwd` into `buf`; returns the path without its NUL.
+pub fn getcwd(buf: &mut [u8]) -> Result<&[u8], Errno> {
+    // SAFETY: buf is valid for writes of its length.
+    let n = unsafe { syscalls::syscall2(Sysno::getcwd, buf.as_mut_ptr() as usize, buf.len())? };
+    let n = if n > 0 && buf[n - 1] == 0 { n - 1 } else { n };
+    Ok(&buf[..n])
+}
+
+pub fn chdir<const N: usize>(path: &CPathBuf<N>) -> Result<(), Errno> {
+    // SAFETY: path is NUL-terminated.
+    unsafe { syscalls::syscall1(Sysno::chdir, path.ptr()).map(|_| ()) }
+}
+
+/// dup3(old, new, flags): `new` now refers to `old`'s file.
+pub fn dup3(old: i32, new: i32, flags: usize) -> Result<(), Errno> {
+    // SAFETY: dup3 touches no memory.
+    unsafe { syscalls::syscall3(Sysno::dup3, fd_arg(old), fd_arg(new), flags).map(|_| ()) }
+}
+
+/// The kernel's `struct statx`, the parts we read (same layout on every architecture).
+#[repr(C)]
+pub struct Statx {
+    pub mask: u32,
+    pub blksize: u32,
+    pub attributes: u64,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u16,
+    pad1: u16,
+    pub ino: u64,
+    pub size: u64,
+    pub blocks: u64,
+    pub attributes_mask: u64,
+    pub atime: StatxTime,
+    pub btime: StatxTime,
+    pub ctime: StatxTime,
+    pub mtime: StatxTime,
+    pub rdev_major: u32,
+    pub rdev_minor: u32,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    spare: [u64; 14],
+}
+static_assertions::const_assert_eq!(core::mem::size_of::<Statx>(), 256);
+static_assertions::const_assert_eq!(core::mem::offset_of!(Statx, ino), 32);
+static_assertions::const_assert_eq!(core::mem::offset_of!(Statx, mtime), 112);
+static_assertions::const_assert_eq!(core::mem::offset_of!(Statx, dev_major), 136);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct StatxTime {
+    pub sec: i64,
+    pub nsec: u32,
+    reserved: i32,
+}
+
+pub const AT_EMPTY_PATH: usize = 0x1000;
+const STATX_BASIC_STATS: usize = 0x7ff;
+
+/// statx of `path` (or of `fd` itself when `path` is empty).
+pub fn statx<const N: usize>(fd: i32, path: &CPathBuf<N>, flags: usize) -> Result<Statx, Errno> {
+    // SAFETY: Statx is plain data; all-zero is a valid value.
+    let mut st: Statx = unsafe { core::mem::zeroed() };
+    // SAFETY: path is NUL-terminated; st is valid for the kernel's 256-byte write.
+    unsafe {
+        syscalls::syscall5(
+            Sysno::statx,
+            fd_arg(fd),
+            path.ptr(),
+            flags,
+            STATX_BASIC_STATS,
+            &mut st as *mut Statx as usize,
+        )?;
+    }
+    Ok(st)
+}
+
+/// statx of an open descriptor.
+pub fn fstat(fd: i32) -> Result<Statx, Errno> {
+    statx(fd, &CPath::new(b"")?, AT_EMPTY_PATH)
+}
+
+/// A whole small file (e.g. under /proc) read into `buf`; returns the bytes read.
+pub fn read_file(path: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
+    let fd = open(path, O_RDONLY | O_CLOEXEC, 0)?;
+    let mut total = 0;
+    while total < buf.len() {
+        // SAFETY: the remaining part of buf is valid for writes.
+        match unsafe { read(fd.raw(), buf.as_mut_ptr().add(total), buf.len() - total)? } {
+            0 => break,
+            n => total += n,
+        }
+    }
+    Ok(total)
+}
+
+pub const F_GETFL: usize = 3;
+pub const F_SETFL: usize = 4;
+pub const F_DUPFD_CLOEXEC: usize = 1030;
+
+/// fcntl with an integer argument; errors as the kernel's errno.
+pub fn fcntl(fd: i32, cmd: usize, arg: usize) -> Result<usize, Errno> {
+    // SAFETY: the commands used here take an integer, not a pointer.
+    unsafe { syscalls::syscall3(Sysno::fcntl, fd_arg(fd), cmd, arg) }
+}
+
+/// Bytes waiting to be read from a pipe or socket (FIONREAD).
+pub fn bytes_readable(fd: i32) -> Result<usize, Errno> {
+    let mut n: i32 = 0;
+    // SAFETY: FIONREAD writes one int.
+    unsafe { syscalls::syscall3(Sysno::ioctl, fd_arg(fd), 0x541b, &mut n as *mut i32 as usize)? };
+    Ok(n.max(0) as usize)
+}
+
+/// A new pipe: (read end, write end), both close-on-exec.
+pub fn pipe() -> Result<(Fd, Fd), Errno> {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 writes two ints.
+    unsafe { syscalls::syscall2(Sysno::pipe2, fds.as_mut_ptr() as usize, O_CLOEXEC)? };
+    Ok((Fd(fds[0]), Fd(fds[1])))
+}
+
+/// A close-on-exec duplicate of `fd` at the lowest free number >= `min` (F_DUPFD_CLOEXEC).
+pub fn dup_at_least(fd: i32, min: usize) -> Result<Fd, Errno> {
+    fcntl(fd, F_DUPFD_CLOEXEC, min).map(Fd::from_ret)
+}

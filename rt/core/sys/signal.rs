@@ -1,0 +1,71 @@
+//! Signals: dispositions, masks and sending.
+//!
+//! Error policy as in `sys`.
+
+use core::mem::{offset_of, size_of};
+use static_assertions::const_assert_eq;
+use syscalls::{Errno, Sysno};
+
+pub const SIG_BLOCK: usize = 0;
+pub const SIG_UNBLOCK: usize = 1;
+pub const SIG_SETMASK: usize = 2;
+pub const SA_SIGINFO: usize = 4;
+pub const SA_ONSTACK: usize = 0x0800_0000;
+pub const SA_RESTART: usize = 0x1000_0000;
+pub const SIGKILL: usize = 9;
+pub const SIGSTOP: usize = 19;
+/// The handler returns through `restorer` (which must call rt_sigreturn).
+pub const SA_RESTORER: usize = 0x0400_0000;
+
+/// The kernel's `struct sigaction` for rt_sigaction: handler, flags, restorer, then the
+/// 64-bit mask. Pointer-sized fields, so it is 32 bytes on x86_64 and 20 on i386 (the
+/// ia32 `struct compat_sigaction` of include/linux/compat.h packs the mask at 12).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct KernelSigaction {
+    pub handler: usize,
+    pub flags: usize,
+    pub restorer: usize,
+    pub mask: u64,
+}
+#[cfg(target_pointer_width = "64")]
+const_assert_eq!(size_of::<KernelSigaction>(), 32);
+#[cfg(target_pointer_width = "64")]
+const_assert_eq!(offset_of!(KernelSigaction, mask), 24);
+#[cfg(target_pointer_width = "32")]
+const_assert_eq!(size_of::<KernelSigaction>(), 20);
+#[cfg(target_pointer_width = "32")]
+const_assert_eq!(offset_of!(KernelSigaction, mask), 12);
+
+/// Reads (`new` = None) or sets a signal's disposition.
+pub fn rt_sigaction(sig: usize, new: Option<&KernelSigaction>, old: Option<&mut KernelSigaction>) -> Result<(), Errno> {
+    let new_ptr = new.map_or(0, |n| n as *const KernelSigaction as usize);
+    let old_ptr = old.map_or(0, |o| o as *mut KernelSigaction as usize);
+    // SAFETY: both pointers are null or point to valid KernelSigaction values.
+    unsafe { syscalls::syscall4(Sysno::rt_sigaction, sig, new_ptr, old_ptr, 8).map(|_| ()) }
+}
+
+/// Changes the calling thread's mask; returns the old mask.
+pub fn rt_sigprocmask(how: usize, set: Option<u64>) -> Result<u64, Errno> {
+    let mut old: u64 = 0;
+    let set_val = set.unwrap_or(0);
+    let set_ptr = if set.is_some() {
+        &set_val as *const u64 as usize
+    } else {
+        0
+    };
+    // SAFETY: set_ptr is null or points to a u64; old is a valid u64 to write.
+    unsafe { syscalls::syscall4(Sysno::rt_sigprocmask, how, set_ptr, &mut old as *mut u64 as usize, 8)? };
+    Ok(old)
+}
+
+pub fn tgkill(tgid: u32, tid: u32, sig: u32) -> Result<(), Errno> {
+    // SAFETY: tgkill touches no memory.
+    unsafe { syscalls::syscall3(Sysno::tgkill, tgid as usize, tid as usize, sig as usize).map(|_| ()) }
+}
+
+/// kill(pid, sig): a signal for the whole process.
+pub fn kill(pid: u32, sig: u32) -> Result<(), Errno> {
+    // SAFETY: kill touches no memory.
+    unsafe { syscalls::syscall2(Sysno::kill, pid as usize, sig as usize).map(|_| ()) }
+}

@@ -1,0 +1,239 @@
+//! Threads: ids, names, clear_child_tid, robust lists, rseq, futexes and the clone
+//! system calls (whose assembly is in the arch layer).
+//!
+//! Error policy as in `sys`.
+
+use core::mem::size_of;
+use syscalls::{Errno, Sysno};
+
+use super::{prctl, PR_GET_NAME, PR_GET_TID_ADDRESS, PR_SET_NAME};
+
+pub const CLONE_VM: usize = 0x100;
+pub const CLONE_FS: usize = 0x200;
+pub const CLONE_FILES: usize = 0x400;
+pub const CLONE_SIGHAND: usize = 0x800;
+pub const CLONE_THREAD: usize = 0x10000;
+pub const CLONE_SYSVSEM: usize = 0x40000;
+pub const CLONE_SETTLS: usize = 0x80000;
+pub const CLONE_PARENT_SETTID: usize = 0x100000;
+pub const CLONE_CHILD_CLEARTID: usize = 0x200000;
+
+pub const FUTEX_WAIT: usize = 0;
+pub const FUTEX_WAKE: usize = 1;
+
+/// The calling thread's name (PR_GET_NAME).
+pub fn thread_name() -> [u8; 16] {
+    let mut name = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes into the buffer.
+    unsafe {
+        let _ = prctl(PR_GET_NAME, name.as_mut_ptr() as usize, 0, 0, 0);
+    }
+    name
+}
+
+pub fn set_thread_name(name: &[u8; 16]) {
+    // SAFETY: PR_SET_NAME reads at most 16 bytes; the buffer is NUL-terminated by the
+    // kernel's own truncation rules (it copies 15 and terminates).
+    unsafe {
+        let _ = prctl(PR_SET_NAME, name.as_ptr() as usize, 0, 0, 0);
+    }
+}
+
+/// `clear_child_tid` of the calling thread (PR_GET_TID_ADDRESS, needs
+/// CONFIG_CHECKPOINT_RESTORE); 0 when unknown.
+pub fn tid_address() -> usize {
+    let mut addr: usize = 0;
+    // SAFETY: the kernel writes one pointer-sized value.
+    unsafe {
+        let _ = prctl(PR_GET_TID_ADDRESS, &mut addr as *mut usize as usize, 0, 0, 0);
+    }
+    addr
+}
+
+/// Sets clear_child_tid; returns the caller's tid.
+pub fn set_tid_address(addr: usize) -> u32 {
+    // SAFETY: the kernel only stores the pointer now; it writes there at thread exit.
+    unsafe { syscalls::syscall1(Sysno::set_tid_address, addr).unwrap_or(0) as u32 }
+}
+
+/// The calling thread's robust futex list: (head, len).
+pub fn get_robust_list() -> (usize, usize) {
+    let mut head: usize = 0;
+    let mut len: usize = 0;
+    // SAFETY: pid 0 means the caller; both out-pointers are valid.
+    unsafe {
+        let _ = syscalls::syscall3(
+            Sysno::get_robust_list,
+            0,
+            &mut head as *mut usize as usize,
+            &mut len as *mut usize as usize,
+        );
+    }
+    (head, len)
+}
+
+pub fn set_robust_list(head: usize, len: usize) -> Result<(), Errno> {
+    // SAFETY: the kernel only records the pointer.
+    unsafe { syscalls::syscall2(Sysno::set_robust_list, head, len).map(|_| ()) }
+}
+
+/// `rseq(area, len, flags, sig)`.
+///
+/// # Safety
+/// A registered area must stay valid for the thread's lifetime.
+pub unsafe fn rseq(area: usize, len: u32, flags: u32, sig: u32) -> Result<(), Errno> {
+    syscalls::syscall4(Sysno::rseq, area, len as usize, flags as usize, sig as usize).map(|_| ())
+}
+
+/// Reads the calling thread's alternate signal stack: (sp, flags, size).
+pub fn get_altstack() -> (usize, u32, usize) {
+    #[repr(C)]
+    struct StackT {
+        sp: usize,
+        flags: i32,
+        size: usize,
+    }
+    let mut st = StackT {
+        sp: 0,
+        flags: 0,
+        size: 0,
+    };
+    // SAFETY: a null new stack only reads into st.
+    unsafe {
+        let _ = syscalls::syscall2(Sysno::sigaltstack, 0, &mut st as *mut StackT as usize);
+    }
+    (st.sp, st.flags as u32, st.size)
+}
+
+/// FUTEX_WAIT on a private word until it changes from `expected` (or a signal or a
+/// spurious wake); callers re-check the word.
+pub fn futex_wait(word: &core::sync::atomic::AtomicU32, expected: u32) {
+    // SAFETY: the word is a valid, aligned u32 for the duration of the call.
+    unsafe {
+        let _ = syscalls::syscall4(Sysno::futex, word.as_ptr() as usize, FUTEX_WAIT, expected as usize, 0);
+    }
+}
+
+/// Wakes every waiter on `word`.
+pub fn futex_wake_all(word: &core::sync::atomic::AtomicU32) {
+    // SAFETY: the word is a valid, aligned u32.
+    unsafe {
+        let _ = syscalls::syscall3(Sysno::futex, word.as_ptr() as usize, FUTEX_WAKE, i32::MAX as usize);
+    }
+}
+
+/// `struct clone_args` up to set_tid (CLONE_ARGS_SIZE_VER1, include/uapi/linux/sched.h):
+/// every field is 64 bits wide for every task, pointers included.
+#[repr(C)]
+#[derive(Default)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+}
+static_assertions::const_assert_eq!(core::mem::size_of::<CloneArgs>(), 80);
+static_assertions::const_assert_eq!(core::mem::offset_of!(CloneArgs, tls), 56);
+static_assertions::const_assert_eq!(core::mem::offset_of!(CloneArgs, set_tid), 64);
+
+/// fork() with a chosen pid (clone3 with set_tid). Returns 0 in the child and the
+/// child's pid in the parent; EPERM without CAP_CHECKPOINT_RESTORE, EEXIST if the pid
+/// is taken.
+pub fn fork_with_pid(pid: u32) -> Result<u32, Errno> {
+    let tid: u64 = pid as u64;
+    let args = CloneArgs {
+        exit_signal: 17, // SIGCHLD
+        set_tid: &tid as *const u64 as u64,
+        set_tid_size: 1,
+        ..Default::default()
+    };
+    // SAFETY: without CLONE_VM the child gets a copy of this address space and returns
+    // 0 from the syscall on the same stack, like fork().
+    unsafe {
+        syscalls::syscall2(
+            Sysno::clone3,
+            &args as *const CloneArgs as usize,
+            core::mem::size_of::<CloneArgs>(),
+        )
+        .map(|v| v as u32)
+    }
+}
+
+/// Puts `f` and `arg` at the top of a new thread's stack, where the child side of
+/// `clone_raw`/`clone3_raw` pops them; returns the child's stack pointer.
+///
+/// # Safety
+/// The 16 bytes below `stack_top` (rounded down to 16) must be writable.
+unsafe fn child_stack(stack_top: usize, f: unsafe extern "C" fn(usize) -> !, arg: usize) -> usize {
+    let sp = (stack_top & !15) - 16;
+    // SAFETY: the caller guarantees these two words are writable.
+    unsafe {
+        core::ptr::write(sp as *mut usize, f as usize);
+        core::ptr::write((sp + size_of::<usize>()) as *mut usize, arg);
+    }
+    sp
+}
+
+/// Starts a thread in this process that runs `f(arg)` on `stack_top`; returns its tid.
+/// `tls` is what `arch::clone_tls_arg` returned (still valid). Errors as clone's errno.
+///
+/// # Safety
+/// `stack_top` must be writable memory below which the new thread may use the stack,
+/// and `f` must never return.
+pub unsafe fn clone_thread(
+    flags: usize,
+    stack_top: usize,
+    ptid: usize,
+    ctid: usize,
+    tls: usize,
+    f: unsafe extern "C" fn(usize) -> !,
+    arg: usize,
+) -> Result<u32, Errno> {
+    // SAFETY: the caller's contract covers the stack and f.
+    unsafe {
+        let sp = child_stack(stack_top, f, arg);
+        Errno::from_ret(mtcp_arch::clone_raw(flags, sp, ptid, ctid, tls)).map(|t| t as u32)
+    }
+}
+
+/// Like `clone_thread`, but the new thread gets the id `tid` (clone3 with set_tid):
+/// EPERM without CAP_CHECKPOINT_RESTORE, EEXIST if the id is taken.
+///
+/// # Safety
+/// As `clone_thread`.
+#[allow(clippy::too_many_arguments)] // the kernel's clone arguments, plus the id
+pub unsafe fn clone_thread_with_tid(
+    flags: usize,
+    stack_top: usize,
+    ptid: usize,
+    ctid: usize,
+    tls: usize,
+    tid: u32,
+    f: unsafe extern "C" fn(usize) -> !,
+    arg: usize,
+) -> Result<u32, Errno> {
+    // SAFETY: the caller's contract covers the stack and f.
+    let sp = unsafe { child_stack(stack_top, f, arg) };
+    let want: u64 = tid as u64;
+    // The kernel starts the child at stack + stack_size: put f and arg right there.
+    let args = CloneArgs {
+        flags: flags as u64,
+        child_tid: ctid as u64,
+        parent_tid: ptid as u64,
+        stack: (sp - 4096) as u64,
+        stack_size: 4096,
+        tls: tls as u64,
+        set_tid: &want as *const u64 as u64,
+        set_tid_size: 1,
+        ..Default::default()
+    };
+    // SAFETY: args is a valid clone_args whose stack top holds f and arg.
+    let ret = unsafe { mtcp_arch::clone3_raw(&args as *const CloneArgs as usize, size_of::<CloneArgs>()) };
+    Errno::from_ret(ret).map(|t| t as u32)
+}

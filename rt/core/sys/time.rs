@@ -1,0 +1,130 @@
+//! Clocks, timers and timed futex waits. Our own timespecs are always the 64-bit
+//! `struct __kernel_timespec`; the arch layer names the syscalls that take it.
+//!
+//! Error policy as in `sys`.
+
+use core::mem::{offset_of, size_of};
+use core::sync::atomic::AtomicU32;
+use static_assertions::const_assert_eq;
+use syscalls::{Errno, Sysno};
+
+use mtcp_arch::{SYS_CLOCK_GETTIME64, SYS_FUTEX_TIME64, SYS_TIMER_SETTIME64};
+
+use super::FUTEX_WAIT;
+
+/// `struct __kernel_timespec`: 64-bit seconds and nanoseconds on every architecture.
+type Timespec64 = [i64; 2];
+const_assert_eq!(size_of::<Timespec64>(), 16);
+
+pub const CLOCK_REALTIME: usize = 0;
+pub const CLOCK_MONOTONIC: usize = 1;
+
+fn clock(clock: usize) -> Timespec64 {
+    let mut ts: Timespec64 = [0; 2];
+    // SAFETY: the call writes one struct __kernel_timespec into ts. A clock that cannot
+    // be read leaves zeros.
+    unsafe {
+        let _ = syscalls::syscall2(SYS_CLOCK_GETTIME64, clock, ts.as_mut_ptr() as usize);
+    }
+    ts
+}
+
+/// CLOCK_REALTIME as (seconds, nanoseconds); (0, 0) if the clock cannot be read.
+pub fn realtime() -> (u64, u32) {
+    let [s, ns] = clock(CLOCK_REALTIME);
+    (s as u64, ns as u32)
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+pub fn monotonic_ns() -> u64 {
+    let [s, ns] = clock(CLOCK_MONOTONIC);
+    s as u64 * 1_000_000_000 + ns as u64
+}
+
+/// The kernel's `struct sigevent` for SIGEV_SIGNAL: the sigval union is pointer-sized;
+/// the whole struct is 64 bytes on every architecture.
+#[repr(C)]
+struct SigEvent {
+    value: usize,
+    signo: i32,
+    notify: i32,
+    pad: [i32; (64 - 8 - size_of::<usize>()) / 4],
+}
+const_assert_eq!(size_of::<SigEvent>(), 64);
+const_assert_eq!(offset_of!(SigEvent, signo), size_of::<usize>());
+const SIGEV_SIGNAL: i32 = 0;
+
+/// A POSIX timer on CLOCK_MONOTONIC that sends `sig` with `value` every `secs` seconds.
+/// Returns the timer id; errors (EINVAL, EAGAIN) as the kernel's errno.
+pub fn periodic_signal_timer(sig: u32, value: usize, secs: u32) -> Result<usize, Errno> {
+    let ev = SigEvent {
+        value,
+        signo: sig as i32,
+        notify: SIGEV_SIGNAL,
+        pad: [0; (64 - 8 - size_of::<usize>()) / 4],
+    };
+    let mut id: i32 = 0;
+    // SAFETY: ev and id are valid for the kernel's read and write.
+    unsafe {
+        syscalls::syscall3(
+            Sysno::timer_create,
+            CLOCK_MONOTONIC,
+            &ev as *const SigEvent as usize,
+            &mut id as *mut i32 as usize,
+        )?;
+    }
+    // struct __kernel_itimerspec: interval, then value, each a 64-bit timespec.
+    let spec: [i64; 4] = [secs as i64, 0, secs as i64, 0];
+    // SAFETY: spec is a valid itimerspec for the kernel to read; no old value is asked for.
+    let armed = unsafe { syscalls::syscall4(SYS_TIMER_SETTIME64, id as usize, 0, spec.as_ptr() as usize, 0) };
+    if let Err(e) = armed {
+        // SAFETY: deletes the timer created above; touches no memory.
+        unsafe {
+            let _ = syscalls::syscall1(Sysno::timer_delete, id as usize);
+        }
+        return Err(e);
+    }
+    Ok(id as usize)
+}
+
+/// FUTEX_WAIT with a relative timeout in nanoseconds; callers re-check the word.
+pub fn futex_wait_timeout(word: &AtomicU32, expected: u32, ns: u64) {
+    let ts: Timespec64 = [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64];
+    // SAFETY: word is a valid aligned u32 and ts a valid 64-bit timespec.
+    unsafe {
+        let _ = syscalls::syscall4(
+            SYS_FUTEX_TIME64,
+            word.as_ptr() as usize,
+            FUTEX_WAIT,
+            expected as usize,
+            ts.as_ptr() as usize,
+        );
+    }
+}
+
+/// `struct itimerval` (interval, then value, each {sec, usec} as C longs: there is no
+/// 64-bit variant for ia32 tasks).
+type Itimerval = [isize; 4];
+
+/// getitimer(which): (interval, value) in microseconds. EINVAL for an unknown timer.
+pub fn get_itimer(which: u32) -> Result<(u64, u64), Errno> {
+    let mut v: Itimerval = [0; 4];
+    // SAFETY: getitimer writes one struct itimerval.
+    unsafe { syscalls::syscall2(Sysno::getitimer, which as usize, v.as_mut_ptr() as usize)? };
+    let us = |s: isize, u: isize| (s.max(0) as u64) * 1_000_000 + u.max(0) as u64;
+    Ok((us(v[0], v[1]), us(v[2], v[3])))
+}
+
+/// setitimer(which) from microseconds (seconds clamped to what a C long holds); errors as
+/// the kernel's errno.
+pub fn set_itimer(which: u32, interval_us: u64, value_us: u64) -> Result<(), Errno> {
+    let sec = |us: u64| (us / 1_000_000).min(isize::MAX as u64) as isize;
+    let v: Itimerval = [
+        sec(interval_us),
+        (interval_us % 1_000_000) as isize,
+        sec(value_us),
+        (value_us % 1_000_000) as isize,
+    ];
+    // SAFETY: setitimer reads one struct itimerval; the old value is not asked for.
+    unsafe { syscalls::syscall3(Sysno::setitimer, which as usize, v.as_ptr() as usize, 0).map(|_| ()) }
+}
