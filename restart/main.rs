@@ -10,8 +10,6 @@
 #![allow(clippy::result_large_err)]
 #![no_main]
 
-use core::fmt::Write;
-
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{FmtBuf, Lossy};
 use mtcp_core::image::{RestartArgs, RESTART_ARGS_MAGIC, RESTART_SAME_PID, RESTART_VERBOSE};
@@ -78,13 +76,17 @@ the restored process keeps this process's pid, terminal and standard streams.\n\
 /// Called once, by `_start`, with the kernel's initial stack pointer.
 #[no_mangle]
 pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
-    let argc = *initial_sp;
-    let argv = initial_sp.add(1) as *const *const u8;
+    // SAFETY: the kernel's initial stack holds argc, then argc argument pointers, each a
+    // NUL-terminated string; nothing unmaps it before `restart` copies what it needs.
+    let args = unsafe {
+        let argc = *initial_sp;
+        let argv = initial_sp.add(1) as *const *const u8;
+        (1..argc).map(move |i| cstr(*argv.add(i)))
+    };
     let mut verbose = false;
     let mut same_pid = false;
     let mut path: Option<&[u8]> = None;
-    for i in 1..argc {
-        let arg = cstr(*argv.add(i));
+    for arg in args {
         match arg {
             b"--verbose" | b"-v" => verbose = true,
             b"--same-pid" => same_pid = true,
@@ -110,7 +112,8 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
             sys::exit_group(2);
         }
     };
-    (*core::ptr::addr_of_mut!(IMAGE_NAME)).push_bytes(path);
+    // SAFETY: single-threaded, and nothing has read IMAGE_NAME yet.
+    unsafe { (*core::ptr::addr_of_mut!(IMAGE_NAME)).push_bytes(path) };
     // Nothing may interrupt the restore; each thread gets its own mask back from its frame.
     let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!0u64));
     // The kernel's stack, where argv lives, is unmapped later: use the copy from here on.
@@ -122,10 +125,13 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
 /// `p` must point to a NUL-terminated string that outlives the returned slice.
 unsafe fn cstr<'a>(p: *const u8) -> &'a [u8] {
     let mut n = 0;
-    while *p.add(n) != 0 {
-        n += 1;
+    // SAFETY: the caller's contract: every byte up to the NUL is readable.
+    unsafe {
+        while *p.add(n) != 0 {
+            n += 1;
+        }
+        core::slice::from_raw_parts(p, n)
     }
-    core::slice::from_raw_parts(p, n)
 }
 
 /// # Safety

@@ -85,44 +85,30 @@ unsafe fn restore_region(meta: &Meta, i: usize, fd: i32, file_fd: i32) -> u64 {
         flags |= sys::MAP_GROWSDOWN;
     }
     let has_data = r.run_count > 0;
-    let rw = sys::PROT_READ | sys::PROT_WRITE;
-    let first_prot = if has_data { rw } else { prot };
-    // SAFETY (every mmap below): MAP_FIXED over the region's own range, which the
-    // caller guarantees nothing uses.
-    let mapped = match r.kind {
-        KIND_FILE_SHARED if file_fd >= 0 => {
-            // The file is the data; nothing of the image is read for it.
-            let m = unsafe { sys::mmap(start, len, prot, flags | sys::MAP_SHARED, file_fd, r.file_offset) };
-            check_mapped(&r, m);
-            advise(&r);
-            return 0;
-        }
+    if r.kind == KIND_FILE_SHARED && file_fd >= 0 {
+        // The file is the data; nothing of the image is read for it.
+        // SAFETY: MAP_FIXED over the region's own range, which the caller guarantees
+        // nothing uses.
+        let m = unsafe { sys::mmap(start, len, prot, flags | sys::MAP_SHARED, file_fd, r.file_offset) };
+        check_mapped(&r, m);
+        advise(&r);
+        return 0;
+    }
+    let (share, backing, offset) = match r.kind {
         // Map the same file (so /proc/PID/maps and debuggers see it), then lay the saved
         // bytes over it.
-        KIND_FILE_PRIVATE if file_fd >= 0 => unsafe {
-            sys::mmap(start, len, first_prot, flags | sys::MAP_PRIVATE, file_fd, r.file_offset)
-        },
-        KIND_ANON_SHARED => unsafe {
-            sys::mmap(
-                start,
-                len,
-                first_prot,
-                flags | sys::MAP_SHARED | sys::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        },
-        _ => unsafe {
-            sys::mmap(
-                start,
-                len,
-                first_prot,
-                flags | sys::MAP_PRIVATE | sys::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        },
+        KIND_FILE_PRIVATE if file_fd >= 0 => (sys::MAP_PRIVATE, file_fd, r.file_offset),
+        KIND_ANON_SHARED => (sys::MAP_SHARED | sys::MAP_ANONYMOUS, -1, 0),
+        _ => (sys::MAP_PRIVATE | sys::MAP_ANONYMOUS, -1, 0),
     };
+    let first_prot = if has_data {
+        sys::PROT_READ | sys::PROT_WRITE
+    } else {
+        prot
+    };
+    // SAFETY: MAP_FIXED over the region's own range, which the caller guarantees nothing
+    // uses.
+    let mapped = unsafe { sys::mmap(start, len, first_prot, flags | share, backing, offset) };
     check_mapped(&r, mapped);
     let mut hash = Xxh64::new(0);
     let mut pages = 0;

@@ -175,9 +175,9 @@ fn open_region_files(meta: &Meta, arena: &mut Arena, verbose: bool) -> &'static 
         Ok(f) => f,
         Err(_) => die!("too many regions"),
     };
-    for i in 0..meta.region_count {
+    for (i, file_slot) in files.iter_mut().enumerate() {
         let r = meta.region(i);
-        files[i] = -1;
+        *file_slot = -1;
         if r.kind != KIND_FILE_SHARED && r.kind != KIND_FILE_PRIVATE {
             continue;
         }
@@ -204,7 +204,7 @@ fn open_region_files(meta: &Meta, arena: &mut Arena, verbose: bool) -> &'static 
                     {
                         eprint_line!("mtcp_restart: note: {} was modified since the checkpoint", Lossy(file));
                     }
-                    files[i] = ffd.into_raw();
+                    *file_slot = ffd.into_raw();
                     true
                 }
                 _ => false,

@@ -22,14 +22,12 @@ pub struct Window {
 
 impl Window {
     pub fn get() -> Window {
-        // SAFETY: only the addresses of the linker's symbols are taken, never read.
-        unsafe {
-            Window {
-                start: core::ptr::addr_of!(__restart_window_start) as usize,
-                end: core::ptr::addr_of!(__restart_window_end) as usize,
-                scratch_start: core::ptr::addr_of!(__restart_scratch_start) as usize,
-                scratch_end: core::ptr::addr_of!(__restart_scratch_end) as usize,
-            }
+        // Only the addresses of the linker's symbols are taken, never their contents.
+        Window {
+            start: core::ptr::addr_of!(__restart_window_start) as usize,
+            end: core::ptr::addr_of!(__restart_window_end) as usize,
+            scratch_start: core::ptr::addr_of!(__restart_scratch_start) as usize,
+            scratch_end: core::ptr::addr_of!(__restart_scratch_end) as usize,
         }
     }
 

@@ -31,7 +31,7 @@ pub const USER_TOP: u64 = 0xffff_e000;
 /// # Safety
 /// Mapping over existing memory (MAP_FIXED) can destroy anything the caller uses.
 pub unsafe fn mmap(addr: usize, len: usize, prot: usize, flags: usize, fd: i32, offset: u64) -> Result<usize, Errno> {
-    if offset % PAGE_SIZE as u64 != 0 || offset / PAGE_SIZE as u64 > u32::MAX as u64 {
+    if !offset.is_multiple_of(PAGE_SIZE as u64) || offset / PAGE_SIZE as u64 > u32::MAX as u64 {
         return Err(Errno::EINVAL);
     }
     let pgoff = (offset / PAGE_SIZE as u64) as usize;
@@ -216,8 +216,8 @@ pub struct FrameView {
 /// # Safety
 /// `uc` must be the `ucontext_t` pointer the kernel passed to an SA_SIGINFO handler.
 pub unsafe fn frame_view(uc: *const u8) -> FrameView {
-    // SAFETY (both reads): the caller passes the kernel's ucontext, which holds every
-    // offset read.
+    // SAFETY: the caller passes the kernel's ucontext, which holds every offset read
+    // (here and below).
     let read32 = |off: usize| unsafe { core::ptr::read_unaligned(uc.add(off) as *const u32) } as u64;
     FrameView {
         sp: read32(uc::ESP),

@@ -154,6 +154,10 @@ impl<'a, T: Copy> ArenaVec<'a, T> {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     pub fn as_slice(&self) -> &[T] {
         // SAFETY: the first len elements were initialized by push.
         unsafe { core::slice::from_raw_parts(self.start as *const T, self.len) }
@@ -175,5 +179,64 @@ impl<'a, T: Copy> ArenaVec<'a, T> {
         self.arena.commit(0);
         // SAFETY: the first len elements were initialized by push and stay allocated.
         unsafe { core::slice::from_raw_parts_mut(self.start as *mut T, self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocations_are_aligned_zeroed_and_bounded() {
+        let mut a = Arena::map(1 << 16).unwrap();
+        let bytes = a.alloc::<u8>(3).unwrap();
+        bytes.copy_from_slice(b"abc");
+        let words = a.alloc::<u64>(4).unwrap();
+        assert_eq!(words.as_ptr() as usize % 16, 0);
+        assert_eq!(words, &[0; 4]);
+        assert!(bytes.as_ptr() as usize + 3 <= words.as_ptr() as usize, "no overlap");
+        assert_eq!(a.alloc::<u8>(1 << 16).err(), Some(Errno::ENOMEM));
+        assert_eq!(a.alloc::<u64>(usize::MAX).err(), Some(Errno::ENOMEM), "size overflow");
+        assert_eq!(bytes, b"abc", "a failed allocation changes nothing");
+        a.unmap();
+    }
+
+    #[test]
+    fn vectors_grow_until_the_arena_is_full() {
+        let mut a = Arena::map(4096).unwrap();
+        let mut v = a.vec::<u32>();
+        assert!(v.is_empty());
+        let mut n = 0u32;
+        while v.push(n).is_ok() {
+            n += 1;
+        }
+        assert_eq!(n as usize, 4096 / 4);
+        *v.last_mut().unwrap() = 7;
+        let done = v.finish();
+        assert_eq!(done.len(), 1024);
+        assert_eq!((done[0], done[1022], done[1023]), (0, 1022, 7));
+        assert_eq!(
+            a.alloc::<u8>(1).err(),
+            Some(Errno::ENOMEM),
+            "finish keeps what was pushed"
+        );
+        a.unmap();
+    }
+
+    #[test]
+    fn whole_files_and_fixed_addresses() {
+        let mut a = Arena::map(1 << 20).unwrap();
+        let maps = a.read_file(b"/proc/self/maps").unwrap();
+        assert!(maps.ends_with(b"\n") && maps.len() > 100);
+        assert_eq!(a.read_file(b"/nonexistent/file").err(), Some(Errno::ENOENT));
+        let mut small = Arena::map(64).unwrap();
+        assert_eq!(small.read_file(b"/proc/self/maps").err(), Some(Errno::EFBIG));
+        assert_eq!(
+            Arena::map_at(a.base, 4096).err(),
+            Some(Errno::EEXIST),
+            "never over a mapping"
+        );
+        a.unmap();
+        small.unmap();
     }
 }

@@ -24,6 +24,12 @@ impl<const N: usize> FmtBuf<N> {
     }
 }
 
+impl<const N: usize> Default for FmtBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<const N: usize> fmt::Write for FmtBuf<N> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.push_bytes(s.as_bytes());

@@ -412,6 +412,10 @@ impl RegionRecord {
     pub fn len(&self) -> u64 {
         self.end - self.start
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
 }
 
 /// A run of saved pages: `pages` pages starting `page_index` pages into the region,
@@ -681,4 +685,226 @@ pub fn as_bytes<T>(value: &T) -> &[u8] {
 
 pub const fn align_up(value: u64, align: u64) -> u64 {
     (value + align - 1) & !(align - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample_image::{sample_image, SAMPLE_PID};
+    use std::vec::Vec;
+
+    fn sample_header(file_size: u64) -> Header {
+        let mut h = Header::zeroed();
+        h.magic = MAGIC;
+        h.version = VERSION;
+        h.arch = ARCH_X86_64;
+        h.header_size = HEADER_SIZE as u32;
+        h.page_size = 4096;
+        h.meta_offset = 4096;
+        h.meta_size = 100;
+        h.data_offset = 8192;
+        h.data_size = 4096;
+        h.file_size = file_size;
+        h.time_sec = 1_700_000_000;
+        h.thread_count = 1;
+        h.seal();
+        h
+    }
+
+    #[test]
+    fn header_round_trip() {
+        let h = sample_header(12288);
+        let bytes = as_bytes(&h).to_vec();
+        assert_eq!(bytes.len(), HEADER_SIZE);
+        let back = parse_header(&bytes, 12288).expect("a sealed header parses");
+        assert_eq!(as_bytes(&back), &bytes[..]);
+        assert_eq!(back.time_sec, 1_700_000_000);
+        assert_eq!(back.header_checksum, h.compute_checksum());
+
+        // A longer file is fine; a shorter one is truncated.
+        assert!(parse_header(&bytes, 20000).is_ok());
+        assert_eq!(
+            parse_header(&bytes, 12287).unwrap_err(),
+            FormatError::Truncated {
+                expected: 12288,
+                actual: 12287
+            }
+        );
+
+        let mut flipped = bytes.clone();
+        flipped[40] ^= 1;
+        assert_eq!(
+            parse_header(&flipped, 12288).unwrap_err(),
+            FormatError::BadHeaderChecksum
+        );
+        let mut flipped = bytes.clone();
+        flipped[HEADER_SIZE - 1] ^= 0x80;
+        assert_eq!(
+            parse_header(&flipped, 12288).unwrap_err(),
+            FormatError::BadHeaderChecksum
+        );
+
+        assert_eq!(
+            parse_header(&bytes[..HEADER_SIZE - 1], 12288).unwrap_err(),
+            FormatError::TooShort
+        );
+        let mut magic = bytes.clone();
+        magic[0] = b'X';
+        assert_eq!(parse_header(&magic, 12288).unwrap_err(), FormatError::BadMagic);
+
+        let mut v2 = h;
+        v2.version = 2;
+        v2.seal();
+        assert_eq!(
+            parse_header(as_bytes(&v2), 12288).unwrap_err(),
+            FormatError::BadVersion(2)
+        );
+    }
+
+    /// The sample image's header and a copy of its metadata block.
+    fn sample_parts() -> (Header, Vec<u8>) {
+        let file = sample_image();
+        let h = parse_header(&file[..HEADER_SIZE], file.len() as u64).unwrap();
+        let meta = file[h.meta_offset as usize..(h.meta_offset + h.meta_size) as usize].to_vec();
+        (h, meta)
+    }
+
+    /// Rewrites one record of the metadata, then its checksum, so that only the layout
+    /// checks can catch the change.
+    fn patched<T: Copy>(h: &Header, meta: &[u8], offset: u64, f: impl FnOnce(&mut T)) -> (Header, Vec<u8>) {
+        let mut meta = meta.to_vec();
+        let at = offset as usize;
+        // SAFETY: T is one of this module's plain records and the slice holds it.
+        let mut rec: T = unsafe { core::ptr::read_unaligned(meta[at..].as_ptr() as *const T) };
+        f(&mut rec);
+        meta[at..at + size_of::<T>()].copy_from_slice(as_bytes(&rec));
+        let mut h = *h;
+        h.meta_checksum = xxh64(&meta, 0);
+        h.seal();
+        (h, meta)
+    }
+
+    #[test]
+    fn sample_metadata_parses() {
+        let (h, meta) = sample_parts();
+        let m = Meta::parse(&h, &meta).expect("the sample image is valid");
+        assert_eq!(m.process().pid, SAMPLE_PID);
+        assert_eq!(
+            (m.thread_count, m.region_count, m.run_count, m.fd_count()),
+            (1, 2, 2, 0)
+        );
+        assert_eq!(m.thread(0).flags, THREAD_MAIN);
+        assert_eq!(m.string(m.region(1).path), b"[vdso]");
+        assert_eq!(m.run(1).page_index, 2);
+        assert_eq!(
+            m.string(StrRef { offset: 9999, len: 4 }),
+            b"",
+            "out-of-bounds strings read as empty"
+        );
+    }
+
+    #[test]
+    fn metadata_checksum_and_size() {
+        let (h, meta) = sample_parts();
+        let mut flipped = meta.clone();
+        flipped[70] ^= 1;
+        assert_eq!(Meta::parse(&h, &flipped).err(), Some(FormatError::BadMetaChecksum));
+        assert!(matches!(Meta::parse(&h, &meta[1..]), Err(FormatError::BadLayout(_))));
+    }
+
+    #[test]
+    fn metadata_layout_violations() {
+        let (h, meta) = sample_parts();
+        let index: MetaIndex = unsafe_read(&meta, 0);
+        let region0 = index.region_offset;
+        let region1 = region0 + size_of::<RegionRecord>() as u64;
+        let run0 = index.run_offset;
+        let cases: Vec<(&str, (Header, Vec<u8>))> = std::vec![
+            (
+                "unaligned region",
+                patched::<RegionRecord>(&h, &meta, region0, |r| r.start += 1)
+            ),
+            (
+                "empty region",
+                patched::<RegionRecord>(&h, &meta, region0, |r| r.end = r.start)
+            ),
+            (
+                "overlapping regions",
+                patched::<RegionRecord>(&h, &meta, region1, |r| r.start = 0x12000)
+            ),
+            (
+                "run beyond the run table",
+                patched::<RegionRecord>(&h, &meta, region0, |r| r.run_count = 3)
+            ),
+            (
+                "path outside the strings",
+                patched::<RegionRecord>(&h, &meta, region0, |r| r.path.offset = 1 << 20)
+            ),
+            (
+                "run past its region",
+                patched::<Run>(&h, &meta, run0, |r| r.page_index = 3)
+            ),
+            ("empty run", patched::<Run>(&h, &meta, run0, |r| r.pages = 0)),
+            (
+                "run outside the data",
+                patched::<Run>(&h, &meta, run0, |r| r.file_offset = 0)
+            ),
+            ("unaligned run", patched::<Run>(&h, &meta, run0, |r| r.file_offset += 8)),
+            (
+                "table past the end",
+                patched::<MetaIndex>(&h, &meta, 0, |i| i.thread_offset = 1 << 30)
+            ),
+            (
+                "fd table overflow",
+                patched::<MetaIndex>(&h, &meta, 0, |i| i.fd_count = u64::MAX / 8)
+            ),
+            (
+                "process paths",
+                patched::<ProcessRecord>(&h, &meta, index.process_offset, |p| p.exe.len = 1 << 20)
+            ),
+        ];
+        for (what, (h, meta)) in cases {
+            match Meta::parse(&h, &meta) {
+                Err(FormatError::BadLayout(_)) => {}
+                other => panic!("{}: expected a layout error, got {:?}", what, other.err()),
+            }
+        }
+    }
+
+    #[test]
+    fn header_layout_violations() {
+        let good = sample_header(12288);
+        let mut cases = Vec::new();
+        let mut h = good;
+        h.data_offset = 8000;
+        cases.push(("unaligned data", h));
+        let mut h = good;
+        h.page_size = 3000;
+        cases.push(("page size not a power of two", h));
+        let mut h = good;
+        h.meta_offset = 100;
+        cases.push(("metadata inside the header", h));
+        let mut h = good;
+        h.meta_size = u64::MAX;
+        cases.push(("metadata overflow", h));
+        let mut h = good;
+        h.data_size = 1 << 40;
+        cases.push(("data past the file", h));
+        let mut h = good;
+        h.header_size = 128;
+        cases.push(("header size", h));
+        for (what, mut h) in cases {
+            h.seal();
+            match parse_header(as_bytes(&h), h.file_size) {
+                Err(FormatError::BadLayout(_)) => {}
+                other => panic!("{}: expected a layout error, got {:?}", what, other),
+            }
+        }
+    }
+
+    fn unsafe_read<T: Copy>(bytes: &[u8], at: usize) -> T {
+        assert!(at + size_of::<T>() <= bytes.len());
+        // SAFETY: bounds checked above; T is a plain record of this module.
+        unsafe { core::ptr::read_unaligned(bytes[at..].as_ptr() as *const T) }
+    }
 }

@@ -16,5 +16,7 @@ pub mod global;
 pub mod image;
 pub mod maps;
 pub mod protocol;
+#[cfg(any(test, feature = "sample-image"))]
+pub mod sample_image;
 pub mod sys;
 pub mod xxh64;

@@ -216,3 +216,97 @@ impl<'t> Iterator for Entries<'t> {
 fn kb(mut v: &[u8]) -> u64 {
     dec(field(&mut v)).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMAPS: &[u8] = b"\
+55d0c0a00000-55d0c0a21000 rw-p 00000000 00:00 0                          [heap]
+Size:                132 kB
+Rss:                   8 kB
+Swap:                  4 kB
+VmFlags: rd wr mr mw me ac sd
+7f2a1c000000-7f2a1c200000 r-xp 00028000 fd:01 1311042                    /usr/lib/x86_64-linux-gnu/libc.so.6
+Rss:                 800 kB
+VmFlags: rd ex mr mw me sd
+7f2a1c400000-7f2a1c401000 rw-s 00000000 00:05 77 /memfd:shm (deleted)
+VmFlags: rd wr sh mr mw me ms sd dc wf dd hg nh mg
+7ffc8a1e0000-7ffc8a201000 rw-p 00000000 00:00 0                          [stack]
+Rss:                  12 kB
+VmFlags: rd wr mr mw me gd ac nr io
+7ffc8a3f0000-7ffc8a3f2000 r-xp 00000000 00:00 0 
+";
+
+    fn all(text: &[u8]) -> std::vec::Vec<Option<MapEntry>> {
+        entries(text).collect()
+    }
+
+    #[test]
+    fn smaps_entries_and_details() {
+        let e = all(SMAPS);
+        assert_eq!(e.len(), 5);
+        let heap = e[0].unwrap();
+        assert_eq!((heap.start, heap.end), (0x55d0c0a00000, 0x55d0c0a21000));
+        assert_eq!((heap.prot, heap.shared, heap.rss_kb, heap.swap_kb), (3, false, 8, 4));
+        assert_eq!(heap.path(SMAPS), b"[heap]");
+        assert!(heap.have_vmflags && heap.vmflags == 0);
+
+        let libc = e[1].unwrap();
+        assert_eq!(
+            (libc.prot, libc.offset, libc.dev_major, libc.dev_minor, libc.inode),
+            (5, 0x28000, 0xfd, 1, 1311042)
+        );
+        assert_eq!(libc.path(SMAPS), b"/usr/lib/x86_64-linux-gnu/libc.so.6");
+
+        let shm = e[2].unwrap();
+        assert!(shm.shared);
+        assert_eq!(shm.path(SMAPS), b"/memfd:shm (deleted)", "paths keep their spaces");
+        let all_hints = VM_DONTFORK | VM_WIPEONFORK | VM_DONTDUMP | VM_HUGEPAGE | VM_NOHUGEPAGE | VM_MERGEABLE;
+        assert_eq!(shm.vmflags, all_hints);
+
+        let stack = e[3].unwrap();
+        assert_eq!(stack.vmflags, VM_GROWSDOWN | VM_NORESERVE | VM_IO);
+
+        let anon = e[4].unwrap();
+        assert_eq!(anon.path(SMAPS), b"", "a trailing space is no path");
+        assert!(!anon.have_vmflags);
+    }
+
+    #[test]
+    fn plain_maps_lines() {
+        let text = b"00400000-00452000 r-xp 00000000 08:02 173521      /usr/bin/dbus-daemon\n";
+        let e = all(text);
+        assert_eq!(e.len(), 1);
+        let d = e[0].unwrap();
+        assert_eq!((d.start, d.end, d.prot, d.inode), (0x400000, 0x452000, 5, 173521));
+        assert_eq!((d.rss_kb, d.have_vmflags), (0, false));
+        assert!(all(b"").is_empty());
+    }
+
+    #[test]
+    fn malformed_lines_are_reported_not_guessed() {
+        for bad in [
+            &b"zzzz-0001 r-xp 00000000 08:02 1 /x\n"[..],
+            b"0000-0001 r 00000000 08:02 1 /x\n",
+            b"0000-0001 r-xp 00000000 0802 1 /x\n",
+            b"0000-0001 r-xp 00000000 08:02 x /x\n",
+            b"00000001 r-xp 00000000 08:02 1 /x\n",
+        ] {
+            assert_eq!(all(bad).len(), 1);
+            assert!(all(bad)[0].is_none(), "{:?}", core::str::from_utf8(bad));
+        }
+        let huge = b"10000000000000000-1 r-xp 0 08:02 1 /x\n";
+        assert!(all(huge)[0].is_none(), "an address past 64 bits");
+    }
+
+    #[test]
+    fn decimal_numbers() {
+        assert_eq!(dec(b"0"), Some(0));
+        assert_eq!(dec(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(dec(b"18446744073709551616"), None);
+        assert_eq!(dec(b""), None);
+        assert_eq!(dec(b"1a"), None);
+        assert_eq!(dec(b" 1"), None);
+    }
+}

@@ -128,3 +128,40 @@ pub fn xxh64(data: &[u8], seed: u64) -> u64 {
     s.update(data);
     s.digest()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xxh64_known_vectors() {
+        assert_eq!(xxh64(b"", 0), 0xEF46_DB37_51D8_E999);
+        assert_eq!(xxh64(b"a", 0), 0xD24E_C4F1_A98C_6E5B);
+        assert_eq!(xxh64(b"abc", 0), 0x44BC_2CF5_AD77_0999);
+    }
+
+    #[test]
+    fn xxh64_streaming_matches_one_shot() {
+        let data: Vec<u8> = (0..1000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let whole = xxh64(&data, 0);
+        for piece in [1, 3, 7, 31, 32, 33, 64, 100, 999, 1000] {
+            let mut h = Xxh64::new(0);
+            for chunk in data.chunks(piece) {
+                h.update(chunk);
+            }
+            assert_eq!(h.digest(), whole, "pieces of {}", piece);
+        }
+        // Uneven pieces that straddle the 32-byte stripes.
+        let mut h = Xxh64::new(0);
+        let (a, rest) = data.split_at(5);
+        let (b, c) = rest.split_at(290);
+        h.update(a);
+        h.update(&[]);
+        h.update(b);
+        h.update(c);
+        assert_eq!(h.digest(), whole);
+        assert_ne!(xxh64(&data, 1), whole, "the seed matters");
+    }
+}

@@ -66,7 +66,8 @@ pub fn open(path: &[u8], flags: usize, mode: usize) -> Result<Fd, Errno> {
 /// `buf` must be valid for writes of `len` bytes.
 pub unsafe fn read(fd: i32, buf: *mut u8, len: usize) -> Result<usize, Errno> {
     loop {
-        match syscalls::syscall3(Sysno::read, fd_arg(fd), buf as usize, len) {
+        // SAFETY: the caller guarantees `buf` is writable for `len` bytes.
+        match unsafe { syscalls::syscall3(Sysno::read, fd_arg(fd), buf as usize, len) } {
             Err(Errno::EINTR) => continue,
             r => return r,
         }
@@ -113,7 +114,8 @@ pub fn pwrite_all(fd: i32, mut data: &[u8], mut offset: u64) -> Result<(), Errno
 pub unsafe fn pread_exact(fd: i32, buf: *mut u8, len: usize, offset: u64) -> Result<(), Errno> {
     let mut done = 0usize;
     while done < len {
-        match pread(fd, buf.add(done), len - done, offset + done as u64) {
+        // SAFETY: done < len, so the rest of the caller's buffer is writable.
+        match unsafe { pread(fd, buf.add(done), len - done, offset + done as u64) } {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
             Ok(0) => return Err(Errno::ENODATA),

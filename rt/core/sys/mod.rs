@@ -144,13 +144,15 @@ pub fn exit_group(code: i32) -> ! {
 /// # Safety
 /// Unmapping memory that is in use (code, stack, data) is the caller's problem.
 pub unsafe fn munmap(addr: usize, len: usize) -> Result<(), Errno> {
-    syscalls::syscall2(Sysno::munmap, addr, len).map(|_| ())
+    // SAFETY: the caller's contract; munmap reads no memory of ours.
+    unsafe { syscalls::syscall2(Sysno::munmap, addr, len).map(|_| ()) }
 }
 
 /// # Safety
 /// Removing access from memory that is in use is the caller's problem.
 pub unsafe fn mprotect(addr: usize, len: usize, prot: usize) -> Result<(), Errno> {
-    syscalls::syscall3(Sysno::mprotect, addr, len, prot).map(|_| ())
+    // SAFETY: the caller's contract; mprotect reads no memory of ours.
+    unsafe { syscalls::syscall3(Sysno::mprotect, addr, len, prot).map(|_| ()) }
 }
 
 /// # Safety
@@ -162,7 +164,8 @@ pub unsafe fn mremap(
     flags: usize,
     new_addr: usize,
 ) -> Result<usize, Errno> {
-    syscalls::syscall5(Sysno::mremap, old, old_len, new_len, flags, new_addr)
+    // SAFETY: the caller's contract; mremap reads no memory of ours.
+    unsafe { syscalls::syscall5(Sysno::mremap, old, old_len, new_len, flags, new_addr) }
 }
 
 /// madvise; advice that the kernel does not know gives EINVAL.
@@ -188,7 +191,8 @@ pub fn brk(addr: usize) -> usize {
 /// # Safety
 /// Options that take pointers need valid ones.
 pub unsafe fn prctl(option: usize, a2: usize, a3: usize, a4: usize, a5: usize) -> Result<usize, Errno> {
-    syscalls::syscall5(Sysno::prctl, option, a2, a3, a4, a5)
+    // SAFETY: the caller passes valid pointers for options that take them.
+    unsafe { syscalls::syscall5(Sysno::prctl, option, a2, a3, a4, a5) }
 }
 
 /// wait4 for `pid`, retried on EINTR; returns the raw wait status.

@@ -82,7 +82,8 @@ pub fn set_robust_list(head: usize, len: usize) -> Result<(), Errno> {
 /// # Safety
 /// A registered area must stay valid for the thread's lifetime.
 pub unsafe fn rseq(area: usize, len: u32, flags: u32, sig: u32) -> Result<(), Errno> {
-    syscalls::syscall4(Sysno::rseq, area, len as usize, flags as usize, sig as usize).map(|_| ())
+    // SAFETY: the caller keeps the area valid while it is registered.
+    unsafe { syscalls::syscall4(Sysno::rseq, area, len as usize, flags as usize, sig as usize).map(|_| ()) }
 }
 
 /// Reads the calling thread's alternate signal stack: (sp, flags, size).
