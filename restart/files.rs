@@ -1,6 +1,7 @@
 //! Step 4, files: the program's descriptors at their numbers again: regular files,
 //! directories and devices reopened at their offsets, pipes whose both ends were in the
 //! process made again with their contents. What cannot come back is named.
+#![deny(unsafe_code)]
 
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{ErrnoName, Lossy};

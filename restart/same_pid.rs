@@ -1,5 +1,6 @@
 //! `--same-pid`: the rest of the restart runs in a child created with the image's pid
 //! (clone3 with set_tid), where the kernel lets us choose ids.
+#![deny(unsafe_code)]
 
 use core::fmt::Write;
 

@@ -2,6 +2,7 @@
 //! the image needs (every region outside mtcp_restart's window, the same vdso/vvar
 //! sizes, a restore entry in executable memory), and the files that file mappings need,
 //! opened now so a missing one stops the restart early. Still nothing is changed.
+#![deny(unsafe_code)]
 
 use mtcp_core::arch;
 use mtcp_core::arena::Arena;

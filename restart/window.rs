@@ -1,6 +1,7 @@
 //! The restart window: the one address range mtcp_restart occupies, laid out by the
 //! linker script (linker/restart-<arch>.ld) and read here from its symbols, so the
 //! addresses are written in one place.
+#![deny(unsafe_code)]
 
 extern "C" {
     // Symbols of the linker script, not objects: only their addresses mean anything.

@@ -1,4 +1,5 @@
 //! Formatting into fixed buffers, for messages and file names built without an allocator.
+#![deny(unsafe_code)]
 
 use core::fmt;
 

@@ -1,4 +1,5 @@
 //! Parsing /proc/self/maps and /proc/self/smaps into memory-region entries.
+#![deny(unsafe_code)]
 
 /// VmFlags from smaps that change how a region must be rebuilt.
 pub const VM_GROWSDOWN: u32 = 1 << 0; // gd
@@ -87,8 +88,9 @@ pub fn parse_header_line(line: &[u8], base: usize) -> Option<MapEntry> {
     let mut s = line;
     let range = field(&mut s);
     let dash = range.iter().position(|&c| c == b'-')?;
-    let start = hex(&range[..dash])? as usize;
-    let end = hex(&range[dash + 1..])? as usize;
+    // An address this build cannot hold is refused, never truncated.
+    let start = usize::try_from(hex(&range[..dash])?).ok()?;
+    let end = usize::try_from(hex(&range[dash + 1..])?).ok()?;
     let perms = field(&mut s);
     if perms.len() < 4 {
         return None;
@@ -222,20 +224,20 @@ mod tests {
     use super::*;
 
     const SMAPS: &[u8] = b"\
-55d0c0a00000-55d0c0a21000 rw-p 00000000 00:00 0                          [heap]
+5600a000-5602b000 rw-p 00000000 00:00 0                          [heap]
 Size:                132 kB
 Rss:                   8 kB
 Swap:                  4 kB
 VmFlags: rd wr mr mw me ac sd
-7f2a1c000000-7f2a1c200000 r-xp 00028000 fd:01 1311042                    /usr/lib/x86_64-linux-gnu/libc.so.6
+f7c00000-f7e00000 r-xp 00028000 fd:01 1311042                    /usr/lib/x86_64-linux-gnu/libc.so.6
 Rss:                 800 kB
 VmFlags: rd ex mr mw me sd
-7f2a1c400000-7f2a1c401000 rw-s 00000000 00:05 77 /memfd:shm (deleted)
+f7f00000-f7f01000 rw-s 00000000 00:05 77 /memfd:shm (deleted)
 VmFlags: rd wr sh mr mw me ms sd dc wf dd hg nh mg
-7ffc8a1e0000-7ffc8a201000 rw-p 00000000 00:00 0                          [stack]
+ffdd0000-ffdf1000 rw-p 00000000 00:00 0                          [stack]
 Rss:                  12 kB
 VmFlags: rd wr mr mw me gd ac nr io
-7ffc8a3f0000-7ffc8a3f2000 r-xp 00000000 00:00 0 
+ffff0000-ffff2000 r-xp 00000000 00:00 0 
 ";
 
     fn all(text: &[u8]) -> std::vec::Vec<Option<MapEntry>> {
@@ -247,7 +249,7 @@ VmFlags: rd wr mr mw me gd ac nr io
         let e = all(SMAPS);
         assert_eq!(e.len(), 5);
         let heap = e[0].unwrap();
-        assert_eq!((heap.start, heap.end), (0x55d0c0a00000, 0x55d0c0a21000));
+        assert_eq!((heap.start, heap.end), (0x5600a000, 0x5602b000));
         assert_eq!((heap.prot, heap.shared, heap.rss_kb, heap.swap_kb), (3, false, 8, 4));
         assert_eq!(heap.path(SMAPS), b"[heap]");
         assert!(heap.have_vmflags && heap.vmflags == 0);
@@ -298,6 +300,12 @@ VmFlags: rd wr mr mw me gd ac nr io
         }
         let huge = b"10000000000000000-1 r-xp 0 08:02 1 /x\n";
         assert!(all(huge)[0].is_none(), "an address past 64 bits");
+        let wide = b"100000000-100001000 r-xp 0 08:02 1 /x\n";
+        assert_eq!(
+            all(wide)[0].is_none(),
+            cfg!(target_pointer_width = "32"),
+            "wider than usize"
+        );
     }
 
     #[test]

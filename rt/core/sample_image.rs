@@ -1,5 +1,6 @@
 //! A small but complete image built by hand, for the tests of every reader (the core's
 //! own, and the tool's `inspect`): it pins the format down independently of the writer.
+#![deny(unsafe_code)]
 
 use core::mem::size_of;
 

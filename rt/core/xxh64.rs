@@ -1,5 +1,6 @@
 //! XXH64 checksums of image metadata and memory data, streaming so that a region's
 //! runs can be hashed as they are written or read back.
+#![deny(unsafe_code)]
 
 const P1: u64 = 0x9E37_79B1_85EB_CA87;
 const P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
