@@ -1,9 +1,11 @@
 //! `mtcp checkpoint`: checks that a process runs the runtime, asks it for a checkpoint (signal + nonce) and waits for its status file.
 
 use std::io::{ErrorKind, Read};
-use std::os::raw::c_long;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use mtcp_core::protocol::{self, StatusFile, TIMER_VALUE};
+use mtcp_core::{sys, Errno};
 
 use crate::{fail, io_msg, usage, Arg, Args, Result};
 
@@ -20,27 +22,6 @@ options:
 
 const DEFAULT_TIMEOUT: u64 = 60;
 const POLL: Duration = Duration::from_millis(20);
-
-#[cfg(target_arch = "x86_64")]
-const SYS_RT_SIGQUEUEINFO: c_long = 129;
-#[cfg(target_arch = "x86")]
-const SYS_RT_SIGQUEUEINFO: c_long = 178;
-#[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
-compile_error!("mtcp supports x86_64 and i386 only");
-
-/// siginfo_t field offsets for SI_QUEUE: the union after si_code is pointer-aligned.
-#[cfg(target_pointer_width = "64")]
-const SI_OFFSETS: (usize, usize, usize) = (16, 20, 24);
-#[cfg(target_pointer_width = "32")]
-const SI_OFFSETS: (usize, usize, usize) = (12, 16, 20);
-const SI_QUEUE: i32 = -1;
-/// The si_value the runtime's periodic timer sends (rt/checkpoint.rs TIMER_VALUE).
-const RUNTIME_TIMER_VALUE: u32 = 0x6d74_6370;
-
-extern "C" {
-    // From the C library std already links: std itself offers no sigqueue.
-    fn syscall(num: c_long, ...) -> c_long;
-}
 
 pub fn main(mut args: Args) -> Result<u8> {
     let mut timeout = DEFAULT_TIMEOUT;
@@ -245,33 +226,29 @@ pub struct Status {
 }
 
 pub fn status_path(uid: u32, pid: i32) -> PathBuf {
-    PathBuf::from(format!("/tmp/.mtcp-{}/{}.status", uid, pid))
+    PathBuf::from(
+        StatusFile {
+            uid,
+            pid: pid as u32,
+            tmp: false,
+        }
+        .to_string(),
+    )
 }
 
+/// The status file's line (protocol::parse_status), with owned text.
 fn read_status(path: &Path) -> Option<Status> {
     let text = std::fs::read(path).ok()?;
-    parse_status(&String::from_utf8_lossy(&text))
-}
-
-/// Parses `<seq> <nonce> ok <image path>` or `<seq> <nonce> error <message>`.
-pub fn parse_status(text: &str) -> Option<Status> {
-    let line = text.split('\n').next()?;
-    let (seq, rest) = line.split_once(' ')?;
-    let (nonce, rest) = rest.split_once(' ')?;
-    let (word, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-    let outcome = match word {
-        "ready" => Outcome::Ready,
-        "ok" if !tail.is_empty() => Outcome::Ok(tail.to_string()),
-        "error" => Outcome::Error(if tail.is_empty() {
-            "unknown error".to_string()
-        } else {
-            tail.to_string()
-        }),
-        _ => return None,
+    let st = protocol::parse_status(&text)?;
+    let owned = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let outcome = match st.outcome {
+        protocol::Outcome::Ready => Outcome::Ready,
+        protocol::Outcome::Ok(image) => Outcome::Ok(owned(image)),
+        protocol::Outcome::Error(msg) => Outcome::Error(owned(msg)),
     };
     Some(Status {
-        seq: seq.parse().ok()?,
-        nonce: nonce.parse().ok()?,
+        seq: st.seq,
+        nonce: st.nonce,
         outcome,
     })
 }
@@ -353,59 +330,28 @@ fn make_nonce() -> u64 {
     }
     match n & 0x7fff_ffff {
         // The runtime reads 0 and its own timer's value as "no nonce".
-        0 | RUNTIME_TIMER_VALUE => 1,
+        0 => 1,
+        v if v as usize == TIMER_VALUE => 1,
         v => v as u64,
     }
 }
 
-/// Queues `sig` to `pid` with the nonce as si_value (rt_sigqueueinfo, SI_QUEUE).
+/// Queues `sig` to `pid` with the nonce as si_value (sigqueue).
 fn send_signal(pid: i32, sig: u32, nonce: u64, uid: u32) -> Result<()> {
-    let mut info = [0u8; 128];
-    let (pid_off, uid_off, value_off) = SI_OFFSETS;
-    info[0..4].copy_from_slice(&(sig as i32).to_le_bytes());
-    info[8..12].copy_from_slice(&SI_QUEUE.to_le_bytes());
-    info[pid_off..pid_off + 4].copy_from_slice(&(std::process::id() as i32).to_le_bytes());
-    info[uid_off..uid_off + 4].copy_from_slice(&uid.to_le_bytes());
-    info[value_off..value_off + 4].copy_from_slice(&(nonce as i32).to_le_bytes());
-    // SAFETY: rt_sigqueueinfo reads 128 bytes of siginfo from the pointer, which points
-    // at our 128-byte buffer; the other arguments are plain integers.
-    let r = unsafe { syscall(SYS_RT_SIGQUEUEINFO, pid as c_long, sig as c_long, info.as_ptr()) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(3) {
-            return fail(format!("no process {}", pid));
-        }
-        return fail(format!("cannot signal process {}: {}", pid, io_msg(&e)));
+    match sys::sigqueue(pid as u32, sig, nonce as u32, std::process::id(), uid) {
+        Ok(()) => Ok(()),
+        Err(Errno::ESRCH) => fail(format!("no process {}", pid)),
+        Err(e) => fail(format!(
+            "cannot signal process {}: {}",
+            pid,
+            io_msg(&std::io::Error::from_raw_os_error(e.into_raw()))
+        )),
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_lines() {
-        assert_eq!(
-            parse_status("3 12345 ok /tmp/my dir/a.mtcp\n"),
-            Some(Status {
-                seq: 3,
-                nonce: 12345,
-                outcome: Outcome::Ok("/tmp/my dir/a.mtcp".into())
-            })
-        );
-        assert_eq!(
-            parse_status("4 7 error cannot write image: No space left on device"),
-            Some(Status {
-                seq: 4,
-                nonce: 7,
-                outcome: Outcome::Error("cannot write image: No space left on device".into())
-            })
-        );
-        for bad in ["", "3", "3 4", "3 4 ok", "3 4 maybe x", "x 4 ok /a", "3 y ok /a"] {
-            assert_eq!(parse_status(bad), None, "{:?}", bad);
-        }
-    }
 
     #[test]
     fn proc_fields() {

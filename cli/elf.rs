@@ -4,6 +4,8 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use mtcp_core::protocol::{NOTE_NAME, NOTE_TYPE};
+
 pub const EM_386: u16 = 3;
 pub const EM_X86_64: u16 = 62;
 
@@ -209,7 +211,7 @@ impl Elf {
     }
 
     /// True if the file carries the mtcp runtime: it defines `mtcp_checkpoint`, or (even
-    /// when stripped) has the runtime's ELF note (name "mtcp", type 1).
+    /// when stripped) has the runtime's ELF note (`mtcp_core::protocol`).
     pub fn carries_runtime(&self) -> Result<bool, String> {
         if self.defines("mtcp_checkpoint")? {
             return Ok(true);
@@ -226,7 +228,7 @@ impl Elf {
                 if name_start + namesz > data.len() {
                     break;
                 }
-                if kind == 1 && &data[name_start..name_start + namesz] == b"mtcp\0" {
+                if kind == NOTE_TYPE && &data[name_start..name_start + namesz] == NOTE_NAME {
                     return Ok(true);
                 }
                 pos = desc_start + descsz.div_ceil(4) * 4;

@@ -228,10 +228,27 @@ pub unsafe fn frame_view(uc: *const u8) -> FrameView {
 }
 
 /// `compat_siginfo_t` fields: si_signo, si_errno, si_code, then the union at 12; for
-/// kill/sigqueue (and timers) `_rt` = {pid, uid, sigval}: pid at 12, value at 20.
+/// kill/sigqueue (and timers) `_rt` = {pid, uid, sigval}: pid at 12, uid at 16, value at 20.
 pub const SIGINFO_CODE: usize = 8;
 pub const SIGINFO_PID: usize = 12;
+pub const SIGINFO_UID: usize = 16;
 pub const SIGINFO_VALUE: usize = 20;
+
+/// The head of `compat_siginfo_t` for kill/sigqueue, to check the offsets above.
+#[repr(C)]
+#[allow(dead_code)] // declared only for the offset checks below
+struct SiginfoRt {
+    signo: i32,
+    errno: i32,
+    code: i32,
+    pid: i32,
+    uid: u32,
+    value: u32,
+}
+const_assert_eq!(offset_of!(SiginfoRt, code), SIGINFO_CODE);
+const_assert_eq!(offset_of!(SiginfoRt, pid), SIGINFO_PID);
+const_assert_eq!(offset_of!(SiginfoRt, uid), SIGINFO_UID);
+const_assert_eq!(offset_of!(SiginfoRt, value), SIGINFO_VALUE);
 
 // ---------------------------------------------------------------------------------
 // Thread-local storage: the thread pointer is the base of the GDT TLS entry that %gs

@@ -164,10 +164,11 @@ pub unsafe fn frame_view(uc: *const u8) -> FrameView {
     }
 }
 
-/// `siginfo_t` fields: si_code at 8, and for kill/sigqueue the sender's pid at 16 and
-/// the queued value at 24.
+/// `siginfo_t` fields: si_code at 8, and for kill/sigqueue the sender's pid at 16, its
+/// uid at 20 and the queued value at 24.
 pub const SIGINFO_CODE: usize = 8;
 pub const SIGINFO_PID: usize = 16;
+pub const SIGINFO_UID: usize = 20;
 pub const SIGINFO_VALUE: usize = 24;
 
 /// The head of the kernel's `siginfo_t` for kill/sigqueue (include/uapi/asm-generic/
@@ -185,6 +186,7 @@ struct SiginfoRt {
 }
 const_assert_eq!(offset_of!(SiginfoRt, code), SIGINFO_CODE);
 const_assert_eq!(offset_of!(SiginfoRt, pid), SIGINFO_PID);
+const_assert_eq!(offset_of!(SiginfoRt, uid), SIGINFO_UID);
 const_assert_eq!(offset_of!(SiginfoRt, value), SIGINFO_VALUE);
 
 // ---------------------------------------------------------------------------------

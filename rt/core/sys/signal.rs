@@ -59,6 +59,32 @@ pub fn rt_sigprocmask(how: usize, set: Option<u64>) -> Result<u64, Errno> {
     Ok(old)
 }
 
+/// `si_code` of a signal queued with sigqueue.
+pub const SI_QUEUE: i32 = -1;
+
+/// Queues `sig` to process `pid` carrying `value` (rt_sigqueueinfo with SI_QUEUE, as
+/// sigqueue(3) does; `sender` and `uid` are the caller's ids, which the kernel checks).
+/// ESRCH: no such process; EPERM: not allowed to signal it.
+pub fn sigqueue(pid: u32, sig: u32, value: u32, sender: u32, uid: u32) -> Result<(), Errno> {
+    let mut info = [0u8; 128];
+    let mut put = |at: usize, v: [u8; 4]| info[at..at + 4].copy_from_slice(&v);
+    put(0, (sig as i32).to_le_bytes());
+    put(mtcp_arch::SIGINFO_CODE, SI_QUEUE.to_le_bytes());
+    put(mtcp_arch::SIGINFO_PID, sender.to_le_bytes());
+    put(mtcp_arch::SIGINFO_UID, uid.to_le_bytes());
+    put(mtcp_arch::SIGINFO_VALUE, value.to_le_bytes());
+    // SAFETY: the kernel reads 128 bytes of siginfo from `info`, which holds them.
+    unsafe {
+        syscalls::syscall3(
+            Sysno::rt_sigqueueinfo,
+            pid as usize,
+            sig as usize,
+            info.as_ptr() as usize,
+        )
+        .map(|_| ())
+    }
+}
+
 pub fn tgkill(tgid: u32, tid: u32, sig: u32) -> Result<(), Errno> {
     // SAFETY: tgkill touches no memory.
     unsafe { syscalls::syscall3(Sysno::tgkill, tgid as usize, tid as usize, sig as usize).map(|_| ()) }
