@@ -4,7 +4,7 @@
 //! x86_64 image and, as `*_32`, for an i386 one (its own mtcp_restart being the i686
 //! build); images of the wrong architecture: i386.rs.
 
-mod common;
+pub mod common;
 
 #[allow(dead_code, clippy::all)]
 #[path = "../rt/image.rs"]

@@ -6,7 +6,7 @@
 //! (`cargo build --release --target i686-unknown-linux-gnu`). Here: images of the wrong
 //! architecture given to each mtcp_restart.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::path::PathBuf;

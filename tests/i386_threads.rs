@@ -5,7 +5,7 @@
 //! created before the checkpoint. `mtcp restart --same-pid` gives the process and every thread
 //! their old ids back.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::collections::HashSet;

@@ -4,7 +4,7 @@
 //! threads and channels, python threading, `--same-pid`, gdb attaching to a restored
 //! process, and a thread that blocks the checkpoint signal behind the runtime's back.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::fs;
