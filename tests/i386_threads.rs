@@ -101,8 +101,7 @@ fn threads_cycle(name: &str, variant: Variant) {
     let threads = doc.get("threads").and_then(|t| t.as_array()).expect("threads array");
     let tids: HashSet<i64> = threads
         .iter()
-        .filter_map(|t| t.get("tid").and_then(|v| v.as_f64()))
-        .map(|v| v as i64)
+        .filter_map(|t| t.get("tid").and_then(|v| v.as_i64()))
         .collect();
     let expected: HashSet<i64> = before_ids[1..].iter().map(|&v| v as i64).collect();
     assert_eq!(

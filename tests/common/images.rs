@@ -1,6 +1,5 @@
 //! Image files: finding them, taking one with `mtcp checkpoint`, reading one with `mtcp inspect`.
 
-use super::json;
 use super::run::{describe_output, mtcp};
 use super::test_dir::Test;
 use super::{CHECKPOINT_TIMEOUT, LINE_TIMEOUT};
@@ -76,7 +75,7 @@ pub fn image_of(t: &Test, prog: &Path) -> PathBuf {
 }
 
 /// `mtcp inspect --json IMAGE`, which must succeed; returns the parsed document.
-pub fn inspect_json(image: &Path) -> json::Value {
+pub fn inspect_json(image: &Path) -> serde_json::Value {
     let out = mtcp(&["inspect", "--json", image.to_str().unwrap()], Duration::from_secs(60));
     assert!(
         out.status.success(),
@@ -85,7 +84,7 @@ pub fn inspect_json(image: &Path) -> json::Value {
         describe_output(&out)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    json::parse(&text).unwrap_or_else(|e| panic!("mtcp inspect --json output is not JSON ({e}):\n{text}"))
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("mtcp inspect --json output is not JSON ({e}):\n{text}"))
 }
 
 /// `mtcp inspect IMAGE` (text), which must succeed; returns stdout.

@@ -13,7 +13,6 @@
 mod bins;
 mod cycle;
 mod images;
-pub mod json;
 mod proc;
 mod run;
 mod sys;
