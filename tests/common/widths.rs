@@ -5,9 +5,9 @@ use std::fs;
 use std::path::Path;
 
 /// The width of the programs a test builds, which decides the runtime, the mtcp_restart
-/// and the image architecture that go with them. The single-threaded scenarios run once
-/// per width: a `fn scenario(bits: Bits, ...)` with the entry points `test_name` and
-/// `test_name_32` (`per_width!`).
+/// and the image architecture that go with them. A scenario that runs once per width is a
+/// `fn scenario(bits: Bits, ...)` with the entry points `test_name` and `test_name_32`
+/// (`per_width!`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bits {
     /// x86_64, with the native build (`bins()`).
