@@ -42,7 +42,6 @@ pub fn bins() -> &'static Bins {
 /// The i686 build of the runtime and of mtcp_restart, which `mtcp` uses for 32-bit
 /// programs and images.
 pub struct Bins32 {
-    pub dir: PathBuf,
     pub mtcp_restart: PathBuf,
     pub libmtcp_so: PathBuf,
     pub libmtcp_a: PathBuf,
@@ -78,7 +77,6 @@ pub fn bins32() -> &'static Bins32 {
             mtcp_restart: dir.join("mtcp_restart"),
             libmtcp_so: dir.join("libmtcp.so"),
             libmtcp_a: dir.join("libmtcp.a"),
-            dir,
         };
         for p in [&b.libmtcp_so, &b.libmtcp_a, &b.mtcp_restart] {
             assert!(

@@ -5,7 +5,7 @@ use super::test_dir::Test;
 use super::{CHECKPOINT_TIMEOUT, LINE_TIMEOUT};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// The image header's architecture word (offset 12): `Bits::em`, 62 or 3.
 pub fn image_arch(image: &Path) -> u32 {
@@ -36,10 +36,6 @@ pub fn image_for(dir: &Path, vpid: i32) -> Option<PathBuf> {
     images_in(dir)
         .into_iter()
         .find(|p| p.file_name().unwrap().to_str().unwrap().ends_with(&suffix))
-}
-
-pub fn mtime(p: &Path) -> Option<SystemTime> {
-    fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
 /// `mtcp checkpoint --timeout 20 PID`, which must succeed and print the image path last.

@@ -150,10 +150,6 @@ impl Proc {
         self.lines().iter().rev().find_map(|l| parse_count(l))
     }
 
-    pub fn first_count(&self) -> Option<u64> {
-        self.lines().iter().find_map(|l| parse_count(l))
-    }
-
     /// Both streams, for failure messages (the last 40 lines of each).
     pub fn describe(&self) -> String {
         fn tail(v: Vec<String>) -> String {
