@@ -1,7 +1,7 @@
 //! Files on disk that changed after the checkpoint: the restored process must run the
 //! code and data it had, never the new file's, and say what it noticed when asked.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::fs;

@@ -5,7 +5,7 @@
 //! ones (`gcc -m32`, `rustc --target i686-unknown-linux-gnu`) with the i686 build of the
 //! runtime and of mtcp_restart; a 32-bit and a 64-bit computation also run side by side.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! A checkpoint that cannot complete must leave the previous image exactly as it was
 //! and the program running: a full disk, and the process killed halfway through writing.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::fs;

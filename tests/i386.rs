@@ -1,12 +1,12 @@
 //! i386 only: what has no x86_64 counterpart. The single-threaded scenarios run for 32-bit
 //! programs (built with `gcc -m32`, or `rustc --target i686-unknown-linux-gnu`) as the
 //! `*_32` tests of checkpoint_restart.rs (with a 32-bit and a 64-bit computation side by
-//! side), triggers.rs and bad_images.rs; multi-threaded 32-bit programs: i386_threads.rs.
+//! side), triggers.rs, bad_images.rs and, for multi-threaded programs, threads.rs.
 //! All of them need the i686 build of the runtime and of mtcp_restart
 //! (`cargo build --release --target i686-unknown-linux-gnu`). Here: images of the wrong
 //! architecture given to each mtcp_restart.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Real interpreters under `mtcp launch`: python3 and perl counting loops are
 //! checkpointed, killed and restarted, and keep counting.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::path::PathBuf;

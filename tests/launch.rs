@@ -1,6 +1,6 @@
 //! `mtcp launch` decides how a program gets the runtime from its ELF file.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! Pipes inside the process come back: the bytes in them and the thread blocked reading.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Signal state that lives in the kernel: pending signals survive a restart.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::time::Duration;

@@ -1,12 +1,15 @@
-//! Multi-threaded programs checkpointed, killed with SIGKILL and restarted: pthreads parked
-//! everywhere (tests/progs/threads.c, dynamic and static), a thread made with a raw clone,
-//! SIMD registers, threads that come and go during 50 checkpoints in a row, Rust std
-//! threads and channels, python threading, `--same-pid`, gdb attaching to a restored
-//! process, and a thread that blocks the checkpoint signal behind the runtime's back.
+//! Multi-threaded programs checkpointed, killed with SIGKILL and restarted: pthreads busy,
+//! parked everywhere and in sigwait, beside a raw clone thread (tests/progs/threads.c,
+//! dynamic and static, `--same-pid`, gdb attaching to a restored process: each for x86_64
+//! and, as `*_32`, for i386 programs built with `gcc -m32`); a thread made with a raw
+//! clone, SIMD registers, threads that come and go during 50 checkpoints in a row, Rust
+//! std threads and channels, python threading, and a thread that blocks the checkpoint
+//! signal behind the runtime's back.
 
-mod common;
+pub mod common;
 
 use common::*;
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -122,7 +125,11 @@ fn touch(p: &Path) {
 }
 
 // ---------------------------------------------------------------------------------------
-// tests/progs/threads.c
+// tests/progs/threads.c, for x86_64 and (as `*_32`) for i386
+
+/// The threads on threads.c's `ids PID MAIN W0 .. W7 SIGWAIT RAW` line: main, 8 workers,
+/// the sigwait thread and the raw clone thread.
+const ID_THREADS: usize = 11;
 
 /// Launches threads.c and waits until all its threads are in place and it counts.
 fn launch_threads(t: &Test, prog: &Path, args: &[&str]) -> (Proc, usize) {
@@ -146,93 +153,220 @@ fn launch_threads(t: &Test, prog: &Path, args: &[&str]) -> (Proc, usize) {
     (p, threads)
 }
 
-/// Checkpoint, kill, restart; the restarted process must have every thread back and pass
-/// its finale, which is triggered only once it runs from the image.
-fn threads_cycle(t: &Test, variant: Variant) {
-    let prog = t.compile_c("threads", variant, &["-pthread"]);
-    let fin = t.path("finale");
-    let (p, threads) = launch_threads(t, &prog, &[fin.to_str().unwrap()]);
-    let c = cycle(t, p);
-    let mut r = c.restarted;
+/// Parses an `ids PID MAIN ...` line.
+fn parse_ids(line: &str) -> Vec<i32> {
+    let v: Vec<i32> = line["ids ".len()..]
+        .split_whitespace()
+        .map(|w| w.parse().expect("ids value"))
+        .collect();
+    assert_eq!(v.len(), 1 + ID_THREADS, "malformed line {line:?}");
+    v
+}
+
+/// The values of the first `ids` line printed after `count min_count` (or later).
+fn ids_after(p: &Proc, min_count: u64) -> Option<Vec<i32>> {
+    let mut last_count = 0;
+    for l in p.lines() {
+        if let Some(c) = parse_count(&l) {
+            last_count = c;
+        } else if l.starts_with("ids ") && last_count >= min_count {
+            return Some(parse_ids(&l));
+        }
+    }
+    None
+}
+
+/// The first `ids` line, printed at start.
+fn first_ids(p: &Proc) -> Vec<i32> {
+    let l = p
+        .lines()
+        .into_iter()
+        .find(|l| l.starts_with("ids "))
+        .unwrap_or_else(|| panic!("no `ids` line\n{}", p.describe()));
+    parse_ids(&l)
+}
+
+/// The last `ids` line printed so far.
+fn last_ids(p: &Proc) -> Vec<i32> {
+    let l = p
+        .lines()
+        .into_iter()
+        .rev()
+        .find(|l| l.starts_with("ids "))
+        .unwrap_or_else(|| panic!("no `ids` line\n{}", p.describe()));
+    parse_ids(&l)
+}
+
+/// Waits for `ids` after `count min_count`.
+fn wait_ids_after(p: &mut Proc, min_count: u64) -> Vec<i32> {
+    p.wait_for_count(min_count + 10, LINE_TIMEOUT);
+    ids_after(p, min_count)
+        .unwrap_or_else(|| panic!("{}: no `ids` line after count {min_count}\n{}", p.label, p.describe()))
+}
+
+/// ids: pid == main tid, every thread has a distinct positive id.
+fn assert_sane_ids(ids: &[i32], what: &str) {
     assert_eq!(
-        task_count(r.pid()),
-        threads,
-        "/proc/{}/task of the restarted process\n{}",
-        r.pid(),
-        r.describe()
+        ids[0], ids[1],
+        "{what}: getpid() {} != gettid() {} of the main thread ({ids:?})",
+        ids[0], ids[1]
     );
-    assert!(
-        !r.lines().iter().any(|l| l.starts_with("finale")),
-        "finale ran before the restart\n{}",
-        r.describe()
+    let distinct: HashSet<i32> = ids[1..].iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        ID_THREADS,
+        "{what}: thread ids are not distinct: {ids:?}"
     );
-    touch(&fin);
-    expect_done_ok(&mut r);
-    r.assert_consecutive();
+    assert!(ids.iter().all(|&i| i > 0), "{what}: {ids:?}");
 }
 
-#[test]
-fn threads_dynamic() {
-    let t = Test::new("threads_dynamic");
-    threads_cycle(&t, Variant::Dynamic);
+/// The tids of `pid` (the entries of /proc/PID/task).
+fn task_ids(pid: i32) -> HashSet<i64> {
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default()
 }
 
-#[test]
-fn threads_static() {
-    let t = Test::new("threads_static");
-    threads_cycle(&t, Variant::Static);
-}
-
-/// `mtcp restart --same-pid`: the pid and every tid come back (the program checks its
-/// cached getpid()/gettid() values every step); then the same image restarted without
-/// it gets new ids, and says so.
-#[test]
-fn threads_same_pid() {
-    let t = Test::new("threads_same_pid");
-    let prog = t.compile_c("threads", Variant::Dynamic, &["-pthread"]);
-    let fin = t.path("finale");
-    let (mut p, threads) = launch_threads(&t, &prog, &[fin.to_str().unwrap(), "--same-ids"]);
-    let ids = values(&p, "ids").first().cloned().unwrap_or_default();
-    assert!(
-        ids.len() == 4 && ids[0] == p.pid() as u64,
-        "bad `ids` line {ids:?} for pid {}\n{}",
-        p.pid(),
-        p.describe()
-    );
-    let pid = p.pid();
-    let before = p.last_count().unwrap();
-    let image = checkpoint(pid);
-    let after = p.last_count().unwrap();
-    p.wait_for_count(after + 2, LINE_TIMEOUT);
-    p.kill9(); // also reaps it
-    p.assert_no_bad();
-    let at_kill = p.last_count().unwrap();
+/// Waits until no process or thread has any of `ids` any more.
+fn wait_ids_gone(ids: &[i32]) {
     let gone = poll(Duration::from_secs(10), || {
         ids.iter()
             .all(|id| !Path::new(&format!("/proc/{id}")).exists())
             .then_some(())
     });
+    assert!(gone.is_some(), "the ids {ids:?} are still in /proc after 10 s");
+}
+
+/// Creates the finale file and checks the finale: `done OK`, no `BAD`, exit 0, and every
+/// thread created at start joined (or, the raw one, ended) after the restart.
+fn finale(p: &mut Proc, fin: &Path, threads: usize) {
+    touch(fin);
+    expect_done_ok(p);
+    p.assert_consecutive();
+    let joined = format!("joined {}", threads - 1);
     assert!(
-        gone.is_some(),
-        "the ids {ids:?} of the killed process are still in /proc after 10 s"
+        p.lines().contains(&joined),
+        "{}: pthread_join of the threads created before the checkpoint did not report `{joined}`\n{}",
+        p.label,
+        p.describe()
+    );
+}
+
+/// Checkpoint, kill, restart, twice over (the second time from the restarted process,
+/// whose threads the runtime recreated); the image holds every thread; each restarted
+/// process has every thread back, running with new ids, and passes the finale, which is
+/// triggered only once it runs from the image.
+fn threads_cycle(bits: Bits, name: &str, variant: Variant) {
+    let t = Test::new(&bits.name(name));
+    let prog = t.compile("threads", variant, bits, &["-pthread"]);
+    let fin = t.path("finale");
+    let (mut p, threads) = launch_threads(&t, &prog, &[fin.to_str().unwrap()]);
+    p.wait_for_count(12, LINE_TIMEOUT);
+    let before_ids = last_ids(&p);
+    assert_sane_ids(&before_ids, "before the checkpoint");
+    assert_eq!(
+        before_ids[0],
+        p.pid(),
+        "the launched program keeps the pid of `mtcp launch`"
+    );
+    let tasks = task_ids(p.pid());
+    let mut c = cycle(&t, p);
+
+    // The image holds every thread of the program.
+    let doc = inspect_json(&c.image);
+    assert_eq!(doc.get("arch").and_then(|a| a.as_str()), Some(bits.arch()));
+    assert_eq!(doc.get("checksums_ok").and_then(|v| v.as_bool()), Some(true));
+    let image_threads = doc.get("threads").and_then(|t| t.as_array()).expect("threads array");
+    let tids: HashSet<i64> = image_threads
+        .iter()
+        .filter_map(|t| t.get("tid").and_then(|v| v.as_i64()))
+        .collect();
+    assert_eq!(
+        (tids.len(), &tids),
+        (threads, &tasks),
+        "the image's threads are not the program's threads (/proc/PID/task before the checkpoint)"
+    );
+    assert!(
+        before_ids[1..].iter().all(|&id| tids.contains(&(id as i64))),
+        "the threads on the `ids` line {before_ids:?} are not all in the image: {tids:?}"
     );
 
-    let mut r = restart_opts(&t, &["--verbose", "--same-pid"], &image);
+    // After the restart: a new pid (that of `mtcp restart`, which execs in place), every
+    // thread back and running with its new id.
+    assert_eq!(
+        task_count(c.restarted.pid()),
+        threads,
+        "/proc/{}/task of the restarted process\n{}",
+        c.restarted.pid(),
+        c.restarted.describe()
+    );
+    assert!(
+        !c.restarted.lines().iter().any(|l| l.starts_with("finale")),
+        "finale ran before the restart\n{}",
+        c.restarted.describe()
+    );
+    let ids = wait_ids_after(&mut c.restarted, c.first + 10);
+    assert_sane_ids(&ids, "after the restart");
+    assert_eq!(
+        ids[0],
+        c.restarted.pid(),
+        "without --same-pid the process continues in the `mtcp restart` process"
+    );
+    c.restarted.assert_no_bad();
+
+    // Once more, from the restarted process.
+    let mut c2 = cycle(&t, c.restarted);
+    assert_eq!(c2.image, c.image, "a restarted computation must rewrite its own image");
+    let ids2 = wait_ids_after(&mut c2.restarted, c2.first + 10);
+    assert_sane_ids(&ids2, "after the second restart");
+    assert_eq!(ids2[0], c2.restarted.pid());
+    assert_eq!(
+        task_count(c2.restarted.pid()),
+        threads,
+        "/proc/{}/task after the second restart\n{}",
+        c2.restarted.pid(),
+        c2.restarted.describe()
+    );
+    finale(&mut c2.restarted, &fin, threads);
+}
+
+per_width!(threads_dynamic, threads_dynamic_32 => threads_cycle("threads_dynamic", Variant::Dynamic));
+
+per_width!(threads_static, threads_static_32 => threads_cycle("threads_static", Variant::Static));
+
+/// Restarts `image` with `mtcp restart --same-pid` (and `--verbose` if `verbose`) and
+/// checks that the process, a child of `mtcp restart`, has its old pid `ids[0]` and every
+/// thread its old tid (threads.c checks its cached ids every step too); then runs the
+/// finale. `before` and `at_kill` bound the first count, as in `cycle`.
+fn restart_same_pid(t: &Test, image: &Path, verbose: bool, ids: &[i32], threads: usize, counts: (u64, u64)) {
+    let (before, at_kill) = counts;
+    let pid = ids[0];
+    let opts: &[&str] = if verbose {
+        &["--verbose", "--same-pid"]
+    } else {
+        &["--same-pid"]
+    };
+    let mut r = restart_opts(t, opts, image);
     let first = r.wait_first_count(LINE_TIMEOUT);
     assert!(
         first > before && first <= at_kill + 1,
-        "restarted at count {first}, checkpoint between {before} and {after}, killed at {at_kill}\n{}",
+        "restarted at count {first}, checkpoint after {before}, killed at {at_kill}; expected {}..={}\n{}",
+        before + 1,
+        at_kill + 1,
         r.describe()
     );
-    r.wait_for_count(first + 20, LINE_TIMEOUT);
+    let now = wait_ids_after(&mut r, first + 10);
+    assert_eq!(
+        now,
+        ids,
+        "`mtcp restart {}`: ids after the restart (pid, main, 8 workers, sigwait, raw clone) differ from those at \
+         checkpoint time\n{}",
+        opts.join(" "),
+        r.describe()
+    );
     r.assert_no_bad();
-    let stderr = r.stderr_lines().join("\n");
-    assert!(
-        stderr.contains("process and thread ids are the same as at checkpoint time"),
-        "mtcp restart --same-pid --verbose did not say the ids are the same:\n{}",
-        r.describe()
-    );
     // The restored process is the child of `mtcp restart`, with the old pid and tids.
+    assert_ne!(pid, r.pid(), "the restored process should be a child of `mtcp restart`");
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let ppid = status
         .lines()
@@ -257,12 +391,65 @@ fn threads_same_pid() {
         "/proc/{pid}/task of the restored process\n{}",
         r.describe()
     );
-    touch(&fin);
-    expect_done_ok(&mut r);
-    drop(r);
+    let stderr = r.stderr_lines().join("\n");
+    if verbose {
+        assert!(
+            stderr.contains("process and thread ids are the same as at checkpoint time"),
+            "mtcp restart --same-pid --verbose did not say the ids are the same:\n{}",
+            r.describe()
+        );
+    } else {
+        let noise: Vec<String> = r.stderr_lines().into_iter().filter(|l| l.contains("mtcp")).collect();
+        assert!(
+            noise.is_empty(),
+            "the restart printed messages without --verbose: {noise:?}\n{}",
+            r.describe()
+        );
+    }
+    finale(&mut r, &t.path("finale"), threads);
+    let _ = fs::remove_file(t.path("finale"));
+}
+
+/// `mtcp restart --same-pid`, quiet and then `--verbose`: the pid and every tid come back
+/// (the program checks its cached getpid()/gettid() values every step); then the same
+/// image restarted without it gets new ids, and says so.
+fn same_pid(bits: Bits) {
+    let t = Test::new(&bits.name("threads_same_pid"));
+    let prog = t.compile("threads", Variant::Dynamic, bits, &["-pthread"]);
+    let fin = t.path("finale");
+    let (mut p, threads) = launch_threads(&t, &prog, &[fin.to_str().unwrap(), "--same-ids"]);
+    let ids = first_ids(&p);
+    assert_sane_ids(&ids, "at start");
+    assert_eq!(
+        ids[0],
+        p.pid(),
+        "bad `ids` line {ids:?} for pid {}\n{}",
+        p.pid(),
+        p.describe()
+    );
+    p.wait_for_count(12, LINE_TIMEOUT);
+    let before = p.last_count().unwrap();
+    let image = checkpoint(p.pid());
+    let after = p.last_count().unwrap();
+    p.wait_for_count(after + 2, LINE_TIMEOUT);
+    p.kill9(); // also reaps it
+    p.assert_no_bad();
+    let at_kill = p.last_count().unwrap();
+    // The ids did not change while the original ran.
+    assert_eq!(
+        last_ids(&p),
+        ids,
+        "thread ids changed while the original ran\n{}",
+        p.describe()
+    );
+    wait_ids_gone(&ids);
+
+    restart_same_pid(&t, &image, false, &ids, threads, (before, at_kill));
+    wait_ids_gone(&ids);
+    restart_same_pid(&t, &image, true, &ids, threads, (before, at_kill));
+    wait_ids_gone(&ids);
 
     // The same image without --same-pid: new ids, which the program notices.
-    let _ = fs::remove_file(&fin);
     let mut r = restart_opts(&t, &["--verbose"], &image);
     let line = r.wait_for_line("`BAD ids ...` (the ids must have changed)", LINE_TIMEOUT, |l| {
         l.starts_with("BAD") || l.starts_with("count")
@@ -282,11 +469,12 @@ fn threads_same_pid() {
     );
 }
 
+per_width!(threads_same_pid, threads_same_pid_32 => same_pid());
+
 /// gdb attaches to a restored multi-threaded process and sees every thread as a thread
 /// (libthread_db reads glibc's thread list, so the tids there must be right).
-#[test]
-fn gdb_sees_restored_threads() {
-    let t = Test::new("threads_gdb");
+fn gdb_sees_threads(bits: Bits) {
+    let t = Test::new(&bits.name("threads_gdb"));
     let gdb_ok = Command::new("gdb")
         .arg("--version")
         .output()
@@ -296,7 +484,7 @@ fn gdb_sees_restored_threads() {
         gdb_ok,
         "gdb is needed by this test (.ci/run installs it: apt-get install gdb)"
     );
-    let prog = t.compile_c("threads", Variant::Dynamic, &["-pthread"]);
+    let prog = t.compile("threads", Variant::Dynamic, bits, &["-pthread"]);
     let fin = t.path("finale");
     let (p, threads) = launch_threads(&t, &prog, &[fin.to_str().unwrap()]);
     let c = cycle(&t, p);
@@ -306,7 +494,8 @@ fn gdb_sees_restored_threads() {
     cmd.args(["-nx", "-batch", "-p", &pid.to_string(), "-ex", "info threads"]);
     let out = run_output(cmd, Duration::from_secs(60));
     let text = String::from_utf8_lossy(&out.stdout);
-    // `info threads` rows: `[*] ID Thread 0x... (LWP N) "name" where`.
+    // `info threads` rows: `[*] ID Thread 0x... (LWP N) "name" where`. The raw clone
+    // thread shares main's thread pointer, so libthread_db names it by main's.
     let seen = text
         .lines()
         .filter(|l| {
@@ -328,6 +517,8 @@ fn gdb_sees_restored_threads() {
     r.assert_no_bad();
     r.assert_consecutive();
 }
+
+per_width!(gdb_sees_restored_threads, gdb_sees_restored_threads_32 => gdb_sees_threads());
 
 // ---------------------------------------------------------------------------------------
 // A raw clone thread, and a thread blocking the checkpoint signal by raw syscall

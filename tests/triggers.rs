@@ -3,7 +3,7 @@
 //! errors of `mtcp checkpoint` itself. Each scenario with a program runs for x86_64 and,
 //! as `*_32`, for i386 (`gcc -m32`) programs.
 
-mod common;
+pub mod common;
 
 use common::*;
 use std::os::unix::fs::MetadataExt;

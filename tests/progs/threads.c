@@ -1,22 +1,34 @@
-/* threads.c: a many-threaded program for the thread tests of mtcp.
+/* threads.c: a many-threaded program for the thread tests of mtcp, for x86_64 (gcc) and
+ * i386 (gcc -m32) alike; only the raw thread's syscall instruction differs.
  *
  * Threads it runs (NTHREADS in all, main included, printed as `threads N`):
  *   - NWORKERS busy workers, each incrementing a __thread counter (checked against a
- *     local copy and its own address, i.e. against a wrong thread pointer), and
- *     publishing it in a global array; each checks pthread_equal(pthread_self(), the
- *     value it had at start);
+ *     local copy and its own address, i.e. against a wrong thread pointer), keeping a
+ *     __thread array equal to a copy on its own stack and a malloc'd buffer of its own
+ *     intact (glibc gives threads their own malloc arenas), and publishing the counter
+ *     in a global array; each checks pthread_equal(pthread_self(), the value it had at
+ *     start);
  *   - NPARKED threads parked at a cancellation point, with cleanup handlers: a quarter
  *     in pthread_cond_wait on a condvar nobody signals, a quarter in nanosleep (these
  *     also hold a read lock on an rwlock), a quarter in sem_wait, a quarter in pause;
  *   - a thread blocking every signal (pthread_sigmask) and looping in sigwait(SIGUSR1);
+ *     main sends it SIGUSR1 with pthread_kill every 10 counts and expects it taken 9
+ *     counts later;
  *   - a thread in pthread_cond_wait, waiting for a flag;
  *   - a thread holding a robust mutex (PTHREAD_MUTEX_ROBUST), parked in pause;
- *   - two threads waiting in pthread_barrier_wait on a barrier of three.
+ *   - two threads waiting in pthread_barrier_wait on a barrier of three;
+ *   - a raw clone() thread that libc knows nothing about (no pthread structure, no TLS
+ *     of its own: it shares main's, so it never calls libc or touches errno): it makes
+ *     raw gettid and nanosleep(5 ms) syscalls and bumps a counter.
  *
- * Main prints `start PID`, `ids PID MAINTID W0TID W1TID`, `threads N`, `tasks N` (the
- * entries of /proc/self/task), then every ~50 ms `count N` (N = 1, 2, ...) after checking
- * that no worker reported a problem and that no worker's published counter went down;
- * every 10 counts `progress MIN MAX` (the smallest and largest published counters).
+ * Main prints `start PID`, `ids PID MAIN W0 .. W7 SIGWAIT RAW` (getpid() and the
+ * gettid() of main, the workers, the sigwait thread and the raw thread, as each last
+ * published it), `threads N`, `tasks N` (the entries of /proc/self/task), then every
+ * ~50 ms `count N` (N = 1, 2, ...) after checking that no worker reported a problem,
+ * that no worker's published counter went down, that main's malloc'd buffer is intact
+ * and, every 10 counts, that every worker and the raw thread made progress; every 10
+ * counts `progress MIN MAX` (the smallest and largest published counters), and the
+ * `ids` line again when N % 10 == 5. A problem there prints `BAD <what>` and exits 3.
  *
  * Once the file FINALE exists, main runs the finale: it checks that the threads created
  * at the start (before any checkpoint) still work with pthread_kill, getcpuclockid,
@@ -24,12 +36,15 @@
  * SIGUSR1, that the condvar, barrier, rwlock and robust mutex still work (the robust
  * mutex's holder is cancelled while holding it: the next locker must get EOWNERDEAD),
  * that the workers keep going, that a new thread can be created and joined; then it
- * stops and joins the workers and prints `done OK` (exit 0). Every problem prints one
- * `BAD <what>` line; the finale goes on where it can and then exits 1.
+ * stops and joins the workers, stops the raw thread, prints `joined N` (the threads
+ * created at start that were joined, and the raw one that ended: NTHREADS - 1 when all
+ * went well) and `done OK` (exit 0). Every problem prints one `BAD <what>` line; the
+ * finale goes on where it can and then exits 1.
  *
  * usage: threads FINALE [--same-ids]
- *   --same-ids   getpid() and gettid() of main and of workers 0 and 1 must stay what
- *                they were at start (for `mtcp restart --same-pid`); `BAD ids ...` if not
+ *   --same-ids   getpid() and the gettid() of every thread on the `ids` line must stay
+ *                what they were at start (for `mtcp restart --same-pid`); `BAD ids ...`
+ *                if not
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,9 +65,15 @@
 
 #define NWORKERS 8
 #define NPARKED 64
-#define NTHREADS (1 + NWORKERS + NPARKED + 1 + 1 + 1 + 2)
+#define NTHREADS (1 + NWORKERS + NPARKED + 1 + 1 + 1 + 2 + 1)
 #define WORKER_STACK (256 * 1024)
 #define MAX_COUNT 4000 /* ~200 s: a test that never triggers the finale must not run forever */
+
+/* The threads on the `ids` line: main, the workers, the sigwait thread, the raw thread. */
+#define T_MAIN 0
+#define T_SIGWAIT (1 + NWORKERS)
+#define T_RAW (2 + NWORKERS)
+#define NIDS (3 + NWORKERS)
 
 static int failures;
 
@@ -92,49 +113,88 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* A pattern for the memory checks. */
+static uint32_t pat(uint32_t seed, uint32_t i) {
+    return seed * 2654435761u + i * 40503u + 7;
+}
+
 static int same_ids;
-static pid_t pid0, main_tid0;
+static pid_t pid0;
+static _Atomic int tid0[NIDS]; /* each listed thread's gettid() at start */
+static _Atomic int tids[NIDS]; /* ... and as it last published it */
 
 /* ---- busy workers ---- */
-static __thread volatile unsigned long tls_count;
-static _Atomic unsigned long published[NWORKERS];
+/* 64-bit counters on both widths: a 32-bit one would wrap within seconds. */
+static __thread volatile uint64_t tls_count;
+static __thread uint32_t tls_array[64];
+static _Atomic uint64_t published[NWORKERS];
+static uint64_t final_count[NWORKERS];
 static _Atomic int worker_bad[NWORKERS]; /* 0, or a code of what went wrong */
-static _Atomic unsigned long worker_bad_detail[NWORKERS];
-static _Atomic pid_t worker_tid0[NWORKERS];
+static _Atomic unsigned long long worker_bad_detail[NWORKERS];
 static _Atomic int stop_workers;
 static _Atomic int barrier_phase;
 static pthread_barrier_t worker_barrier; /* NWORKERS + main */
 static pthread_t workers[NWORKERS];
 
-enum { WB_TLS = 1, WB_TLS_ADDR, WB_SELF, WB_TID, WB_BARRIER };
+enum { WB_TLS = 1, WB_TLS_ADDR, WB_SELF, WB_TID, WB_BARRIER, WB_TLS_ARRAY, WB_MEM, WB_MALLOC };
+
+#define WORKER_RET(i) ((void *)(intptr_t)(0x1000 + (i)))
 
 static void *worker(void *arg) {
     int i = (int)(intptr_t)arg;
     pthread_t self = pthread_self();
-    volatile unsigned long *addr = &tls_count;
-    unsigned long mine = 0;
+    volatile uint64_t *addr = &tls_count;
+    uint64_t mine = 0;
+    uint32_t local[64];
     int did_barrier = 0;
-    worker_tid0[i] = gettid();
+    size_t n = 65536 + (size_t)i * 4096;
+    unsigned char *mem = malloc(n);
+    if (!mem) {
+        worker_bad[i] = WB_MALLOC;
+        return NULL;
+    }
+    for (size_t k = 0; k < n; k++)
+        mem[k] = (unsigned char)pat(i + 50, (uint32_t)k);
+    for (int k = 0; k < 64; k++)
+        local[k] = tls_array[k] = pat(i, (uint32_t)k);
+    int tid = gettid();
+    tids[1 + i] = tid;
+    tid0[1 + i] = tid; /* last: main waits for every tid0 */
     tls_count = 0;
     for (;;) {
         tls_count++;
         mine++;
         if ((mine & 0x3fff) == 0) {
-            volatile unsigned long *now = &tls_count;
+            volatile uint64_t *now = &tls_count;
             __asm__ volatile("" : "+r"(now));
+            int k;
+            size_t m;
+            for (k = 0; k < 64 && tls_array[k] == local[k]; k++) {
+            }
+            for (m = 0; m < n && mem[m] == (unsigned char)pat(i + 50, (uint32_t)m); m += 61) {
+            }
             if (tls_count != mine) {
                 worker_bad_detail[i] = tls_count;
                 worker_bad[i] = WB_TLS;
             } else if (now != addr) {
-                worker_bad_detail[i] = (unsigned long)now;
+                worker_bad_detail[i] = (uintptr_t)now;
                 worker_bad[i] = WB_TLS_ADDR;
             } else if (!pthread_equal(pthread_self(), self)) {
                 worker_bad_detail[i] = (unsigned long)pthread_self();
                 worker_bad[i] = WB_SELF;
-            } else if (same_ids && i < 2 && gettid() != worker_tid0[i]) {
-                worker_bad_detail[i] = (unsigned long)gettid();
+            } else if (same_ids && gettid() != tid0[1 + i]) {
+                worker_bad_detail[i] = (unsigned long long)gettid();
                 worker_bad[i] = WB_TID;
+            } else if (k < 64) {
+                worker_bad_detail[i] = (unsigned long long)k;
+                worker_bad[i] = WB_TLS_ARRAY;
+            } else if (m < n) {
+                worker_bad_detail[i] = (unsigned long long)m;
+                worker_bad[i] = WB_MEM;
             }
+            k = (int)((mine >> 14) % 64);
+            tls_array[k] = local[k] = pat((uint32_t)i + (uint32_t)mine, (uint32_t)k);
+            tids[1 + i] = gettid();
             published[i] = mine;
             if (barrier_phase && !did_barrier) {
                 did_barrier = 1;
@@ -148,7 +208,9 @@ static void *worker(void *arg) {
                 break;
         }
     }
-    return (void *)mine;
+    final_count[i] = mine;
+    free(mem);
+    return WORKER_RET(i);
 }
 
 /* ---- threads parked at cancellation points ---- */
@@ -232,10 +294,14 @@ static void *sigwait_thread(void *arg) {
         fatal("pthread_sigmask block all");
     sigemptyset(&w);
     sigaddset(&w, SIGUSR1);
+    int tid = gettid();
+    tids[T_SIGWAIT] = tid;
+    tid0[T_SIGWAIT] = tid; /* last: main waits for every tid0 */
     sw_ready = 1;
     for (;;) {
         int sig = 0;
         int r = sigwait(&w, &sig);
+        tids[T_SIGWAIT] = gettid();
         if (r != 0)
             sw_bad = r;
         else if (sig != SIGUSR1)
@@ -291,6 +357,56 @@ static void *barrier_thread(void *arg) {
     bar_arrived++;
     int r = pthread_barrier_wait(&bar3);
     return (void *)(intptr_t)(r == PTHREAD_BARRIER_SERIAL_THREAD ? 2 : r == 0 ? 1 : 100 + r);
+}
+
+/* ---- the raw clone thread ---- */
+/* Raw syscalls with up to two arguments, for the thread that must not call libc. */
+#if defined(__x86_64__)
+static long raw_syscall2(long n, long a, long b) {
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b) : "rcx", "r11", "memory");
+    return r;
+}
+#elif defined(__i386__)
+/* ebx is the PIC register: swap the first argument in by hand. */
+static long raw_syscall2(long n, long a, long b) {
+    long r;
+    __asm__ volatile("xchg %%ebx, %%edi\n\t"
+                     "int $0x80\n\t"
+                     "xchg %%ebx, %%edi"
+                     : "=a"(r)
+                     : "a"(n), "D"(a), "c"(b)
+                     : "memory");
+    return r;
+}
+#else
+#error "threads.c is for x86_64 and i386"
+#endif
+
+/* The kernel's timespec of SYS_nanosleep: two longs on both (32-bit ones on i386). */
+struct raw_timespec {
+    long sec, nsec;
+};
+
+static _Atomic unsigned raw_progress;
+static _Atomic int raw_stop, raw_done;
+static char raw_stack[256 * 1024] __attribute__((aligned(16)));
+
+static int raw_thread(void *arg) {
+    (void)arg;
+    struct raw_timespec ts;
+    int tid = (int)raw_syscall2(SYS_gettid, 0, 0);
+    tids[T_RAW] = tid;
+    tid0[T_RAW] = tid; /* last: main waits for every tid0 */
+    while (!raw_stop) {
+        tids[T_RAW] = (int)raw_syscall2(SYS_gettid, 0, 0);
+        raw_progress++;
+        ts.sec = 0;
+        ts.nsec = 5000000;
+        raw_syscall2(SYS_nanosleep, (long)&ts, 0);
+    }
+    raw_done = 1;
+    return 0; /* glibc's clone() then makes the exit syscall for this thread alone */
 }
 
 static void start(pthread_t *t, void *(*fn)(void *), void *arg, size_t stack) {
@@ -366,14 +482,29 @@ static void check_thread(const char *what, int i, pthread_t t, int busy) {
     }
 }
 
+static int joined; /* threads created at start that were joined, and the raw one that ended */
+
 static void join_expect(const char *what, int i, pthread_t t, void *expected) {
     void *ret = (void *)0xdead;
     int r = pthread_join(t, &ret);
-    if (r != 0)
+    if (r != 0) {
         bad("pthread_join(%s %d) = %d", what, i, r);
-    else if (ret != expected)
+        return;
+    }
+    joined++;
+    if (ret != expected)
         bad("pthread_join(%s %d) returned %p, expected %p", what, i, ret, expected);
 }
+
+static void print_ids(void) {
+    tids[T_MAIN] = gettid();
+    printf("ids %d", (int)getpid());
+    for (int i = 0; i < NIDS; i++)
+        printf(" %d", (int)tids[i]);
+    printf("\n");
+}
+
+static unsigned sigusr1_sent; /* by main to the sigwait thread */
 
 static void finale(void) {
     printf("finale\n");
@@ -400,15 +531,19 @@ static void finale(void) {
     printf("finale threads answer\n");
     fflush(stdout);
 
-    /* The sigwait thread gets a SIGUSR1 sent to it. */
+    /* The sigwait thread gets a SIGUSR1 sent to it (once it has taken the earlier ones:
+     * a second SIGUSR1 sent while one is pending would merge with it). */
+    double end = now_s() + 5;
+    while (sw_got < (int)sigusr1_sent && now_s() < end)
+        sleep_ms(5);
     int r = pthread_kill(sigwaiter, SIGUSR1);
     if (r != 0)
         bad("pthread_kill(sigwaiter, SIGUSR1) = %d", r);
-    double end = now_s() + 5;
-    while (sw_got < 1 && now_s() < end)
+    end = now_s() + 5;
+    while (sw_got < (int)sigusr1_sent + 1 && now_s() < end)
         sleep_ms(5);
-    if (sw_got != 1)
-        bad("sigwait thread got %d SIGUSR1 (expected 1), error %d", (int)sw_got, (int)sw_bad);
+    if (sw_got != (int)sigusr1_sent + 1)
+        bad("sigwait thread got %d SIGUSR1 (expected %u), error %d", (int)sw_got, sigusr1_sent + 1, (int)sw_bad);
     else
         printf("finale sigwait got SIGUSR1\n");
     if (sw_bad)
@@ -433,6 +568,8 @@ static void finale(void) {
         for (int i = 0; i < 2; i++) {
             void *ret = NULL;
             int jr = pthread_join(bar_waiters[i], &ret);
+            if (jr == 0)
+                joined++;
             if (jr != 0)
                 bad("pthread_join(barrierwaiter %d) = %d", i, jr);
             else if ((intptr_t)ret == 2)
@@ -520,7 +657,7 @@ static void finale(void) {
         pthread_mutex_unlock(&park_mx);
 
     /* The workers go on. */
-    unsigned long snap[NWORKERS];
+    uint64_t snap[NWORKERS];
     for (int i = 0; i < NWORKERS; i++)
         snap[i] = published[i];
     end = now_s() + 5;
@@ -529,7 +666,7 @@ static void finale(void) {
             sleep_ms(5);
     for (int i = 0; i < NWORKERS; i++)
         if (published[i] <= snap[i])
-            bad("worker %d made no progress in 5 s (%lu)", i, snap[i]);
+            bad("worker %d made no progress in 5 s (%llu)", i, (unsigned long long)snap[i]);
 
     /* A new thread. */
     {
@@ -550,17 +687,26 @@ static void finale(void) {
     if (r != 0 && r != PTHREAD_BARRIER_SERIAL_THREAD)
         bad("pthread_barrier_wait(workers) = %d", r);
     stop_workers = 1;
-    for (int i = 0; i < NWORKERS; i++) {
-        void *ret = NULL;
-        r = pthread_join(workers[i], &ret);
-        if (r != 0)
-            bad("pthread_join(worker %d) = %d", i, r);
-        else if ((unsigned long)ret < snap[i])
-            bad("worker %d ended at %lu, below %lu seen earlier", i, (unsigned long)ret, snap[i]);
-    }
     for (int i = 0; i < NWORKERS; i++)
+        join_expect("worker", i, workers[i], WORKER_RET(i));
+    for (int i = 0; i < NWORKERS; i++) {
+        if (final_count[i] < snap[i] || final_count[i] != published[i])
+            bad("worker %d ended at %llu, below %llu seen earlier or not its last published %llu", i,
+                (unsigned long long)final_count[i], (unsigned long long)snap[i], (unsigned long long)published[i]);
         if (worker_bad[i])
-            bad("worker %d: problem %d (%lu)", i, (int)worker_bad[i], (unsigned long)worker_bad_detail[i]);
+            bad("worker %d: problem %d (%llu)", i, (int)worker_bad[i], (unsigned long long)worker_bad_detail[i]);
+    }
+
+    /* The raw thread stops when told and ends (glibc's clone() makes its exit). */
+    raw_stop = 1;
+    end = now_s() + 5;
+    while (!raw_done && now_s() < end)
+        sleep_ms(1);
+    if (!raw_done)
+        bad("the raw thread did not stop within 5 s");
+    else
+        joined++;
+    printf("joined %d\n", joined);
 
     if (failures) {
         printf("done BAD %d\n", failures);
@@ -580,7 +726,8 @@ int main(int argc, char **argv) {
     const char *finale_file = argv[1];
     same_ids = argc > 2 && !strcmp(argv[2], "--same-ids");
     pid0 = getpid();
-    main_tid0 = gettid();
+    tids[T_MAIN] = gettid();
+    tid0[T_MAIN] = tids[T_MAIN];
 
     /* SIGUSR1 is only ever taken by sigwait. */
     sigset_t usr1;
@@ -610,13 +757,23 @@ int main(int argc, char **argv) {
     start(&robust_holder, robust_thread, NULL, 64 * 1024);
     for (int i = 0; i < 2; i++)
         start(&bar_waiters[i], barrier_thread, NULL, 64 * 1024);
+    int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+    if (clone(raw_thread, raw_stack + sizeof raw_stack, flags, NULL) == -1)
+        fatal("clone: %s", strerror(errno));
+
+    size_t buf_words = 256 * 1024 / 4;
+    uint32_t *buf = malloc(buf_words * 4);
+    if (!buf)
+        fatal("malloc");
+    for (size_t i = 0; i < buf_words; i++)
+        buf[i] = pat(99, (uint32_t)i);
 
     /* Wait until every thread is where it should be. */
     double end = now_s() + 20;
     for (;;) {
         int ready = parked_ready == NPARKED && sw_ready && robust_locked && bar_arrived == 2;
-        for (int i = 0; i < NWORKERS; i++)
-            ready = ready && worker_tid0[i] != 0;
+        for (int i = 0; i < NIDS; i++)
+            ready = ready && tid0[i] != 0;
         pthread_mutex_lock(&cw_mx); /* the waiter holds it until it is in pthread_cond_wait */
         ready = ready && cw_ready;
         pthread_mutex_unlock(&cw_mx);
@@ -627,31 +784,63 @@ int main(int argc, char **argv) {
         sleep_ms(5);
     }
     sleep_ms(20); /* the last ones reach their waits */
-    printf("ids %d %d %d %d\n", (int)pid0, (int)main_tid0, (int)worker_tid0[0], (int)worker_tid0[1]);
+    print_ids();
     printf("threads %d\n", NTHREADS);
     printf("tasks %d\n", count_tasks());
     fflush(stdout);
 
-    unsigned long last[NWORKERS] = {0};
+    uint64_t last[NWORKERS] = {0};
+    uint64_t seen[NWORKERS]; /* progress, every 10 counts */
+    for (int i = 0; i < NWORKERS; i++)
+        seen[i] = published[i];
+    unsigned raw_seen = raw_progress;
     for (long count = 1; count <= MAX_COUNT; count++) {
-        unsigned long lo = ~0ul, hi = 0;
-        if (same_ids && (getpid() != pid0 || gettid() != main_tid0))
-            fatal("ids: pid %d tid %d, expected pid %d tid %d at count %ld", (int)getpid(), (int)gettid(), (int)pid0, (int)main_tid0, count);
+        uint64_t lo = ~(uint64_t)0, hi = 0;
+        if (same_ids && (getpid() != pid0 || gettid() != tid0[T_MAIN]))
+            fatal("ids: pid %d tid %d, expected pid %d tid %d at count %ld", (int)getpid(), (int)gettid(), (int)pid0, (int)tid0[T_MAIN], count);
+        if (same_ids)
+            for (int i = 1; i < NIDS; i++)
+                if (tids[i] != tid0[i])
+                    fatal("ids: thread %d has tid %d, expected %d at count %ld", i, (int)tids[i], (int)tid0[i], count);
+        for (size_t i = 0; i < buf_words; i += 7)
+            if (buf[i] != pat(99, (uint32_t)i))
+                fatal("main's malloc'd buffer changed at word %zu at count %ld", i, count);
         for (int i = 0; i < NWORKERS; i++) {
-            unsigned long v = published[i];
+            uint64_t v = published[i];
             if (worker_bad[i])
-                fatal("worker %d: problem %d (%lu) at count %ld", i, (int)worker_bad[i], (unsigned long)worker_bad_detail[i], count);
+                fatal("worker %d: problem %d (%llu) at count %ld", i, (int)worker_bad[i], (unsigned long long)worker_bad_detail[i], count);
             if (v < last[i])
-                fatal("worker %d counter went down from %lu to %lu at count %ld", i, last[i], v, count);
+                fatal("worker %d counter went down from %llu to %llu at count %ld", i, (unsigned long long)last[i], (unsigned long long)v, count);
             last[i] = v;
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
+        /* Everyone moves: checked every 10 counts (~0.5 s). */
+        if (count % 10 == 3) {
+            for (int i = 0; i < NWORKERS; i++) {
+                if (published[i] == seen[i])
+                    fatal("worker %d made no progress in 10 counts (%llu) at count %ld", i, (unsigned long long)seen[i], count);
+                seen[i] = published[i];
+            }
+            if (raw_progress == raw_seen)
+                fatal("the raw thread made no progress in 10 counts (%u) at count %ld", raw_seen, count);
+            raw_seen = raw_progress;
+        }
+        if (count % 10 == 0) {
+            int r = pthread_kill(sigwaiter, SIGUSR1);
+            if (r != 0)
+                fatal("pthread_kill(sigwaiter, SIGUSR1) = %d at count %ld", r, count);
+            sigusr1_sent++;
+        }
+        if (count % 10 == 9 && sw_got != (int)sigusr1_sent)
+            fatal("the sigwait thread took %d SIGUSR1 of the %u sent at count %ld", (int)sw_got, sigusr1_sent, count);
         if (sw_bad)
             fatal("sigwait thread error %d at count %ld", (int)sw_bad, count);
         printf("count %ld\n", count);
         if (count % 10 == 0)
-            printf("progress %lu %lu\n", lo, hi);
+            printf("progress %llu %llu\n", (unsigned long long)lo, (unsigned long long)hi);
+        if (count % 10 == 5)
+            print_ids();
         fflush(stdout);
         if (access(finale_file, F_OK) == 0)
             finale();

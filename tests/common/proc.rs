@@ -1,0 +1,302 @@
+//! A running child (`Proc`) in its own process group, its stdout and stderr collected line by line.
+
+use super::run::describe_status;
+use super::sys::{hermetic, send_signal, SIGKILL};
+use super::watchdog::{register_group, unregister_group};
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct LinesState {
+    lines: Vec<String>,
+    eof: bool,
+}
+
+#[derive(Default)]
+struct Lines {
+    state: Mutex<LinesState>,
+    cv: Condvar,
+}
+
+impl Lines {
+    fn start(stream: impl Read + Send + 'static) -> (Arc<Lines>, thread::JoinHandle<()>) {
+        let lines = Arc::new(Lines::default());
+        let l2 = lines.clone();
+        let h = thread::spawn(move || {
+            let mut r = BufReader::new(stream);
+            loop {
+                let mut buf = Vec::new();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if buf.last() == Some(&b'\n') {
+                            buf.pop();
+                        }
+                        let mut s = l2.state.lock().unwrap();
+                        s.lines.push(String::from_utf8_lossy(&buf).into_owned());
+                        l2.cv.notify_all();
+                    }
+                }
+            }
+            let mut s = l2.state.lock().unwrap();
+            s.eof = true;
+            l2.cv.notify_all();
+        });
+        (lines, h)
+    }
+
+    fn snapshot(&self) -> Vec<String> {
+        self.state.lock().unwrap().lines.clone()
+    }
+
+    /// Waits for a line at index >= `from` matching `pred`; returns (index, line).
+    fn wait(&self, from: usize, timeout: Duration, pred: &mut dyn FnMut(&str) -> bool) -> Option<(usize, String)> {
+        let end = Instant::now() + timeout;
+        let mut s = self.state.lock().unwrap();
+        let mut next = from;
+        loop {
+            while next < s.lines.len() {
+                if pred(&s.lines[next]) {
+                    return Some((next, s.lines[next].clone()));
+                }
+                next += 1;
+            }
+            if s.eof {
+                return None;
+            }
+            let now = Instant::now();
+            if now >= end {
+                return None;
+            }
+            s = self.cv.wait_timeout(s, end - now).unwrap().0;
+        }
+    }
+
+    fn wait_eof(&self, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        let mut s = self.state.lock().unwrap();
+        while !s.eof {
+            let now = Instant::now();
+            if now >= end {
+                return false;
+            }
+            s = self.cv.wait_timeout(s, end - now).unwrap().0;
+        }
+        true
+    }
+}
+
+/// Parses `count N`.
+pub fn parse_count(line: &str) -> Option<u64> {
+    line.strip_prefix("count ")?.trim().parse().ok()
+}
+
+/// A child process in its own process group, stdout and stderr collected line by line.
+pub struct Proc {
+    pub label: String,
+    child: Option<Child>,
+    pid: i32,
+    out: Arc<Lines>,
+    err: Arc<Lines>,
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    pub fn spawn(mut cmd: Command, label: &str) -> Proc {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        hermetic(&mut cmd);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {label} ({cmd:?}): {e}"));
+        let pid = child.id() as i32;
+        register_group(pid);
+        let (out, _) = Lines::start(child.stdout.take().unwrap());
+        let (err, _) = Lines::start(child.stderr.take().unwrap());
+        Proc {
+            label: label.to_string(),
+            child: Some(child),
+            pid,
+            out,
+            err,
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.out.snapshot()
+    }
+
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.err.snapshot()
+    }
+
+    /// The `count N` values printed so far, in order.
+    pub fn counts(&self) -> Vec<u64> {
+        self.lines().iter().filter_map(|l| parse_count(l)).collect()
+    }
+
+    pub fn last_count(&self) -> Option<u64> {
+        self.lines().iter().rev().find_map(|l| parse_count(l))
+    }
+
+    /// Both streams, for failure messages (the last 40 lines of each).
+    pub fn describe(&self) -> String {
+        fn tail(v: Vec<String>) -> String {
+            let skip = v.len().saturating_sub(40);
+            let mut s = String::new();
+            if skip > 0 {
+                s.push_str(&format!("  ... ({skip} earlier lines)\n"));
+            }
+            for l in &v[skip..] {
+                s.push_str("  ");
+                s.push_str(l);
+                s.push('\n');
+            }
+            s
+        }
+        let status = match self.status {
+            Some(s) => describe_status(&s),
+            None => "running (or not reaped)".to_string(),
+        };
+        format!(
+            "[{} pid {} — {}]\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.label,
+            self.pid,
+            status,
+            tail(self.lines()),
+            tail(self.stderr_lines())
+        )
+    }
+
+    /// Waits for a stdout line matching `pred`; panics (with both streams) on time-out or
+    /// if the output ends first.
+    pub fn wait_for_line(&mut self, what: &str, timeout: Duration, mut pred: impl FnMut(&str) -> bool) -> String {
+        match self.out.wait(0, timeout, &mut pred) {
+            Some((_, l)) => l,
+            None => {
+                self.reap_if_exited();
+                panic!("{}: no line {what} within {timeout:?}\n{}", self.label, self.describe())
+            }
+        }
+    }
+
+    /// Like `wait_for_line` but returns None instead of panicking.
+    pub fn try_wait_for_line(&self, timeout: Duration, mut pred: impl FnMut(&str) -> bool) -> Option<String> {
+        self.out.wait(0, timeout, &mut pred).map(|(_, l)| l)
+    }
+
+    /// Waits until `count n` (or a later count) has been printed; returns the count seen.
+    pub fn wait_for_count(&mut self, n: u64, timeout: Duration) -> u64 {
+        let line = self.wait_for_line(&format!("`count {n}`"), timeout, |l| {
+            parse_count(l).is_some_and(|c| c >= n)
+        });
+        parse_count(&line).unwrap()
+    }
+
+    /// Waits for the first `count` line.
+    pub fn wait_first_count(&mut self, timeout: Duration) -> u64 {
+        let line = self.wait_for_line("`count N`", timeout, |l| parse_count(l).is_some());
+        parse_count(&line).unwrap()
+    }
+
+    fn reap_if_exited(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            if let Ok(Some(s)) = c.try_wait() {
+                self.status = Some(s);
+                self.child = None;
+                unregister_group(self.pid);
+            }
+        }
+    }
+
+    /// Waits for the process to exit by itself; returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let end = Instant::now() + timeout;
+        loop {
+            self.reap_if_exited();
+            if let Some(s) = self.status {
+                self.out.wait_eof(Duration::from_secs(5));
+                self.err.wait_eof(Duration::from_secs(5));
+                return s;
+            }
+            if Instant::now() >= end {
+                panic!("{}: did not exit within {timeout:?}\n{}", self.label, self.describe());
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Has it exited already (without waiting)?
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.reap_if_exited();
+        self.status
+    }
+
+    /// SIGKILL to its whole process group, then reap it and collect the rest of its output.
+    pub fn kill9(&mut self) {
+        send_signal(-self.pid, SIGKILL);
+        send_signal(self.pid, SIGKILL);
+        if let Some(mut c) = self.child.take() {
+            if let Ok(s) = c.wait() {
+                self.status = Some(s);
+            }
+        }
+        unregister_group(self.pid);
+        self.out.wait_eof(Duration::from_secs(5));
+        self.err.wait_eof(Duration::from_secs(5));
+    }
+
+    /// Lines starting with `BAD`.
+    pub fn bad_lines(&self) -> Vec<String> {
+        self.lines().into_iter().filter(|l| l.starts_with("BAD")).collect()
+    }
+
+    pub fn assert_no_bad(&self) {
+        let bad = self.bad_lines();
+        assert!(
+            bad.is_empty(),
+            "{}: memory check failed: {bad:?}\n{}",
+            self.label,
+            self.describe()
+        );
+    }
+
+    /// The counts printed are consecutive (each one more than the previous).
+    pub fn assert_consecutive(&self) {
+        let c = self.counts();
+        for w in c.windows(2) {
+            assert!(
+                w[1] == w[0] + 1,
+                "{}: counts are not consecutive ({} then {})\n{}",
+                self.label,
+                w[0],
+                w[1],
+                self.describe()
+            );
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            send_signal(-self.pid, SIGKILL);
+            send_signal(self.pid, SIGKILL);
+            if let Some(mut c) = self.child.take() {
+                let _ = c.wait();
+            }
+            unregister_group(self.pid);
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The libc calls the harness makes itself: signals to processes and groups, children started with only fds 0-2.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+pub const SIGKILL: i32 = 9;
+pub const SIGUSR1: i32 = 10;
+pub const SIGUSR2: i32 = 12;
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn close_range(first: u32, last: u32, flags: i32) -> i32;
+}
+
+const CLOSE_RANGE_CLOEXEC: i32 = 4;
+
+/// Children start with stdin/stdout/stderr only: descriptors the test runner inherited
+/// (a job server, whatever ran `cargo test`) are closed at exec, so that images hold
+/// only what the test set up.
+pub(super) fn hermetic(cmd: &mut Command) {
+    // SAFETY: close_range is async-signal-safe; CLOEXEC (not closing) keeps the
+    // descriptor std uses to report exec failures working.
+    unsafe {
+        cmd.pre_exec(|| {
+            close_range(3, u32::MAX, CLOSE_RANGE_CLOEXEC);
+            Ok(())
+        });
+    }
+}
+
+/// Sends `sig` to `pid` (a negative pid is a process group); true if it was sent.
+pub fn send_signal(pid: i32, sig: i32) -> bool {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { kill(pid, sig) == 0 }
+}
