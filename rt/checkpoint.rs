@@ -335,6 +335,8 @@ fn too_many_threads() -> FailMessage {
 }
 
 /// Why a stop round ended without every thread parked.
+// Only ever returned, never stored, and there is no allocator to box the message with.
+#[allow(clippy::large_enum_variant)]
 enum Stop {
     /// A thread cannot take the signal now; let everyone go and try again.
     Retry,
