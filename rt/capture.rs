@@ -126,15 +126,15 @@ fn read_mm_fields(mm: &mut MmFields) {
         None => return,
     };
     let mut values = [0u64; 52];
-    let mut field_no = 3; // the field after ')' is field 3 (state)
-    for tok in text[close + 1..]
+    let tokens = text[close + 1..]
         .split(|&c| c == b' ' || c == b'\n')
-        .filter(|t| !t.is_empty())
-    {
+        .filter(|t| !t.is_empty());
+    // The field after ')' is field 3 (state).
+    for (i, tok) in tokens.enumerate() {
+        let field_no = i + 3;
         if field_no < values.len() {
             values[field_no] = dec(tok).unwrap_or(0);
         }
-        field_no += 1;
     }
     mm.start_code = values[26];
     mm.end_code = values[27];
