@@ -159,8 +159,8 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
         Ok(s) => s,
         Err(msg) => {
             // SAFETY: the coordinator (our contract), before it has signalled any thread,
-            // so there is nothing of its own to release. finish uses only RT's status
-            // fields, which no other thread writes.
+            // so there is nothing of its own to release; on this path finish uses only
+            // RT's status_seq, which only the coordinator and the restore code change.
             unsafe { finish(Err(msg), nonce) };
             return;
         }
@@ -465,7 +465,8 @@ fn release_threads() {
 /// Only the coordinator, once every other thread has been released.
 unsafe fn finish(result: Result<(), FailMessage>, nonce: u32) {
     // SAFETY: the coordinator, with the other threads released (our contract); of RT it
-    // uses only status_seq and the image path, which no other thread writes.
+    // uses only status_seq and the image path, which only the coordinator and the
+    // restore code change (mtcp_image_path writes just the NUL after the path).
     let rt = unsafe { &mut *RT.get() };
     rt.status_seq += 1;
     match &result {

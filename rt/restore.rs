@@ -147,7 +147,7 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     // SAFETY: from restore_main, once every thread exists.
     unsafe { resend_pending_signals(rt) };
     let ctx = &rt.slots[main].ctx as *const JumpContext;
-    // SAFETY: ctx was filled by save_and_call in this thread's handler at checkpoint
+    // SAFETY: ctx was filled by save_and_call in the main thread's handler at checkpoint
     // time; the stack it points into is back byte for byte with the image, and nothing
     // has run on it since (the restore code is on RESTORE_STACK).
     unsafe { arch::resume(ctx, RESTARTED) }
