@@ -24,7 +24,8 @@ pub unsafe fn capture_thread(rec: &mut ThreadRecord, uc: *const u8) {
     rec.altstack_flags = ss_flags;
     rec.altstack_size = ss_size as u64;
     rec.name = sys::thread_name();
-    let frame = arch::frame_view(uc);
+    // SAFETY: `uc` is the kernel's ucontext for this thread's handler (our contract).
+    let frame = unsafe { arch::frame_view(uc) };
     rec.sp = frame.sp;
     rec.ip = frame.ip;
     rec.sigmask = frame.sigmask;
@@ -45,9 +46,10 @@ fn registered_rseq(thread_pointer: u64) -> Option<(usize, u32)> {
         return None;
     }
     let area = (thread_pointer as isize + offset) as usize;
-    const RSEQ_AREA_LEN: u32 = 32; // what glibc registers (struct rseq with padding)
-                                   // SAFETY: area is libc's rseq area of this thread (thread pointer + __rseq_offset),
-                                   // valid as long as the thread lives.
+    // What glibc registers (struct rseq with padding).
+    const RSEQ_AREA_LEN: u32 = 32;
+    // SAFETY: area is libc's rseq area of this thread (thread pointer + __rseq_offset),
+    // valid as long as the thread lives.
     match unsafe { sys::rseq(area, RSEQ_AREA_LEN, 0, arch::RSEQ_SIG) } {
         Err(syscalls::Errno::EBUSY) => Some((area, RSEQ_AREA_LEN)),
         Ok(()) => {
@@ -124,15 +126,15 @@ fn read_mm_fields(mm: &mut MmFields) {
         None => return,
     };
     let mut values = [0u64; 52];
-    let mut field_no = 3; // the field after ')' is field 3 (state)
-    for tok in text[close + 1..]
+    let tokens = text[close + 1..]
         .split(|&c| c == b' ' || c == b'\n')
-        .filter(|t| !t.is_empty())
-    {
+        .filter(|t| !t.is_empty());
+    // The field after ')' is field 3 (state).
+    for (i, tok) in tokens.enumerate() {
+        let field_no = i + 3;
         if field_no < values.len() {
             values[field_no] = dec(tok).unwrap_or(0);
         }
-        field_no += 1;
     }
     mm.start_code = values[26];
     mm.end_code = values[27];

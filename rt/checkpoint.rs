@@ -34,16 +34,25 @@ const SI_TKILL: i32 = -6;
 pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
     let tid = sys::gettid();
     crate::interpose::note_handler_run(tid);
-    let code = core::ptr::read(info.add(arch::SIGINFO_CODE) as *const i32);
-    let sender = core::ptr::read(info.add(arch::SIGINFO_PID) as *const u32);
-    let value = core::ptr::read(info.add(arch::SIGINFO_VALUE) as *const usize);
+    // SAFETY: `info` is the siginfo_t the kernel wrote on this thread's signal frame (our
+    // contract); the three fields lie inside it, naturally aligned, at the offsets arch
+    // checks against the kernel's layout.
+    let (code, sender, value) = unsafe {
+        (
+            core::ptr::read(info.add(arch::SIGINFO_CODE) as *const i32),
+            core::ptr::read(info.add(arch::SIGINFO_PID) as *const u32),
+            core::ptr::read(info.add(arch::SIGINFO_VALUE) as *const usize),
+        )
+    };
     let own_tkill = code == SI_TKILL && sender == sys::getpid();
 
     match PHASE.load(Ordering::Acquire) {
         // A stale stop request, or a request the checkpoint under way will serve.
         RETRYING => return,
         STOPPING if COORDINATOR.load(Ordering::Acquire) != tid => {
-            park(uc);
+            // SAFETY: in the checkpoint handler, with the kernel's `uc` for this thread,
+            // which is not the coordinator.
+            unsafe { park(uc) };
             return;
         }
         _ => {}
@@ -62,7 +71,8 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
         Ok(_) => {}
         Err(RETRYING) => return,
         Err(_) => {
-            park(uc);
+            // SAFETY: as above: another thread is the coordinator.
+            unsafe { park(uc) };
             return;
         }
     }
@@ -72,7 +82,9 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
     } else {
         value as u32
     };
-    coordinate(uc, nonce);
+    // SAFETY: this thread's compare_exchange above moved PHASE from IDLE to STOPPING, so
+    // it is the coordinator; `uc` is its own signal frame.
+    unsafe { coordinate(uc, nonce) };
 }
 
 /// Claims a slot and records the calling thread in it.
@@ -85,22 +97,32 @@ unsafe fn claim_slot(uc: *const u8) -> Option<usize> {
         return None;
     }
     // SAFETY: slot i was handed to this thread alone by the fetch_add above.
-    let slot = &mut (*RT.get()).slots[i];
-    crate::capture::capture_thread(&mut slot.rec, uc);
+    let slot = unsafe { &mut (*RT.get()).slots[i] };
+    // SAFETY: `uc` is the kernel's ucontext for this thread's handler (our contract).
+    unsafe { crate::capture::capture_thread(&mut slot.rec, uc) };
     slot.parked.store(0, Ordering::Release);
     Some(i)
 }
 
 /// A non-coordinating thread: save state, wait for the coordinator to finish.
+///
+/// # Safety
+/// Only from the checkpoint handler of a thread that is not the coordinator, with `uc`
+/// the kernel's ucontext for the calling thread.
 unsafe fn park(uc: *mut u8) {
     IN_PARK.fetch_add(1, Ordering::AcqRel);
     // A thread that arrives after its round was abandoned just leaves.
     if PHASE.load(Ordering::Acquire) == STOPPING {
         // No slot means too many threads: the coordinator fails the checkpoint.
-        if let Some(i) = claim_slot(uc) {
-            let ctx = &mut (*RT.get()).slots[i].ctx as *mut JumpContext;
+        // SAFETY: in the handler with this thread's own `uc` (our contract).
+        if let Some(i) = unsafe { claim_slot(uc) } {
+            // SAFETY: claim_slot handed slot i to this thread alone for this round.
+            let ctx = unsafe { &mut (*RT.get()).slots[i].ctx as *mut JumpContext };
             // CHECKPOINTED or RESTARTED: either way the handler returns.
-            let _ = arch::save_and_call(ctx, park_wait, i);
+            // SAFETY: ctx is this thread's own slot, writable. A restart resumes here only
+            // once the image's memory, this thread's stack included, is back byte for
+            // byte, so the frames above this call hold what they held when it was made.
+            let _ = unsafe { arch::save_and_call(ctx, park_wait, i) };
         }
     }
     IN_PARK.fetch_sub(1, Ordering::AcqRel);
@@ -124,9 +146,11 @@ extern "C" fn park_wait(i: usize) -> usize {
     CHECKPOINTED
 }
 
+/// The coordinator's part: stop every thread, write the image, let them go on.
 ///
 /// # Safety
-/// Only from the handler, by the thread that moved PHASE from IDLE to STOPPING.
+/// Only from the handler, by the thread that moved PHASE from IDLE to STOPPING, with `uc`
+/// its signal frame.
 unsafe fn coordinate(uc: *mut u8, nonce: u32) {
     CHECKPOINTS.fetch_add(1, Ordering::Relaxed);
     let rt = RT.get();
@@ -134,40 +158,61 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
     let (mut arena, top) = match writer::map_scratch() {
         Ok(s) => s,
         Err(msg) => {
-            finish(Err(msg), nonce);
+            // SAFETY: the coordinator (our contract), before it has signalled any thread,
+            // so there is nothing of its own to release; on this path finish uses only
+            // RT's status_seq, which only the coordinator and the restore code change.
+            unsafe { finish(Err(msg), nonce) };
             return;
         }
     };
-    let stopped = on_stack(top, || stop_all(uc));
+    // SAFETY: top ends the writer stack just carved out of this checkpoint's own arena,
+    // which no other code knows of; stop_all runs in the coordinator (our contract) with
+    // its own signal frame `uc`.
+    let stopped = unsafe { on_stack(top, || stop_all(uc)) };
     let me = match stopped {
         Ok(me) => me,
         Err(msg) => {
-            on_stack(top, || {
-                release_threads();
-                finish(Err(msg), nonce);
-            });
+            // SAFETY: the scratch stack is free again (the call on it returned); the
+            // coordinator releases the threads it stopped before it calls finish.
+            unsafe {
+                on_stack(top, || {
+                    release_threads();
+                    finish(Err(msg), nonce);
+                })
+            };
             arena.unmap();
             return;
         }
     };
-    (*rt).slots[me].rec.flags |= THREAD_COORDINATOR;
-    let ctx = &mut (*rt).slots[me].ctx as *mut JumpContext;
+    // SAFETY: every other thread is parked (stop_all), so the coordinator has RT to
+    // itself; slot `me` is its own.
+    let ctx = unsafe {
+        (*rt).slots[me].rec.flags |= THREAD_COORDINATOR;
+        &mut (*rt).slots[me].ctx as *mut JumpContext
+    };
     // On this thread's own stack: a restart resumes right here.
     let mut job = WriteJob {
         arena: &mut arena,
         stack_top: top,
         result: Ok(()),
     };
-    let outcome = arch::save_and_call(ctx, write_in_place, &mut job as *mut WriteJob as usize);
+    // SAFETY: ctx is the coordinator's own slot, writable; `job` outlives the call. A
+    // restart resumes here only once this thread's stack (saved with the image) is back
+    // byte for byte, so the frames above this call hold what they held when it was made.
+    let outcome = unsafe { arch::save_and_call(ctx, write_in_place, &mut job as *mut WriteJob as usize) };
     if outcome == RESTARTED {
         // The restore code did everything; the scratch memory is not part of this process.
         return;
     }
     let result = core::mem::replace(&mut job.result, Ok(()));
-    on_stack(top, || {
-        release_threads();
-        finish(result, nonce);
-    });
+    // SAFETY: the scratch stack is free again (write_in_place's call on it returned); the
+    // coordinator releases every parked thread before it calls finish.
+    unsafe {
+        on_stack(top, || {
+            release_threads();
+            finish(result, nonce);
+        })
+    };
     arena.unmap();
 }
 
@@ -179,11 +224,14 @@ unsafe fn stop_all(uc: *mut u8) -> Result<usize, FailMessage> {
     let started = sys::monotonic_ns();
     let mut round = 0u64;
     loop {
-        let me = claim_slot(uc).ok_or_else(too_many_threads)?;
-        match stop_other_threads(started) {
+        // SAFETY: still in the coordinator's handler, with its own `uc` (our contract).
+        let me = unsafe { claim_slot(uc) }.ok_or_else(too_many_threads)?;
+        // SAFETY: the coordinator (our contract).
+        match unsafe { stop_other_threads(started) } {
             Ok(()) => return Ok(me),
             Err(Stop::Retry) => {
-                abandon_round();
+                // SAFETY: the coordinator (our contract).
+                unsafe { abandon_round() };
                 round += 1;
                 // Let the lock holders run so the stuck thread gets past its lock.
                 let pause = AtomicU32::new(0);
@@ -213,7 +261,9 @@ unsafe fn on_stack<R, F: FnOnce() -> R>(top: usize, f: F) -> R {
         0
     }
     let mut call = Call { f: Some(f), r: None };
-    arch::call_on_stack(top, trampoline::<R, F>, &mut call as *mut Call<R, F> as usize);
+    // SAFETY: top ends memory that nothing else uses while f runs (our contract); the
+    // trampoline's argument is `call`, which outlives the call.
+    unsafe { arch::call_on_stack(top, trampoline::<R, F>, &mut call as *mut Call<R, F> as usize) };
     match call.r {
         Some(r) => r,
         None => unreachable_on_stack(),
@@ -235,8 +285,9 @@ struct WriteJob {
 }
 
 extern "C" fn write_in_place(job: usize) -> usize {
-    // SAFETY: only the coordinator runs this, while every other thread is parked; job
-    // is the coordinator's WriteJob, alive across this call.
+    // SAFETY: only the coordinator runs this, while every other thread is parked, so RT
+    // is its own; job is the coordinator's WriteJob, alive across this call, and its
+    // stack_top ends the scratch stack, unused since stop_all's call on it returned.
     unsafe {
         let job = &mut *(job as *mut WriteJob);
         let arena = &mut *job.arena;
@@ -261,7 +312,8 @@ unsafe fn write_parked_process(rt: &mut Runtime, arena: &mut Arena) -> Result<()
     }
     // Signals waiting to be delivered are kernel state too: note them, to send them
     // again at restart (the checkpoint signal itself excepted).
-    let ours = 1u64 << ((*CONFIG.get()).signal - 1);
+    // SAFETY: CONFIG is written only by the constructor, before the handler is installed.
+    let ours = 1u64 << (unsafe { (*CONFIG.get()).signal } - 1);
     rt.process.pending = crate::tasks::thread_mask(pid, b"ShdPnd:").unwrap_or(0) & !ours;
     for slot in rt.slots[..rt.thread_count].iter_mut() {
         slot.rec.pending = crate::tasks::thread_mask(slot.rec.tid as u32, b"SigPnd:").unwrap_or(0) & !ours;
@@ -283,6 +335,8 @@ fn too_many_threads() -> FailMessage {
 }
 
 /// Why a stop round ended without every thread parked.
+// Only ever returned, never stored, and there is no allocator to box the message with.
+#[allow(clippy::large_enum_variant)]
 enum Stop {
     /// A thread cannot take the signal now; let everyone go and try again.
     Retry,
@@ -324,7 +378,8 @@ const ROUND_PATIENCE_NS: u64 = 50_000_000;
 /// Only the coordinator calls this.
 unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
     let pid = sys::getpid();
-    let sig = (*CONFIG.get()).signal;
+    // SAFETY: CONFIG is written only by the constructor, before the handler is installed.
+    let sig = unsafe { (*CONFIG.get()).signal };
     let started = sys::monotonic_ns();
     let mut signalled = [0u32; 256];
     let mut nsignalled = 0usize;
@@ -333,7 +388,8 @@ unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
         let mut missing = 0u32;
         let mut blocked_tid = 0u32;
         let scan = crate::tasks::for_each_task(|tid| {
-            if is_parked(tid) {
+            // SAFETY: the coordinator, while it stops threads (our contract).
+            if unsafe { is_parked(tid) } {
                 return;
             }
             missing += 1;
@@ -387,7 +443,11 @@ unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
 /// Only while a checkpoint is stopping threads.
 unsafe fn is_parked(tid: u32) -> bool {
     let used = (SLOTS_USED.load(Ordering::Acquire) as usize).min(MAX_THREADS);
-    let rt = &*RT.get();
+    // SAFETY: the coordinator only reads here, and only slots below SLOTS_USED; `parked`
+    // is atomic. Not airtight: a slot's owner may still be inside claim_slot, writing
+    // `rec` (so `rec.tid` is read as it is written) with `parked` still 1 from an
+    // earlier round.
+    let rt = unsafe { &*RT.get() };
     let me = COORDINATOR.load(Ordering::Acquire);
     rt.slots[..used]
         .iter()
@@ -404,7 +464,10 @@ fn release_threads() {
 /// # Safety
 /// Only the coordinator, once every other thread has been released.
 unsafe fn finish(result: Result<(), FailMessage>, nonce: u32) {
-    let rt = &mut *RT.get();
+    // SAFETY: the coordinator, with the other threads released (our contract); of RT it
+    // uses only status_seq and the image path, which only the coordinator and the
+    // restore code change (mtcp_image_path writes just the NUL after the path).
+    let rt = unsafe { &mut *RT.get() };
     rt.status_seq += 1;
     match &result {
         Ok(()) => {

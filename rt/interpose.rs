@@ -124,6 +124,7 @@ unsafe fn sigtimedwait_raw(set: &u64, info: usize, timeout: usize) -> Result<usi
     unsafe { syscalls::syscall4(Sysno::rt_sigtimedwait, set as *const u64 as usize, info, timeout, 8) }
 }
 
+/// sigprocmask and pthread_sigmask: the signals the program may not block are left out.
 ///
 /// # Safety
 /// `set` and `old` are null or valid sigset_t pointers (the caller's libc contract).
@@ -132,7 +133,9 @@ unsafe fn sigmask_common(how: i32, set: *const u64, old: *mut u64) -> Result<(),
     let new = if set.is_null() {
         None
     } else {
-        let requested = core::ptr::read_unaligned(set);
+        // SAFETY: not null, so a readable sigset_t (our contract); its first 64 bits are
+        // the kernel's whole mask.
+        let requested = unsafe { core::ptr::read_unaligned(set) };
         match how as usize {
             sys::SIG_BLOCK | sys::SIG_SETMASK => Some(filtered(requested)),
             sys::SIG_UNBLOCK => Some(requested),
@@ -140,15 +143,20 @@ unsafe fn sigmask_common(how: i32, set: *const u64, old: *mut u64) -> Result<(),
         }
     };
     let new_ptr = new.as_ref().map_or(0, |m| m as *const u64 as usize);
-    syscalls::syscall4(
-        Sysno::rt_sigprocmask,
-        how as usize,
-        new_ptr,
-        &mut kernel_old as *mut u64 as usize,
-        8,
-    )?;
+    // SAFETY: new_ptr is null or points at `new`, and the old mask goes to `kernel_old`:
+    // locals that outlive the call, 8 bytes each as the kernel is told.
+    unsafe {
+        syscalls::syscall4(
+            Sysno::rt_sigprocmask,
+            how as usize,
+            new_ptr,
+            &mut kernel_old as *mut u64 as usize,
+            8,
+        )
+    }?;
     if !old.is_null() {
-        core::ptr::write_unaligned(old, kernel_old);
+        // SAFETY: not null, so a writable sigset_t (our contract).
+        unsafe { core::ptr::write_unaligned(old, kernel_old) };
     }
     Ok(())
 }
@@ -157,7 +165,8 @@ unsafe fn sigmask_common(how: i32, set: *const u64, old: *mut u64) -> Result<(),
 /// Called by the program with libc's contract: `set`/`old` null or valid sigset_t.
 #[no_mangle]
 pub unsafe extern "C" fn sigprocmask(how: i32, set: *const u64, old: *mut u64) -> i32 {
-    match sigmask_common(how, set, old) {
+    // SAFETY: our caller's contract is sigmask_common's.
+    match unsafe { sigmask_common(how, set, old) } {
         Ok(()) => 0,
         Err(e) => fail(e),
     }
@@ -167,7 +176,8 @@ pub unsafe extern "C" fn sigprocmask(how: i32, set: *const u64, old: *mut u64) -
 /// As sigprocmask; returns the error number instead of setting errno.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_sigmask(how: i32, set: *const u64, old: *mut u64) -> i32 {
-    match sigmask_common(how, set, old) {
+    // SAFETY: our caller's contract is sigmask_common's.
+    match unsafe { sigmask_common(how, set, old) } {
         Ok(()) => 0,
         Err(e) => e.into_raw(),
     }
@@ -184,12 +194,20 @@ pub unsafe extern "C" fn sigaction(sig: i32, act: *const u8, oact: *mut u8) -> i
         return fail(Errno::EINVAL);
     }
     if sig == ckpt_signal() {
-        let saved = &mut *VIRTUAL_ACTION.get();
+        // SAFETY: only this function uses VIRTUAL_ACTION. Nothing orders two threads
+        // that set the checkpoint signal's disposition at the same moment (the kernel
+        // would, for a real one): their copies could interleave, in bytes that are only
+        // ever handed back, never installed.
+        let saved = unsafe { &mut *VIRTUAL_ACTION.get() };
         if !oact.is_null() {
-            core::ptr::copy_nonoverlapping(saved.as_ptr(), oact, usa::SIZE);
+            // SAFETY: not null, so a writable struct sigaction of usa::SIZE bytes (our
+            // contract), which cannot overlap the runtime's private static.
+            unsafe { core::ptr::copy_nonoverlapping(saved.as_ptr(), oact, usa::SIZE) };
         }
         if !act.is_null() {
-            core::ptr::copy_nonoverlapping(act, saved.as_mut_ptr(), usa::SIZE);
+            // SAFETY: not null, so a readable struct sigaction of usa::SIZE bytes (our
+            // contract), which cannot overlap the runtime's private static.
+            unsafe { core::ptr::copy_nonoverlapping(act, saved.as_mut_ptr(), usa::SIZE) };
         }
         return 0;
     }
@@ -199,26 +217,34 @@ pub unsafe extern "C" fn sigaction(sig: i32, act: *const u8, oact: *mut u8) -> i
     let new = if act.is_null() {
         None
     } else {
-        let rd = |off: usize| core::ptr::read_unaligned(act.add(off) as *const usize);
-        let flags = core::ptr::read_unaligned(act.add(usa::FLAGS) as *const i32) as u32 as usize;
-        Some(sys::KernelSigaction {
-            handler: rd(usa::HANDLER),
-            // Like libc: every handler returns through a restorer that calls rt_sigreturn.
-            flags: flags | sys::SA_RESTORER,
-            restorer: mtcp_core::arch::sigreturn_trampoline as *const () as usize,
-            mask: core::ptr::read_unaligned(act.add(usa::MASK) as *const u64),
-        })
+        // SAFETY: not null, so a readable struct sigaction (our contract); every field
+        // read lies inside it (offsets checked above), read unaligned.
+        unsafe {
+            let rd = |off: usize| core::ptr::read_unaligned(act.add(off) as *const usize);
+            let flags = core::ptr::read_unaligned(act.add(usa::FLAGS) as *const i32) as u32 as usize;
+            Some(sys::KernelSigaction {
+                handler: rd(usa::HANDLER),
+                // Like libc: every handler returns through a restorer that calls rt_sigreturn.
+                flags: flags | sys::SA_RESTORER,
+                restorer: mtcp_core::arch::sigreturn_trampoline as *const () as usize,
+                mask: core::ptr::read_unaligned(act.add(usa::MASK) as *const u64),
+            })
+        }
     };
     let mut old = sys::KernelSigaction::default();
     if let Err(e) = sys::rt_sigaction(sig as usize, new.as_ref(), Some(&mut old)) {
         return fail(e);
     }
     if !oact.is_null() {
-        core::ptr::write_bytes(oact, 0, usa::SIZE);
-        core::ptr::write_unaligned(oact.add(usa::HANDLER) as *mut usize, old.handler);
-        core::ptr::write_unaligned(oact.add(usa::MASK) as *mut u64, old.mask);
-        core::ptr::write_unaligned(oact.add(usa::FLAGS) as *mut i32, old.flags as i32);
-        core::ptr::write_unaligned(oact.add(usa::RESTORER) as *mut usize, old.restorer);
+        // SAFETY: not null, so a writable struct sigaction of usa::SIZE bytes (our
+        // contract); every field written lies inside it (offsets checked above).
+        unsafe {
+            core::ptr::write_bytes(oact, 0, usa::SIZE);
+            core::ptr::write_unaligned(oact.add(usa::HANDLER) as *mut usize, old.handler);
+            core::ptr::write_unaligned(oact.add(usa::MASK) as *mut u64, old.mask);
+            core::ptr::write_unaligned(oact.add(usa::FLAGS) as *mut i32, old.flags as i32);
+            core::ptr::write_unaligned(oact.add(usa::RESTORER) as *mut usize, old.restorer);
+        }
     }
     0
 }
@@ -236,13 +262,19 @@ pub unsafe extern "C" fn signal(sig: i32, handler: usize) -> usize {
     }
     let mut act = [0u8; usa::SIZE];
     let mut old = [0u8; usa::SIZE];
-    core::ptr::write_unaligned(act.as_mut_ptr().add(usa::HANDLER) as *mut usize, handler);
-    core::ptr::write_unaligned(act.as_mut_ptr().add(usa::MASK) as *mut u64, 1u64 << (sig - 1));
-    core::ptr::write_unaligned(act.as_mut_ptr().add(usa::FLAGS) as *mut i32, sys::SA_RESTART as i32);
-    if sigaction(sig, act.as_ptr(), old.as_mut_ptr()) < 0 {
+    // SAFETY: act is a local struct sigaction's worth of bytes; every field written lies
+    // inside it (offsets checked above).
+    unsafe {
+        core::ptr::write_unaligned(act.as_mut_ptr().add(usa::HANDLER) as *mut usize, handler);
+        core::ptr::write_unaligned(act.as_mut_ptr().add(usa::MASK) as *mut u64, 1u64 << (sig - 1));
+        core::ptr::write_unaligned(act.as_mut_ptr().add(usa::FLAGS) as *mut i32, sys::SA_RESTART as i32);
+    }
+    // SAFETY: act and old are whole local struct sigactions, readable and writable.
+    if unsafe { sigaction(sig, act.as_ptr(), old.as_mut_ptr()) } < 0 {
         return SIG_ERR;
     }
-    core::ptr::read_unaligned(old.as_ptr().add(usa::HANDLER) as *const usize)
+    // SAFETY: old is local, and the handler field lies inside it.
+    unsafe { core::ptr::read_unaligned(old.as_ptr().add(usa::HANDLER) as *const usize) }
 }
 
 /// rt_sigtimedwait on the program's set without the checkpoint signal, resumed when a
@@ -251,9 +283,11 @@ pub unsafe extern "C" fn signal(sig: i32, handler: usize) -> usize {
 /// # Safety
 /// `set` points to a sigset_t; `info` and `timeout` are null or valid (libc contract).
 unsafe fn timed_wait(set: *const u64, info: usize, timeout: usize) -> Result<usize, Errno> {
-    let want = filtered(core::ptr::read_unaligned(set));
+    // SAFETY: `set` is a readable sigset_t (our contract).
+    let want = filtered(unsafe { core::ptr::read_unaligned(set) });
     let deadline = if timeout != 0 {
-        Some(sys::monotonic_ns().saturating_add(read_timespec_ns(timeout)))
+        // SAFETY: a non-null `timeout` is a valid timespec (our contract).
+        Some(sys::monotonic_ns().saturating_add(unsafe { read_timespec_ns(timeout) }))
     } else {
         None
     };
@@ -261,7 +295,10 @@ unsafe fn timed_wait(set: *const u64, info: usize, timeout: usize) -> Result<usi
     let mut tptr = timeout;
     loop {
         let mark = interruption_mark();
-        match sigtimedwait_raw(&want, info, tptr) {
+        // SAFETY: `want` outlives the call; `info` is null or a writable siginfo_t (our
+        // contract); tptr is null, the caller's valid timespec, or `ts`, which outlives
+        // the loop.
+        match unsafe { sigtimedwait_raw(&want, info, tptr) } {
             Err(Errno::EINTR) if mark != interruption_mark() => {
                 if let Some(d) = deadline {
                     let now = sys::monotonic_ns();
@@ -279,10 +316,12 @@ unsafe fn timed_wait(set: *const u64, info: usize, timeout: usize) -> Result<usi
 #[no_mangle]
 pub unsafe extern "C" fn sigwait(set: *const u64, sig: *mut i32) -> i32 {
     loop {
-        match timed_wait(set, 0, 0) {
+        // SAFETY: the program's set (libc's contract); no siginfo, no timeout.
+        match unsafe { timed_wait(set, 0, 0) } {
             Ok(s) => {
                 if !sig.is_null() {
-                    *sig = s as i32;
+                    // SAFETY: not null, so a writable int (libc's contract).
+                    unsafe { *sig = s as i32 };
                 }
                 return 0;
             }
@@ -297,7 +336,8 @@ pub unsafe extern "C" fn sigwait(set: *const u64, sig: *mut i32) -> i32 {
 /// libc's contract: valid set; info null or writable siginfo_t.
 #[no_mangle]
 pub unsafe extern "C" fn sigwaitinfo(set: *const u64, info: *mut u8) -> i32 {
-    match timed_wait(set, info as usize, 0) {
+    // SAFETY: the program's set and info (libc's contract); no timeout.
+    match unsafe { timed_wait(set, info as usize, 0) } {
         Ok(s) => s as i32,
         Err(e) => fail(e),
     }
@@ -307,7 +347,8 @@ pub unsafe extern "C" fn sigwaitinfo(set: *const u64, info: *mut u8) -> i32 {
 /// libc's contract: valid set; info null or writable; timeout null or valid timespec.
 #[no_mangle]
 pub unsafe extern "C" fn sigtimedwait(set: *const u64, info: *mut u8, timeout: *const u8) -> i32 {
-    match timed_wait(set, info as usize, timeout as usize) {
+    // SAFETY: our caller's contract is timed_wait's.
+    match unsafe { timed_wait(set, info as usize, timeout as usize) } {
         Ok(s) => s as i32,
         Err(e) => fail(e),
     }
@@ -317,10 +358,12 @@ pub unsafe extern "C" fn sigtimedwait(set: *const u64, info: *mut u8, timeout: *
 /// libc's contract: valid mask.
 #[no_mangle]
 pub unsafe extern "C" fn sigsuspend(mask: *const u64) -> i32 {
-    let m = filtered(core::ptr::read_unaligned(mask));
+    // SAFETY: `mask` is a readable sigset_t (libc's contract).
+    let m = filtered(unsafe { core::ptr::read_unaligned(mask) });
     loop {
         let mark = interruption_mark();
-        let r = syscalls::syscall2(Sysno::rt_sigsuspend, &m as *const u64 as usize, 8);
+        // SAFETY: the kernel reads 8 bytes at `m`, a local that outlives the call.
+        let r = unsafe { syscalls::syscall2(Sysno::rt_sigsuspend, &m as *const u64 as usize, 8) };
         match r {
             Err(Errno::EINTR) if mark != interruption_mark() => continue,
             Err(e) => return fail(e),
@@ -333,14 +376,18 @@ pub unsafe extern "C" fn sigsuspend(mask: *const u64) -> i32 {
 /// libc's contract: valid mask.
 #[no_mangle]
 pub unsafe extern "C" fn signalfd(fd: i32, mask: *const u64, flags: i32) -> i32 {
-    let m = filtered(core::ptr::read_unaligned(mask));
-    match syscalls::syscall4(
-        Sysno::signalfd4,
-        fd as isize as usize,
-        &m as *const u64 as usize,
-        8,
-        flags as usize,
-    ) {
+    // SAFETY: `mask` is a readable sigset_t (libc's contract).
+    let m = filtered(unsafe { core::ptr::read_unaligned(mask) });
+    // SAFETY: the kernel reads 8 bytes at `m`, a local that outlives the call.
+    match unsafe {
+        syscalls::syscall4(
+            Sysno::signalfd4,
+            fd as isize as usize,
+            &m as *const u64 as usize,
+            8,
+            flags as usize,
+        )
+    } {
         Ok(v) => v as i32,
         Err(e) => fail(e),
     }
@@ -358,8 +405,14 @@ pub unsafe extern "C" fn __sigtimedwait64(set: *const u64, info: *mut u8, timeou
     let tptr = if timeout.is_null() {
         0
     } else {
-        let sec = core::ptr::read_unaligned(timeout as *const i64);
-        let nsec = core::ptr::read_unaligned(timeout.add(8) as *const i32);
+        // SAFETY: not null, so a readable struct __timespec64 (libc's contract): i64
+        // seconds at 0, i32 nanoseconds at 8.
+        let (sec, nsec) = unsafe {
+            (
+                core::ptr::read_unaligned(timeout as *const i64),
+                core::ptr::read_unaligned(timeout.add(8) as *const i32),
+            )
+        };
         if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
             return fail(Errno::EINVAL);
         }
@@ -369,7 +422,9 @@ pub unsafe extern "C" fn __sigtimedwait64(set: *const u64, info: *mut u8, timeou
             &mut ts,
         )
     };
-    match timed_wait(set, info as usize, tptr) {
+    // SAFETY: the program's set and info (libc's contract); tptr is null or `ts`, which
+    // outlives the call.
+    match unsafe { timed_wait(set, info as usize, tptr) } {
         Ok(s) => s as i32,
         Err(e) => fail(e),
     }

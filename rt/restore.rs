@@ -37,10 +37,13 @@ pub fn restore_stack_range() -> (usize, usize) {
 /// Entered from mtcp_restart with a pointer to its RestartArgs.
 ///
 /// # Safety
-/// Only mtcp_restart calls this, after every region of the image is back in place.
+/// Only mtcp_restart calls this, from the process's only thread, after every region of
+/// the image is back in place, with `args` the address of its RestartArgs.
 pub unsafe extern "C" fn restore_entry(args: usize) -> ! {
     let (_, top) = restore_stack_range();
-    arch::switch_stack(top, restore_main, args)
+    // SAFETY: top ends RESTORE_STACK, page aligned, which nothing but the restore code
+    // uses and which is idle until now; restore_main's contract is ours.
+    unsafe { arch::switch_stack(top, restore_main, args) }
 }
 
 /// The restart's extra requests and facts, copied out of mtcp_restart's memory.
@@ -74,19 +77,26 @@ fn fatal(what: &str, e: syscalls::Errno) -> ! {
 /// # Safety
 /// Entered once, from `restore_entry` on the restore stack, with `args` pointing at mtcp_restart's RestartArgs and every region already in place.
 unsafe extern "C" fn restore_main(args: usize) -> ! {
-    let a = &mut *ARGS.get();
-    *a = core::ptr::read(args as *const RestartArgs);
+    // SAFETY: this is the process's only thread, and only the restore code uses ARGS.
+    let a = unsafe { &mut *ARGS.get() };
+    // SAFETY: `args` is the address of mtcp_restart's RestartArgs, still mapped (our
+    // contract).
+    *a = unsafe { core::ptr::read(args as *const RestartArgs) };
     if a.magic != RESTART_ARGS_MAGIC {
         eprint_line!("mtcp_restart: this image's runtime does not match this mtcp_restart");
         sys::exit_group(1);
     }
     // mtcp_restart is no longer needed; nothing of it may stay in the process.
-    if let Err(e) = sys::munmap(a.window_start as usize, a.window_len as usize) {
+    // SAFETY: the window is mtcp_restart's alone, and none of it is used again: this code
+    // and its stack are the image's, and its arguments were copied into ARGS above.
+    if let Err(e) = unsafe { sys::munmap(a.window_start as usize, a.window_len as usize) } {
         fatal("cannot unmap mtcp_restart", e);
     }
-    let rt = &mut *RT.get();
+    // SAFETY: this is still the process's only thread.
+    let rt = unsafe { &mut *RT.get() };
     let old_pid = rt.process.pid;
-    restore_process(rt);
+    // SAFETY: from restore_main, before any other thread exists.
+    unsafe { restore_process(rt) };
 
     let count = rt.thread_count;
     let main = rt.slots[..count]
@@ -105,7 +115,8 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     LAST_RESULT.store(RESTARTED as i32, Ordering::Release);
 
     let same_ids = a.flags & RESTART_SAME_PID != 0;
-    restore_thread(&rt.slots[main].rec, true);
+    // SAFETY: this thread goes on as the main thread: the record is the one it resumes.
+    unsafe { restore_thread(&rt.slots[main].rec, true) };
     rt.slots[main].new_tid = sys::gettid();
     if rt.process.interval_sec > 0 {
         crate::triggers::start_interval_timer(rt.process.checkpoint_signal, rt.process.interval_sec);
@@ -128,12 +139,18 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     // shared state above must be complete by then.
     for i in 0..count {
         if i != main {
-            spawn_thread(rt, i, same_ids);
+            // SAFETY: from restore_main; slot i's thread does not exist yet, so its saved
+            // stack is restored memory that nothing uses.
+            unsafe { spawn_thread(rt, i, same_ids) };
         }
     }
-    resend_pending_signals(rt);
+    // SAFETY: from restore_main, once every thread exists.
+    unsafe { resend_pending_signals(rt) };
     let ctx = &rt.slots[main].ctx as *const JumpContext;
-    arch::resume(ctx, RESTARTED)
+    // SAFETY: ctx was filled by save_and_call in the main thread's handler at checkpoint
+    // time; the stack it points into is back byte for byte with the image, and nothing
+    // has run on it since (the restore code is on RESTORE_STACK).
+    unsafe { arch::resume(ctx, RESTARTED) }
 }
 
 /// # Safety
@@ -171,13 +188,18 @@ unsafe fn restore_process(rt: &mut Runtime) {
     };
     // Without this the kernel's heap bounds stay mtcp_restart's, and the program's next
     // brk() would fail or unmap memory: refuse to go on.
-    if let Err(e) = sys::prctl(
-        sys::PR_SET_MM,
-        sys::PR_SET_MM_MAP,
-        &map as *const PrctlMmMap as usize,
-        size_of::<PrctlMmMap>(),
-        0,
-    ) {
+    // SAFETY: `map` is a whole prctl_mm_map that outlives the call, and its auxv points at
+    // auxv_bytes bytes of p.auxv. The bounds are the process's own from checkpoint time,
+    // over memory that is back at the same addresses; the kernel checks them.
+    if let Err(e) = unsafe {
+        sys::prctl(
+            sys::PR_SET_MM,
+            sys::PR_SET_MM_MAP,
+            &map as *const PrctlMmMap as usize,
+            size_of::<PrctlMmMap>(),
+            0,
+        )
+    } {
         fatal("cannot restore the heap and argument bounds (PR_SET_MM_MAP)", e);
     }
 
@@ -223,23 +245,35 @@ unsafe fn restore_process(rt: &mut Runtime) {
 /// Only by the thread the record belongs to, while restoring.
 unsafe fn restore_thread(rec: &ThreadRecord, main: bool) {
     if main {
-        if let Err(e) = arch::write_tls(rec.tls_base, rec.tls_aux) {
+        // SAFETY: the thread's own TLS state from checkpoint time, over memory that is
+        // back with the image: what the program's code on this thread expects. The
+        // restore code itself uses no TLS.
+        if let Err(e) = unsafe { arch::write_tls(rec.tls_base, rec.tls_aux) } {
             fatal("cannot restore the main thread's TLS", e);
         }
         let tid = sys::set_tid_address(rec.clear_child_tid as usize);
         if rec.clear_child_tid != 0 {
             // glibc keeps each thread's tid where clear_child_tid points (struct pthread).
-            core::ptr::write_volatile(rec.clear_child_tid as usize as *mut u32, tid);
+            // SAFETY: the address this thread had registered with the kernel, libc's
+            // aligned u32 tid field, back in place with the image's memory.
+            unsafe { core::ptr::write_volatile(rec.clear_child_tid as usize as *mut u32, tid) };
         }
     } else if rec.tls_aux != 0 {
-        let _ = arch::write_tls(rec.tls_base, rec.tls_aux);
+        // SAFETY: as for the main thread (clone already set the thread pointer from this
+        // same record).
+        let _ = unsafe { arch::write_tls(rec.tls_base, rec.tls_aux) };
     }
     if rec.robust_list != 0 {
         let _ = sys::set_robust_list(rec.robust_list as usize, rec.robust_list_len as usize);
-        retarget_robust_mutexes(rec.robust_list as usize, rec.tid as u32, sys::gettid());
+        // SAFETY: the head this thread had registered with the kernel at checkpoint time,
+        // glibc's list, back in place with the image's memory.
+        unsafe { retarget_robust_mutexes(rec.robust_list as usize, rec.tid as u32, sys::gettid()) };
     }
     if rec.flags & THREAD_RSEQ != 0 {
-        let _ = sys::rseq(rec.rseq as usize, rec.rseq_len, 0, rec.rseq_sig);
+        // SAFETY: libc's rseq area in this thread's own TLS block, registered at
+        // checkpoint time and back in place with the image; it lives as long as the
+        // thread.
+        let _ = unsafe { sys::rseq(rec.rseq as usize, rec.rseq_len, 0, rec.rseq_sig) };
     }
     sys::set_thread_name(&rec.name);
 }
@@ -273,7 +307,9 @@ unsafe fn resend_pending_signals(rt: &Runtime) {
 /// in every mutex on the thread's robust list.
 ///
 /// # Safety
-/// `head` is the thread's registered `struct robust_list_head` in restored memory.
+/// `head` is the thread's registered `struct robust_list_head` in restored memory, and
+/// the list it heads is glibc's: every entry, and `list_op_pending` if set, is a mutex
+/// in that memory.
 unsafe fn retarget_robust_mutexes(head: usize, old: u32, new: u32) {
     const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
     const MAX_ENTRIES: usize = 1 << 20; // a corrupt list must not hang the restart
@@ -281,18 +317,27 @@ unsafe fn retarget_robust_mutexes(head: usize, old: u32, new: u32) {
         return;
     }
     let word = core::mem::size_of::<usize>();
-    let read = |addr: usize| core::ptr::read_volatile(addr as *const usize);
+    // SAFETY: only ever called with a word of the list head or the list link at the
+    // start of an entry, both in restored memory (our contract).
+    let read = |addr: usize| unsafe { core::ptr::read_volatile(addr as *const usize) };
     let futex_offset = read(head + word) as isize;
     let retarget = |entry: usize| {
         // Bit 0 of a list pointer marks a PI mutex.
         let lock = (entry & !1) as isize + futex_offset;
         let lock = lock as usize as *mut u32;
-        let value = core::ptr::read_volatile(lock);
-        if value & FUTEX_TID_MASK == old {
-            core::ptr::write_volatile(lock, (value & !FUTEX_TID_MASK) | new);
-            let owner = (lock as usize + 8) as *mut u32;
-            if core::ptr::read_volatile(owner) == old {
-                core::ptr::write_volatile(owner, new);
+        // SAFETY: entry is a mutex on the list (our contract): `lock` is its aligned futex
+        // word, and glibc's `__owner` the int 8 bytes further on. This thread holds it, so
+        // others only ever set FUTEX_WAITERS in the word; one resumed before this thread
+        // that does so between the read and the write loses that bit (volatile, not
+        // atomic).
+        unsafe {
+            let value = core::ptr::read_volatile(lock);
+            if value & FUTEX_TID_MASK == old {
+                core::ptr::write_volatile(lock, (value & !FUTEX_TID_MASK) | new);
+                let owner = (lock as usize + 8) as *mut u32;
+                if core::ptr::read_volatile(owner) == old {
+                    core::ptr::write_volatile(owner, new);
+                }
             }
         }
     };
@@ -330,10 +375,16 @@ unsafe fn spawn_thread(rt: &mut Runtime, i: usize, same_id: bool) {
     // The thread starts just below its own saved stack pointer (minus the red zone):
     // that memory is free in the restored stack.
     let stack_top = rt.slots[i].ctx.sp as usize - 256;
-    let spawned: Result<u32, syscalls::Errno> = if same_id {
-        sys::clone_thread_with_tid(flags, stack_top, ctid, ctid, tls, rec.tid as u32, thread_entry, i)
-    } else {
-        sys::clone_thread(flags, stack_top, ctid, ctid, tls, thread_entry, i)
+    // SAFETY: stack_top lies below the thread's saved stack pointer in its restored
+    // stack, which nothing uses (the thread does not exist yet, and resumes above that
+    // point); thread_entry never returns and gets its slot index; ctid is libc's tid
+    // field in restored memory; tls, and tls_scratch it may point to, outlive the call.
+    let spawned: Result<u32, syscalls::Errno> = unsafe {
+        if same_id {
+            sys::clone_thread_with_tid(flags, stack_top, ctid, ctid, tls, rec.tid as u32, thread_entry, i)
+        } else {
+            sys::clone_thread(flags, stack_top, ctid, ctid, tls, thread_entry, i)
+        }
     };
     match spawned {
         Ok(tid) => rt.slots[i].new_tid = tid,
@@ -344,9 +395,15 @@ unsafe fn spawn_thread(rt: &mut Runtime, i: usize, same_id: bool) {
 /// # Safety
 /// Only as the entry of a thread made by `spawn_thread`, with its slot index.
 unsafe extern "C" fn thread_entry(i: usize) -> ! {
-    let rt = &*RT.get();
-    restore_thread(&rt.slots[i].rec, false);
-    arch::resume(&rt.slots[i].ctx, RESTARTED)
+    // SAFETY: this thread reads only its own slot's `rec` and `ctx`, which nothing
+    // writes while the restore goes on (restore_main writes only `new_tid` fields now).
+    let rt = unsafe { &*RT.get() };
+    // SAFETY: this thread is slot i's, made by spawn_thread (our contract).
+    unsafe { restore_thread(&rt.slots[i].rec, false) };
+    // SAFETY: slot i's context was filled by save_and_call in `park` at checkpoint time;
+    // its stack is back byte for byte, and this thread started below ctx.sp, so the
+    // frames above it are intact.
+    unsafe { arch::resume(&rt.slots[i].ctx, RESTARTED) }
 }
 
 /// A disposition from the image in the kernel's form for this architecture.

@@ -1,6 +1,7 @@
 //! The runtime's shared state: the phase of the checkpoint protocol, one slot per
 //! thread, and the records saved with the image. The coordinator (`checkpoint`), the
 //! writer and the restore code all work on it; none of them owns it.
+#![deny(unsafe_code)]
 
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 

@@ -1,6 +1,7 @@
 //! The status file through which `mtcp checkpoint PID` learns that a process runs the
 //! runtime and that a checkpoint ended (its path and line format are
 //! `mtcp_core::protocol`'s); always replaced atomically.
+#![deny(unsafe_code)]
 
 use core::fmt::Write;
 

@@ -1,4 +1,5 @@
 //! How a checkpoint is asked for: the checkpoint signal's handler and the interval timer.
+#![deny(unsafe_code)]
 
 use mtcp_core::fmt::ErrnoName;
 use mtcp_core::protocol::TIMER_VALUE;

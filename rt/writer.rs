@@ -732,7 +732,9 @@ fn plan_region_runs(
             if pm & PM_SWAPPED != 0 {
                 true
             } else if pm & PM_PRESENT != 0 {
-                // SAFETY: the page is mapped, readable (zero_check) and present.
+                // SAFETY: a page-aligned page of this mapping, readable (zero_check) and
+                // present; private anonymous memory that only this process's threads
+                // write, and they are all parked.
                 !(zero_check && unsafe { page_is_zero(addr) })
             } else {
                 false
@@ -756,10 +758,15 @@ fn plan_region_runs(
     Ok(())
 }
 
+/// Whether the page at `addr` holds only zero bytes.
+///
 /// # Safety
-/// `addr` must be a readable page.
+/// `addr` must be the page-aligned address of a readable page that stays mapped, and
+/// that nothing writes, while it is read.
 unsafe fn page_is_zero(addr: usize) -> bool {
-    let words = core::slice::from_raw_parts(addr as *const u64, PAGE / 8);
+    // SAFETY: a whole readable page, aligned for u64 and left alone while it is read (our
+    // contract); any bits are a valid u64.
+    let words = unsafe { core::slice::from_raw_parts(addr as *const u64, PAGE / 8) };
     let mut acc = 0u64;
     for chunk in words.chunks_exact(8) {
         for w in chunk {
