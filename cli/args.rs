@@ -240,3 +240,246 @@ impl Args {
         names
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    fn nothing(_: Args) -> Result<u8> {
+        Ok(0)
+    }
+
+    const ONE: Subcommand = Subcommand {
+        name: "t",
+        synopsis: "[--flag] [--dir D] [--text T] X",
+        summary: "test",
+        about: "About t.",
+        options: &[
+            Opt {
+                name: "--flag",
+                value: Value::None,
+                help: "a flag",
+            },
+            Opt {
+                name: "--dir",
+                value: Value::Os("D"),
+                help: "any value",
+            },
+            Opt {
+                name: "--text",
+                value: Value::Text("T"),
+                help: "a text value,\ndescribed on two lines",
+            },
+        ],
+        notes: "",
+        operands: Operands::One("X"),
+        run: nothing,
+    };
+
+    const PROGRAM: Subcommand = Subcommand {
+        synopsis: "[--flag] [--dir D] [--text T] [--] PROG ARGS...",
+        operands: Operands::Program,
+        ..ONE
+    };
+
+    fn os(b: impl AsRef<[u8]>) -> OsString {
+        OsStr::from_bytes(b.as_ref()).to_os_string()
+    }
+
+    /// A command line from text and byte strings.
+    macro_rules! argv {
+        ($($a:expr),* $(,)?) => { vec![$(os($a)),*] };
+    }
+
+    fn run(cmd: &Subcommand, args: Vec<OsString>) -> Args {
+        match cmd.parse(args.clone()) {
+            Ok(Parsed::Run(a)) => a,
+            Ok(Parsed::Help) => panic!("{:?}: help", args),
+            Err(e) => panic!("{:?}: {:?}", args, e),
+        }
+    }
+
+    fn usage_error(cmd: &Subcommand, args: Vec<OsString>) -> String {
+        match cmd.parse(args.clone()) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("{:?}: expected a usage error, got {:?}", args, other),
+        }
+    }
+
+    #[test]
+    fn values_attached_or_separate() {
+        for args in [
+            argv!["--dir=a b", "x"],
+            argv!["--dir", "a b", "x"],
+            argv!["x", "--dir", "a b"],
+        ] {
+            let a = run(&ONE, args);
+            assert_eq!(a.value("--dir"), Some(OsStr::new("a b")));
+            assert_eq!(a.operands, argv!["x"]);
+        }
+        let a = run(&ONE, argv!["--text=1", "--flag", "--text", "2", "x", "--flag"]);
+        assert_eq!(a.texts("--text"), ["1", "2"]);
+        assert_eq!(a.text("--text"), Some("2"));
+        assert!(a.flag("--flag"));
+        assert_eq!(a.names(), ["--text", "--flag"]);
+        assert!(!run(&ONE, argv!["x"]).flag("--flag"));
+        // An empty attached value is a value; the next argument is one whatever it looks like.
+        assert_eq!(run(&ONE, argv!["--dir=", "x"]).value("--dir"), Some(OsStr::new("")));
+        for v in ["--", "-x", "--flag"] {
+            let a = run(&ONE, argv!["--dir", v, "x"]);
+            assert_eq!(a.value("--dir"), Some(OsStr::new(v)));
+            assert_eq!(a.names(), ["--dir"]);
+        }
+    }
+
+    #[test]
+    fn missing_value() {
+        assert_eq!(usage_error(&ONE, argv!["x", "--dir"]), "t: option --dir needs a value");
+        assert_eq!(usage_error(&PROGRAM, argv!["--text"]), "t: option --text needs a value");
+    }
+
+    #[test]
+    fn unknown_options() {
+        assert_eq!(
+            usage_error(&ONE, argv!["--nope", "x"]),
+            "t: unknown option --nope (see `mtcp t --help`)"
+        );
+        // Short words are looked up whole, up to any '=', like the long ones.
+        for (arg, name) in [
+            (&b"-x"[..], "-x"),
+            (b"-hx", "-hx"),
+            (b"-dir=a", "-dir"),
+            (b"-=a", "-"),
+            (b"--nope=a", "--nope"),
+            (b"--=a", "--"),
+            (b"---flag", "---flag"),
+            (b"--fl\xffag", "--fl\u{fffd}ag"),
+            (b"-\xff", "-\u{fffd}"),
+        ] {
+            let expect = format!("t: unknown option {} (see `mtcp t --help`)", name);
+            assert_eq!(usage_error(&ONE, argv![arg, "x"]), expect);
+            assert_eq!(usage_error(&PROGRAM, argv![arg, "prog"]), expect);
+        }
+    }
+
+    #[test]
+    fn help() {
+        for arg in ["-h", "--help", "-h=1", "--help=1"] {
+            assert_eq!(ONE.parse(argv![arg]).unwrap(), Parsed::Help);
+            assert_eq!(ONE.parse(argv!["x", "--flag", arg]).unwrap(), Parsed::Help);
+            assert_eq!(PROGRAM.parse(argv!["--flag", arg, "prog"]).unwrap(), Parsed::Help);
+        }
+        // Options are taken in order, so an earlier mistake wins.
+        assert!(usage_error(&ONE, argv!["--nope", "--help"]).contains("unknown option --nope"));
+        // After `--`, or among the program's arguments, it is an operand.
+        assert_eq!(run(&ONE, argv!["--", "--help"]).operands, argv!["--help"]);
+        assert_eq!(run(&PROGRAM, argv!["prog", "--help"]).operands, argv!["prog", "--help"]);
+    }
+
+    #[test]
+    fn flags_take_no_value() {
+        for arg in ["--flag=1", "--flag="] {
+            assert_eq!(usage_error(&ONE, argv![arg, "x"]), "t: option --flag takes no value");
+        }
+    }
+
+    #[test]
+    fn one_operand() {
+        assert_eq!(
+            usage_error(&ONE, argv![]),
+            "t: no X given (usage: mtcp t [--flag] [--dir D] [--text T] X)"
+        );
+        assert_eq!(usage_error(&ONE, argv!["--flag"]), usage_error(&ONE, argv![]));
+        assert_eq!(usage_error(&ONE, argv!["x", "y"]), "t: unexpected argument 'y'");
+        assert_eq!(usage_error(&ONE, argv!["x", "--", "y"]), "t: unexpected argument 'y'");
+        // An empty operand is one; the command decides what it means.
+        assert_eq!(run(&ONE, argv![""]).operands, argv![""]);
+        // After `--` anything is an operand; `-` always is.
+        assert_eq!(run(&ONE, argv!["--", "-x"]).operands, argv!["-x"]);
+        assert_eq!(run(&ONE, argv!["--", "--"]).operands, argv!["--"]);
+        assert_eq!(run(&ONE, argv!["-", "--flag"]).operands, argv!["-"]);
+        let a = run(&ONE, argv!["--flag", "--", "--dir"]);
+        assert_eq!((a.names(), a.operands), (vec!["--flag"], argv!["--dir"]));
+    }
+
+    #[test]
+    fn program_and_its_arguments() {
+        // The first operand ends the options, with or without `--`.
+        let expect = argv!["prog", "-x", "--dir", "--", "--flag", ""];
+        let a = run(&PROGRAM, [argv!["--flag", "--dir", "d", "--"], expect.clone()].concat());
+        assert_eq!(a.operands, expect);
+        assert_eq!(a.names(), ["--flag", "--dir"]);
+        assert_eq!(
+            run(&PROGRAM, [argv!["--dir=d"], expect.clone()].concat()).operands,
+            expect
+        );
+        assert_eq!(run(&PROGRAM, argv!["--", "-p", "--"]).operands, argv!["-p", "--"]);
+        assert_eq!(run(&PROGRAM, argv!["--", "--"]).operands, argv!["--"]);
+        let none = "t: no program given (usage: mtcp t [--flag] [--dir D] [--text T] [--] PROG ARGS...)";
+        for args in [
+            argv![],
+            argv!["--"],
+            argv!["--flag", "--"],
+            argv![""],
+            argv!["--", "", "x"],
+        ] {
+            assert_eq!(usage_error(&PROGRAM, args), none);
+        }
+    }
+
+    #[test]
+    fn non_utf8() {
+        let bad = b"/tmp/\xff\xfe";
+        for args in [argv!["--dir", bad, bad], argv![[&b"--dir="[..], bad].concat(), bad]] {
+            let a = run(&ONE, args);
+            assert_eq!(a.value("--dir"), Some(OsStr::from_bytes(bad)));
+            assert_eq!(a.operands, argv![bad]);
+        }
+        assert_eq!(run(&PROGRAM, argv!["--", bad, bad]).operands, argv![bad, bad]);
+        assert_eq!(
+            usage_error(&ONE, argv!["--text", bad, "x"]),
+            "t: invalid value for --text: \"/tmp/\\xFF\\xFE\""
+        );
+        assert_eq!(
+            usage_error(&ONE, argv!["x", b"y\xff"]),
+            "t: unexpected argument 'y\u{fffd}'"
+        );
+    }
+
+    #[test]
+    fn help_text_layout() {
+        let h = ONE.help();
+        assert!(h.starts_with("usage: mtcp t [--flag] [--dir D] [--text T] X\n\nAbout t.\n\noptions:\n"));
+        assert!(h.ends_with(
+            "
+  --flag          a flag
+  --dir D         any value
+  --text T        a text value,
+                  described on two lines
+  -h, --help      show this help
+"
+        ));
+    }
+
+    #[test]
+    fn commands_describe_themselves_once() {
+        let usage = crate::usage_text();
+        for c in crate::COMMANDS {
+            let help = c.help();
+            assert!(help.starts_with(&format!("usage: mtcp {} {}\n", c.name, c.synopsis)));
+            assert!(usage.contains(&format!("\n  {} {}\n{:17}{}\n", c.name, c.synopsis, "", c.summary)));
+            for o in c.options {
+                assert!(
+                    c.synopsis.contains(o.name),
+                    "{} {} is not in the synopsis",
+                    c.name,
+                    o.name
+                );
+                assert!(help.contains(&format!("\n  {}", o.name)), "{} {}", c.name, o.name);
+            }
+            // Every command answers --help without running.
+            assert_eq!(c.parse(argv!["--help"]).unwrap(), Parsed::Help);
+        }
+    }
+}
