@@ -7,63 +7,46 @@ use std::time::{Duration, Instant};
 use mtcp_core::protocol::{self, StatusFile, TIMER_VALUE};
 use mtcp_core::{sys, Errno};
 
-use crate::{fail, io_msg, usage, Arg, Args, Result};
+use crate::args::{Args, Operands, Opt, Subcommand, Value};
+use crate::{fail, io_msg, usage, Result};
 
-const HELP: &str = "\
-usage: mtcp checkpoint [--timeout SECS] PID
-
+pub const COMMAND: Subcommand = Subcommand {
+    name: "checkpoint",
+    synopsis: "[--timeout SECS] PID",
+    summary: "checkpoint a running process and print the image path",
+    about: "\
 Asks the mtcp runtime inside process PID to checkpoint it, waits until the image is
-written and prints its path as the last line of output.
-
-options:
-  --timeout SECS  give up after SECS seconds (default 60)
-  -h, --help      show this help
-";
+written and prints its path as the last line of output.",
+    options: &[Opt {
+        name: "--timeout",
+        value: Value::Text("SECS"),
+        help: "give up after SECS seconds (default 60)",
+    }],
+    notes: "",
+    operands: Operands::One("PID"),
+    run: main,
+};
 
 const DEFAULT_TIMEOUT: u64 = 60;
 const POLL: Duration = Duration::from_millis(20);
 
-pub fn main(mut args: Args) -> Result<u8> {
+fn main(args: Args) -> Result<u8> {
     let mut timeout = DEFAULT_TIMEOUT;
-    let mut pid_arg: Option<String> = None;
-    let mut only_positional = false;
-    while let Some(a) = args.next_arg() {
-        match a {
-            Arg::Opt(name, v) if !only_positional => match name.as_str() {
-                "-h" | "--help" => {
-                    print!("{}", HELP);
-                    return Ok(0);
-                }
-                "--timeout" => {
-                    let t = args.value_str(&name, v)?;
-                    timeout = match t.parse::<u32>() {
-                        Ok(n) if n > 0 && t.bytes().all(|c| c.is_ascii_digit()) => n as u64,
-                        _ => {
-                            return usage(format!(
-                                "checkpoint: invalid --timeout '{}': expected a positive whole number of seconds",
-                                t
-                            ))
-                        }
-                    };
-                }
-                _ => return args.unknown(&name),
-            },
-            Arg::DashDash => only_positional = true,
-            Arg::Opt(name, _) => return usage(format!("checkpoint: unexpected argument '{}'", name)),
-            Arg::Positional(p) => {
-                if pid_arg.is_some() {
-                    return usage(format!("checkpoint: unexpected argument '{}'", p.to_string_lossy()));
-                }
-                pid_arg = Some(p.to_string_lossy().into_owned());
+    for t in args.texts("--timeout") {
+        timeout = match t.parse::<u32>() {
+            Ok(n) if n > 0 && t.bytes().all(|c| c.is_ascii_digit()) => n as u64,
+            _ => {
+                return usage(format!(
+                    "checkpoint: invalid --timeout '{}': expected a positive whole number of seconds",
+                    t
+                ))
             }
-        }
+        };
     }
-    let pid = match pid_arg {
-        None => return usage("checkpoint: no PID given (usage: mtcp checkpoint [--timeout SECS] PID)"),
-        Some(p) => match p.parse::<i32>() {
-            Ok(n) if n > 0 && p.bytes().all(|c| c.is_ascii_digit()) => n,
-            _ => return usage(format!("checkpoint: invalid PID '{}'", p)),
-        },
+    let p = args.operands[0].to_string_lossy();
+    let pid = match p.parse::<i32>() {
+        Ok(n) if n > 0 && p.bytes().all(|c| c.is_ascii_digit()) => n,
+        _ => return usage(format!("checkpoint: invalid PID '{}'", p)),
     };
     checkpoint(pid, timeout)
 }

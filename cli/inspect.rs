@@ -3,56 +3,35 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::args::{Args, Operands, Opt, Subcommand, Value};
 use crate::image::{self, FormatError, Header, Meta, ProcessRecord, RegionRecord, ThreadRecord};
 use crate::xxh64::Xxh64;
-use crate::{fail, io_msg, usage, Arg, Args, Result};
+use crate::{fail, io_msg, Result};
 
-const HELP: &str = "\
-usage: mtcp inspect [--json] IMAGE
-
+pub const COMMAND: Subcommand = Subcommand {
+    name: "inspect",
+    synopsis: "[--json] IMAGE",
+    summary: "describe an image and verify its checksums",
+    about: "\
 Describes the checkpoint image IMAGE and verifies the checksums of its metadata and
-of every region's saved data. Exits 1 if anything is corrupt.
-
-options:
-  --json          print one JSON object instead of text
-  -h, --help      show this help
-";
+of every region's saved data. Exits 1 if anything is corrupt.",
+    options: &[Opt {
+        name: "--json",
+        value: Value::None,
+        help: "print one JSON object instead of text",
+    }],
+    notes: "",
+    operands: Operands::One("IMAGE"),
+    run: main,
+};
 
 /// Data is hashed in pieces of this size so that huge regions need little memory.
 const CHUNK: u64 = 1 << 20;
 
-pub fn main(mut args: Args) -> Result<u8> {
-    let mut json = false;
-    let mut image_arg: Option<PathBuf> = None;
-    let mut only_positional = false;
-    while let Some(a) = args.next_arg() {
-        match a {
-            Arg::Opt(name, v) if !only_positional => match name.as_str() {
-                "-h" | "--help" => {
-                    print!("{}", HELP);
-                    return Ok(0);
-                }
-                "--json" if v.is_none() => json = true,
-                "--json" => return usage("inspect: option --json takes no value"),
-                _ => return args.unknown(&name),
-            },
-            Arg::DashDash => only_positional = true,
-            Arg::Opt(name, _) => return usage(format!("inspect: unexpected argument '{}'", name)),
-            Arg::Positional(p) => {
-                if image_arg.is_some() {
-                    return usage(format!("inspect: unexpected argument '{}'", p.to_string_lossy()));
-                }
-                image_arg = Some(PathBuf::from(p));
-            }
-        }
-    }
-    let path = match image_arg {
-        Some(p) => p,
-        None => return usage("inspect: no IMAGE given (usage: mtcp inspect [--json] IMAGE)"),
-    };
-    inspect(&path, json)
+fn main(args: Args) -> Result<u8> {
+    inspect(Path::new(&args.operands[0]), args.flag("--json"))
 }
 
 /// A FormatError as one line, with the numbers that explain it.

@@ -9,57 +9,49 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::args::{Args, Operands, Opt, Subcommand, Value};
 use crate::elf::{self, Elf};
-use crate::{fail, io_msg, usage, Arg, Args, Result};
+use crate::{fail, io_msg, usage, Result};
 
-const HELP: &str = "\
-usage: mtcp launch [--dir D] [--interval S] [--signal SIG] [--] PROG ARGS...
-
-Runs PROG with the mtcp runtime, in place of this process (same pid).
-
-options:
-  --dir D         directory for images (MTCP_DIR; default: the program's working directory)
-  --interval S    checkpoint every S seconds (MTCP_INTERVAL; 0 = only on request)
-  --signal SIG    checkpoint signal (MTCP_SIGNAL): a number 1-64 or a name such as
-                  USR2, SIGUSR2 or RTMIN+3 (default USR2; KILL, STOP, 32 and 33 are refused)
-  -h, --help      show this help
-
+pub const COMMAND: Subcommand = Subcommand {
+    name: "launch",
+    synopsis: "[--dir D] [--interval S] [--signal SIG] [--] PROG ARGS...",
+    summary: "run PROG with the mtcp runtime",
+    about: "Runs PROG with the mtcp runtime, in place of this process (same pid).",
+    options: &[
+        Opt {
+            name: "--dir",
+            value: Value::Os("D"),
+            help: "directory for images (MTCP_DIR; default: the program's working directory)",
+        },
+        Opt {
+            name: "--interval",
+            value: Value::Text("S"),
+            help: "checkpoint every S seconds (MTCP_INTERVAL; 0 = only on request)",
+        },
+        Opt {
+            name: "--signal",
+            value: Value::Text("SIG"),
+            help: "checkpoint signal (MTCP_SIGNAL): a number 1-64 or a name such as
+USR2, SIGUSR2 or RTMIN+3 (default USR2; KILL, STOP, 32 and 33 are refused)",
+        },
+    ],
+    notes: "\
 A dynamically linked PROG that does not define mtcp_checkpoint gets the runtime
 through LD_PRELOAD; a static PROG, or one linked with the runtime, only gets the
-environment. For a #! script the interpreter decides.
-";
+environment. For a #! script the interpreter decides.",
+    operands: Operands::Program,
+    run: main,
+};
 
 /// Linux follows at most this many nested #! interpreters.
 const MAX_SCRIPT_DEPTH: u32 = 4;
 
-pub fn main(mut args: Args) -> Result<u8> {
-    let mut dir: Option<OsString> = None;
-    let mut interval: Option<String> = None;
-    let mut signal: Option<String> = None;
-    let command: Vec<OsString> = loop {
-        match args.next_arg() {
-            None => return usage("launch: no program given (usage: mtcp launch [options] -- PROG ARGS...)"),
-            Some(Arg::DashDash) => break args.rest(),
-            Some(Arg::Positional(p)) => {
-                let mut c = vec![p];
-                c.extend(args.rest());
-                break c;
-            }
-            Some(Arg::Opt(name, v)) => match name.as_str() {
-                "-h" | "--help" => {
-                    print!("{}", HELP);
-                    return Ok(0);
-                }
-                "--dir" => dir = Some(args.value(&name, v)?),
-                "--interval" => interval = Some(args.value_str(&name, v)?),
-                "--signal" => signal = Some(args.value_str(&name, v)?),
-                _ => return args.unknown(&name),
-            },
-        }
-    };
-    if command.is_empty() || command[0].is_empty() {
-        return usage("launch: no program given (usage: mtcp launch [options] -- PROG ARGS...)");
-    }
+fn main(args: Args) -> Result<u8> {
+    let dir = args.value("--dir");
+    let interval = args.text("--interval");
+    let signal = args.text("--signal");
+    let command = &args.operands;
 
     let mut env: Vec<(&str, OsString)> = Vec::new();
     if let Some(i) = &interval {

@@ -2,6 +2,7 @@
 
 use mtcp_core::{image, xxh64};
 
+mod args;
 mod checkpoint;
 mod elf;
 mod inspect;
@@ -12,28 +13,37 @@ mod signal;
 #[cfg(test)]
 mod format_tests;
 
-use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "\
+use args::Subcommand;
+
+const COMMANDS: [&Subcommand; 4] = [
+    &launch::COMMAND,
+    &checkpoint::COMMAND,
+    &restart::COMMAND,
+    &inspect::COMMAND,
+];
+
+/// What `mtcp --help` prints: each command's synopsis and summary from its table entry.
+fn usage_text() -> String {
+    let mut s = String::from(
+        "\
 usage: mtcp <command> [options]
 
 Transparent checkpoint/restart of Linux processes.
 
 commands:
-  launch [--dir D] [--interval S] [--signal SIG] -- PROG ARGS...
-                 run PROG with the mtcp runtime
-  checkpoint [--timeout SECS] PID
-                 checkpoint a running process and print the image path
-  restart [--verbose] [--same-pid] IMAGE
-                 bring a process back from an image, in place of this one
-  inspect [--json] IMAGE
-                 describe an image and verify its checksums
-
-Run `mtcp <command> --help` for details.
-";
+",
+    );
+    for c in COMMANDS {
+        let _ = writeln!(s, "  {} {}\n{:17}{}", c.name, c.synopsis, "", c.summary);
+    }
+    s.push_str("\nRun `mtcp <command> --help` for details.\n");
+    s
+}
 
 /// How a subcommand failed: a usage mistake (exit 2) or a real failure (exit 1).
 #[derive(Debug)]
@@ -50,83 +60,6 @@ pub fn usage<T>(msg: impl Into<String>) -> Result<T> {
 
 pub fn fail<T>(msg: impl Into<String>) -> Result<T> {
     Err(Error::Fail(msg.into()))
-}
-
-/// Walks a subcommand's arguments: options first, then positionals.
-pub struct Args {
-    args: Vec<OsString>,
-    pos: usize,
-    /// The subcommand's name, for error messages.
-    pub cmd: &'static str,
-}
-
-/// One parsed option or positional argument.
-pub enum Arg {
-    /// `--name` or `--name=value` (the value, if attached, is kept for `value`).
-    Opt(String, Option<OsString>),
-    Positional(OsString),
-    /// `--` was seen: everything after it is positional.
-    DashDash,
-}
-
-impl Args {
-    pub fn new(cmd: &'static str, args: Vec<OsString>) -> Args {
-        Args { args, pos: 0, cmd }
-    }
-
-    pub fn next_arg(&mut self) -> Option<Arg> {
-        let a = self.args.get(self.pos)?.clone();
-        self.pos += 1;
-        let b = a.as_bytes();
-        if b == b"--" {
-            return Some(Arg::DashDash);
-        }
-        if b.len() > 1 && b[0] == b'-' {
-            // Bytes, not lossy text, so that `--dir=<non-UTF-8 path>` survives.
-            if let Some(eq) = b.iter().position(|&c| c == b'=') {
-                let name = String::from_utf8_lossy(&b[..eq]).into_owned();
-                return Some(Arg::Opt(name, Some(OsStr::from_bytes(&b[eq + 1..]).to_os_string())));
-            }
-            return Some(Arg::Opt(String::from_utf8_lossy(b).into_owned(), None));
-        }
-        Some(Arg::Positional(a))
-    }
-
-    /// The value of option `name`: attached with `=` or the next argument.
-    pub fn value(&mut self, name: &str, attached: Option<OsString>) -> Result<OsString> {
-        if let Some(v) = attached {
-            return Ok(v);
-        }
-        match self.args.get(self.pos) {
-            Some(v) => {
-                self.pos += 1;
-                Ok(v.clone())
-            }
-            None => usage(format!("{}: option {} needs a value", self.cmd, name)),
-        }
-    }
-
-    /// Like `value`, for options whose values must be text.
-    pub fn value_str(&mut self, name: &str, attached: Option<OsString>) -> Result<String> {
-        match self.value(name, attached)?.into_string() {
-            Ok(s) => Ok(s),
-            Err(v) => usage(format!("{}: invalid value for {}: {:?}", self.cmd, name, v)),
-        }
-    }
-
-    /// Everything not consumed yet.
-    pub fn rest(&mut self) -> Vec<OsString> {
-        let r = self.args[self.pos..].to_vec();
-        self.pos = self.args.len();
-        r
-    }
-
-    pub fn unknown<T>(&self, opt: &str) -> Result<T> {
-        usage(format!(
-            "{}: unknown option {} (see `mtcp {} --help`)",
-            self.cmd, opt, self.cmd
-        ))
-    }
 }
 
 /// The directory holding the running `mtcp` executable; the runtime and `mtcp_restart`
@@ -224,18 +157,17 @@ fn run(argv: Vec<OsString>) -> Result<u8> {
     let rest: Vec<OsString> = it.collect();
     match cmd.to_string_lossy().as_ref() {
         "-h" | "--help" | "help" => {
-            print!("{}", USAGE);
+            print!("{}", usage_text());
             Ok(0)
         }
         "-V" | "--version" => {
             println!("mtcp {} ({})", env!("CARGO_PKG_VERSION"), env!("MTCP_BUILD_TARGET"));
             Ok(0)
         }
-        "launch" => launch::main(Args::new("launch", rest)),
-        "checkpoint" => checkpoint::main(Args::new("checkpoint", rest)),
-        "restart" => restart::main(Args::new("restart", rest)),
-        "inspect" => inspect::main(Args::new("inspect", rest)),
-        other => usage(format!("unknown command '{}' (see `mtcp --help`)", other)),
+        name => match COMMANDS.iter().find(|c| c.name == name) {
+            Some(c) => c.main(rest),
+            None => usage(format!("unknown command '{}' (see `mtcp --help`)", name)),
+        },
     }
 }
 

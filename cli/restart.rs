@@ -1,63 +1,42 @@
 //! `mtcp restart`: picks the `mtcp_restart` of the image's architecture and execs it in place.
 
-use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::args::{Args, Operands, Opt, Subcommand, Value};
 use crate::image;
-use crate::{fail, io_msg, usage, Arg, Args, Result};
+use crate::{fail, io_msg, Result};
 
-const HELP: &str = "\
-usage: mtcp restart [--verbose] [--same-pid] IMAGE
-
+pub const COMMAND: Subcommand = Subcommand {
+    name: "restart",
+    synopsis: "[--verbose] [--same-pid] IMAGE",
+    summary: "bring a process back from an image, in place of this one",
+    about: "\
 Brings the process saved in IMAGE back, in place of this one: it keeps this pid
-(unless --same-pid) and this terminal.
+(unless --same-pid) and this terminal.",
+    options: &[
+        Opt {
+            name: "--verbose",
+            value: Value::None,
+            help: "report each restore step on stderr",
+        },
+        Opt {
+            name: "--same-pid",
+            value: Value::None,
+            help: "give the process back its original pid (fails if it is taken)",
+        },
+    ],
+    notes: "",
+    operands: Operands::One("IMAGE"),
+    run: main,
+};
 
-options:
-  --verbose       report each restore step on stderr
-  --same-pid      give the process back its original pid (fails if it is taken)
-  -h, --help      show this help
-";
-
-pub fn main(mut args: Args) -> Result<u8> {
-    let mut flags: Vec<&str> = Vec::new();
-    let mut image_arg: Option<OsString> = None;
-    let mut only_positional = false;
-    while let Some(a) = args.next_arg() {
-        match a {
-            Arg::Opt(name, v) if !only_positional => {
-                let flag = match name.as_str() {
-                    "-h" | "--help" => {
-                        print!("{}", HELP);
-                        return Ok(0);
-                    }
-                    "--verbose" => "--verbose",
-                    "--same-pid" => "--same-pid",
-                    _ => return args.unknown(&name),
-                };
-                if v.is_some() {
-                    return usage(format!("restart: option {} takes no value", name));
-                }
-                if !flags.contains(&flag) {
-                    flags.push(flag);
-                }
-            }
-            Arg::DashDash => only_positional = true,
-            Arg::Opt(name, _) => return usage(format!("restart: unexpected argument '{}'", name)),
-            Arg::Positional(p) => {
-                if image_arg.is_some() {
-                    return usage(format!("restart: unexpected argument '{}'", p.to_string_lossy()));
-                }
-                image_arg = Some(p);
-            }
-        }
-    }
-    let image_path = match image_arg {
-        Some(p) => PathBuf::from(p),
-        None => return usage("restart: no IMAGE given (usage: mtcp restart [--verbose] [--same-pid] IMAGE)"),
-    };
+fn main(args: Args) -> Result<u8> {
+    // Passed on to mtcp_restart, which has the same flags.
+    let flags = args.names();
+    let image_path = PathBuf::from(&args.operands[0]);
 
     // Only the header is checked here; mtcp_restart checks everything else.
     let (_, header) = crate::inspect::open_image(&image_path)?;
