@@ -19,8 +19,8 @@ use mtcp_core::sys;
 
 use crate::config::CONFIG;
 use crate::state::{
-    end_phase, FailMessage, Runtime, API_REQUEST, CHECKPOINTED, CHECKPOINTS, COORDINATOR, IDLE, IN_PARK, LAST_RESULT,
-    MAX_THREADS, PARKED, PHASE, RELEASE, RESTARTED, RETRYING, RT, SLOTS_USED, STOPPING,
+    end_phase, FailMessage, Runtime, API_REQUEST, CHECKPOINTED, CHECKPOINTS, COORDINATOR, FINISHING, IDLE, IN_PARK,
+    LAST_RESULT, MAX_THREADS, PARKED, PHASE, RELEASE, RESTARTED, RETRYING, ROUND, RT, SLOTS_USED, STOPPING,
 };
 use crate::writer::{self, Unsaved};
 
@@ -46,7 +46,7 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
     };
     let own_tkill = code == SI_TKILL && sender == sys::getpid();
 
-    match PHASE.load(Ordering::Acquire) {
+    match wait_while_finishing() {
         // A stale stop request, or a request the checkpoint under way will serve.
         RETRYING => return,
         STOPPING if COORDINATOR.load(Ordering::Acquire) != tid => {
@@ -69,7 +69,7 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
     }
     match PHASE.compare_exchange(IDLE, STOPPING, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => {}
-        Err(RETRYING) => return,
+        Err(RETRYING) | Err(FINISHING) => return,
         Err(_) => {
             // SAFETY: as above: another thread is the coordinator.
             unsafe { park(uc) };
@@ -87,11 +87,23 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
     unsafe { coordinate(uc, nonce) };
 }
 
-/// Claims a slot and records the calling thread in it.
+/// The phase, once it is not FINISHING: a request that arrives while the threads of the
+/// last checkpoint (or a restore) are being let go is taken after that, not lost.
+fn wait_while_finishing() -> u32 {
+    loop {
+        match PHASE.load(Ordering::Acquire) {
+            FINISHING => sys::futex_wait(&PHASE, FINISHING),
+            phase => return phase,
+        }
+    }
+}
+
+/// Claims a slot and records the calling thread in it, for the current round.
 ///
 /// # Safety
 /// Only from the checkpoint handler, with `uc` the kernel's ucontext for the calling thread.
 unsafe fn claim_slot(uc: *const u8) -> Option<usize> {
+    let round = ROUND.load(Ordering::Acquire);
     let i = SLOTS_USED.fetch_add(1, Ordering::AcqRel) as usize;
     if i >= MAX_THREADS {
         return None;
@@ -100,7 +112,7 @@ unsafe fn claim_slot(uc: *const u8) -> Option<usize> {
     let slot = unsafe { &mut (*RT.get()).slots[i] };
     // SAFETY: `uc` is the kernel's ucontext for this thread's handler (our contract).
     unsafe { crate::capture::capture_thread(&mut slot.rec, uc) };
-    slot.parked.store(0, Ordering::Release);
+    slot.round = round;
     Some(i)
 }
 
@@ -130,14 +142,16 @@ unsafe fn park(uc: *mut u8) {
 }
 
 extern "C" fn park_wait(i: usize) -> usize {
+    // SAFETY: slot i belongs to this thread for the whole round.
+    let slot = unsafe { &(*RT.get()).slots[i] };
     let release = RELEASE.load(Ordering::Acquire);
     // Read after `release`: if the round is abandoned after this check, RELEASE has
-    // moved on by the time we wait, and the wait ends at once.
-    if PHASE.load(Ordering::Acquire) != STOPPING {
+    // moved on by the time we wait, and the wait ends at once. A thread that claimed its
+    // slot in a round already abandoned leaves too (it is signalled again).
+    if PHASE.load(Ordering::Acquire) != STOPPING || ROUND.load(Ordering::Acquire) != slot.round {
         return CHECKPOINTED;
     }
-    // SAFETY: slot i belongs to this thread for the whole round.
-    unsafe { (*RT.get()).slots[i].parked.store(1, Ordering::Release) };
+    slot.parked.store(slot.round, Ordering::Release);
     PARKED.fetch_add(1, Ordering::AcqRel);
     sys::futex_wake_all(&PARKED);
     while RELEASE.load(Ordering::Acquire) == release {
@@ -158,9 +172,9 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
     let (mut arena, top) = match writer::map_scratch() {
         Ok(s) => s,
         Err(msg) => {
-            // SAFETY: the coordinator (our contract), before it has signalled any thread,
-            // so there is nothing of its own to release; on this path finish uses only
-            // RT's status_seq, which only the coordinator and the restore code change.
+            // SAFETY: the coordinator (our contract). It has signalled no thread, but a
+            // thread that took an outside request meanwhile may have parked: finish lets
+            // it go too.
             unsafe { finish(Err(msg), nonce) };
             return;
         }
@@ -172,14 +186,9 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
     let me = match stopped {
         Ok(me) => me,
         Err(msg) => {
-            // SAFETY: the scratch stack is free again (the call on it returned); the
-            // coordinator releases the threads it stopped before it calls finish.
-            unsafe {
-                on_stack(top, || {
-                    release_threads();
-                    finish(Err(msg), nonce);
-                })
-            };
+            // SAFETY: the scratch stack is free again (the call on it returned); finish
+            // runs in the coordinator (our contract) and lets the stopped threads go.
+            unsafe { on_stack(top, || finish(Err(msg), nonce)) };
             arena.unmap();
             return;
         }
@@ -205,14 +214,9 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
         return;
     }
     let result = core::mem::replace(&mut job.result, Ok(()));
-    // SAFETY: the scratch stack is free again (write_in_place's call on it returned); the
-    // coordinator releases every parked thread before it calls finish.
-    unsafe {
-        on_stack(top, || {
-            release_threads();
-            finish(result, nonce);
-        })
-    };
+    // SAFETY: the scratch stack is free again (write_in_place's call on it returned);
+    // finish runs in the coordinator (our contract) and lets the parked threads go.
+    unsafe { on_stack(top, || finish(result, nonce)) };
     arena.unmap();
 }
 
@@ -224,6 +228,8 @@ unsafe fn stop_all(uc: *mut u8) -> Result<usize, FailMessage> {
     let started = sys::monotonic_ns();
     let mut round = 0u64;
     loop {
+        // A new round: no slot parked before counts in it.
+        ROUND.fetch_add(1, Ordering::AcqRel);
         // SAFETY: still in the coordinator's handler, with its own `uc` (our contract).
         let me = unsafe { claim_slot(uc) }.ok_or_else(too_many_threads)?;
         // SAFETY: the coordinator (our contract).
@@ -442,16 +448,18 @@ unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
 /// # Safety
 /// Only while a checkpoint is stopping threads.
 unsafe fn is_parked(tid: u32) -> bool {
+    if tid == COORDINATOR.load(Ordering::Acquire) {
+        return true;
+    }
     let used = (SLOTS_USED.load(Ordering::Acquire) as usize).min(MAX_THREADS);
-    // SAFETY: the coordinator only reads here, and only slots below SLOTS_USED; `parked`
-    // is atomic. Not airtight: a slot's owner may still be inside claim_slot, writing
-    // `rec` (so `rec.tid` is read as it is written) with `parked` still 1 from an
-    // earlier round.
+    let round = ROUND.load(Ordering::Acquire);
+    // SAFETY: the coordinator only reads here, and only slots below SLOTS_USED. A slot's
+    // `rec` is read only once its `parked` (atomic, Acquire) holds this round: its owner
+    // wrote `rec` before storing that (Release), and writes it no more this round.
     let rt = unsafe { &*RT.get() };
-    let me = COORDINATOR.load(Ordering::Acquire);
     rt.slots[..used]
         .iter()
-        .any(|s| s.rec.tid == tid as u64 && (tid == me || s.parked.load(Ordering::Acquire) != 0))
+        .any(|s| s.parked.load(Ordering::Acquire) == round && s.rec.tid == tid as u64)
 }
 
 fn release_threads() {
@@ -459,12 +467,16 @@ fn release_threads() {
     sys::futex_wake_all(&RELEASE);
 }
 
-/// Ends a checkpoint: publishes the result and returns to IDLE.
+/// Ends a checkpoint: lets the parked threads go, publishes the result and returns to
+/// IDLE. Requests that arrive meanwhile wait for IDLE (FINISHING): a thread released
+/// now must not park in this round, which nobody would end.
 ///
 /// # Safety
-/// Only the coordinator, once every other thread has been released.
+/// Only the coordinator.
 unsafe fn finish(result: Result<(), FailMessage>, nonce: u32) {
-    // SAFETY: the coordinator, with the other threads released (our contract); of RT it
+    PHASE.store(FINISHING, Ordering::Release);
+    release_threads();
+    // SAFETY: the coordinator (our contract), with the other threads released; of RT it
     // uses only status_seq and the image path, which only the coordinator and the
     // restore code change (mtcp_image_path writes just the NUL after the path).
     let rt = unsafe { &mut *RT.get() };

@@ -5,7 +5,7 @@
 //! signal handler, which then returns through `rt_sigreturn` on the thread's own frame.
 
 use core::mem::size_of;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU32, Ordering};
 use static_assertions::const_assert_eq;
 
 use mtcp_core::arch::{self, JumpContext};
@@ -18,7 +18,7 @@ use mtcp_core::image::{
 };
 use mtcp_core::sys::{self, CPath, KernelSigaction};
 
-use crate::state::{end_phase, Runtime, IN_PARK, LAST_RESULT, RESTARTED, RT};
+use crate::state::{end_phase, Runtime, FINISHING, IN_PARK, LAST_RESULT, PHASE, RESTARTED, RT};
 
 const RESTORE_STACK_SIZE: usize = 64 << 10;
 
@@ -108,7 +108,9 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     rt.image_path[path_len] = 0;
     rt.image_path_len = path_len;
     rt.real_pid = sys::getpid();
-    end_phase();
+    // Until every thread is back, a checkpoint request waits (a thread resumed early may
+    // take one): a new checkpoint would reuse the slots the restore still reads.
+    PHASE.store(FINISHING, Ordering::Release);
     // Every restored thread but the coordinator leaves the handler through `park`.
     IN_PARK.store(count.saturating_sub(1) as u32, Ordering::Release);
     crate::interpose::RESTARTS.fetch_add(1, Ordering::AcqRel);
@@ -137,6 +139,7 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     }
     // The other threads come last: each runs the program as soon as it exists, so the
     // shared state above must be complete by then.
+    STARTED.store(0, Ordering::Release);
     for i in 0..count {
         if i != main {
             // SAFETY: from restore_main; slot i's thread does not exist yet, so its saved
@@ -144,14 +147,29 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
             unsafe { spawn_thread(rt, i, same_ids) };
         }
     }
+    // Each new thread copies its slot before it resumes; only then may a new checkpoint
+    // (which reuses the slots) start.
+    let spawned = count.saturating_sub(1) as u32;
+    loop {
+        let started = STARTED.load(Ordering::Acquire);
+        if started >= spawned {
+            break;
+        }
+        sys::futex_wait(&STARTED, started);
+    }
     // SAFETY: from restore_main, once every thread exists.
     unsafe { resend_pending_signals(rt) };
-    let ctx = &rt.slots[main].ctx as *const JumpContext;
+    let ctx: JumpContext = rt.slots[main].ctx;
+    end_phase();
     // SAFETY: ctx was filled by save_and_call in the main thread's handler at checkpoint
     // time; the stack it points into is back byte for byte with the image, and nothing
-    // has run on it since (the restore code is on RESTORE_STACK).
-    unsafe { arch::resume(ctx, RESTARTED) }
+    // has run on it since (the restore code is on RESTORE_STACK, where this copy is).
+    unsafe { arch::resume(&ctx, RESTARTED) }
 }
+
+/// Threads recreated by the restore that have copied their slot (a futex word
+/// restore_main waits on).
+static STARTED: AtomicU32 = AtomicU32::new(0);
 
 /// # Safety
 /// Only from `restore_main`, before any other thread exists.
@@ -326,18 +344,28 @@ unsafe fn retarget_robust_mutexes(head: usize, old: u32, new: u32) {
         let lock = (entry & !1) as isize + futex_offset;
         let lock = lock as usize as *mut u32;
         // SAFETY: entry is a mutex on the list (our contract): `lock` is its aligned futex
-        // word, and glibc's `__owner` the int 8 bytes further on. This thread holds it, so
-        // others only ever set FUTEX_WAITERS in the word; one resumed before this thread
-        // that does so between the read and the write loses that bit (volatile, not
-        // atomic).
-        unsafe {
-            let value = core::ptr::read_volatile(lock);
-            if value & FUTEX_TID_MASK == old {
-                core::ptr::write_volatile(lock, (value & !FUTEX_TID_MASK) | new);
-                let owner = (lock as usize + 8) as *mut u32;
-                if core::ptr::read_volatile(owner) == old {
-                    core::ptr::write_volatile(owner, new);
+        // word, which other threads change only atomically (futex protocol), and glibc's
+        // `__owner` the int 8 bytes further on, which only the holder (this thread) writes.
+        let (word, owner) = unsafe { (AtomicU32::from_ptr(lock), (lock as usize + 8) as *mut u32) };
+        // Threads resumed before this one may set FUTEX_WAITERS meanwhile: keep their bits.
+        let mut value = word.load(Ordering::Acquire);
+        while value & FUTEX_TID_MASK == old {
+            match word.compare_exchange(
+                value,
+                (value & !FUTEX_TID_MASK) | new,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // SAFETY: as above: `__owner` of a mutex this thread holds.
+                    unsafe {
+                        if core::ptr::read_volatile(owner) == old {
+                            core::ptr::write_volatile(owner, new);
+                        }
+                    }
+                    break;
                 }
+                Err(now) => value = now,
             }
         }
     };
@@ -400,10 +428,14 @@ unsafe extern "C" fn thread_entry(i: usize) -> ! {
     let rt = unsafe { &*RT.get() };
     // SAFETY: this thread is slot i's, made by spawn_thread (our contract).
     unsafe { restore_thread(&rt.slots[i].rec, false) };
+    // The slot may be reused by a checkpoint once restore_main has seen every thread here.
+    let ctx: JumpContext = rt.slots[i].ctx;
+    STARTED.fetch_add(1, Ordering::AcqRel);
+    sys::futex_wake_all(&STARTED);
     // SAFETY: slot i's context was filled by save_and_call in `park` at checkpoint time;
     // its stack is back byte for byte, and this thread started below ctx.sp, so the
-    // frames above it are intact.
-    unsafe { arch::resume(&rt.slots[i].ctx, RESTARTED) }
+    // frames above it are intact; the copy lies below ctx.sp and is read before the jump.
+    unsafe { arch::resume(&ctx, RESTARTED) }
 }
 
 /// A disposition from the image in the kernel's form for this architecture.

@@ -22,9 +22,16 @@ pub const STOPPING: u32 = 1;
 /// A stop round was abandoned (a thread could not take the signal, typically because it
 /// waits for a lock a parked thread holds); threads leave, then the coordinator retries.
 pub const RETRYING: u32 = 2;
+/// The threads are being let go (after a checkpoint, or during a restore while threads
+/// are recreated): a new request waits in its handler until the phase is IDLE again,
+/// rather than park in a round that is over or be lost.
+pub const FINISHING: u32 = 3;
 
 pub static PHASE: AtomicU32 = AtomicU32::new(IDLE);
 pub static COORDINATOR: AtomicU32 = AtomicU32::new(0);
+/// The current stop round, bumped by the coordinator before each round (never reset, so a
+/// slot's `parked` left from an earlier round or checkpoint never matches it).
+pub static ROUND: AtomicU32 = AtomicU32::new(0);
 /// Slots handed out in this checkpoint.
 pub static SLOTS_USED: AtomicU32 = AtomicU32::new(0);
 /// Threads parked so far (a futex word the coordinator waits on).
@@ -41,7 +48,12 @@ pub static LAST_RESULT: AtomicI32 = AtomicI32::new(0);
 pub struct Slot {
     pub rec: ThreadRecord,
     pub ctx: JumpContext,
+    /// The round in which the slot's thread parked (see ROUND); written by that thread
+    /// after `rec` and `ctx`, so a coordinator that reads the current round here may read
+    /// them.
     pub parked: AtomicU32,
+    /// The round in which the thread claimed the slot (written by that thread only).
+    pub round: u32,
     /// The thread's id after a restart (set by the restore code).
     pub new_tid: u32,
 }
@@ -72,6 +84,7 @@ const EMPTY_SLOT: Slot = Slot {
     rec: ThreadRecord::zeroed(),
     ctx: JumpContext::zeroed(),
     parked: AtomicU32::new(0),
+    round: 0,
     new_tid: 0,
 };
 
@@ -95,10 +108,11 @@ pub static CHECKPOINTS: AtomicU64 = AtomicU64::new(0);
 /// Why a checkpoint failed, as one line for the status file.
 pub type FailMessage = FmtBuf<512>;
 
-/// Back to IDLE; also used by the restore code.
+/// Back to IDLE, waking requests that waited for it; also used by the restore code.
 pub fn end_phase() {
     SLOTS_USED.store(0, Ordering::Release);
     PARKED.store(0, Ordering::Release);
     COORDINATOR.store(0, Ordering::Release);
     PHASE.store(IDLE, Ordering::Release);
+    mtcp_core::sys::futex_wake_all(&PHASE);
 }

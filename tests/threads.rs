@@ -838,3 +838,72 @@ fn same_pid_falls_back_to_new_ids() {
         "no fallback notice for an unprivileged user:\n{err}"
     );
 }
+
+/// Checkpoint requests that overlap: a second signal sent while the first checkpoint
+/// stops the threads, writes, or lets them go must not leave a thread parked in a round
+/// that is over (it would stop working, signals blocked, until some later checkpoint).
+/// Afterwards no thread sits in the checkpoint handler, every worker keeps working
+/// (threads.c checks each), and the restarted process passes the finale.
+#[test]
+fn overlapping_requests() {
+    let t = Test::new("overlapping");
+    let prog = t.compile("threads", Variant::Dynamic, Bits::B64, &["-pthread"]);
+    let fin = t.path("finale");
+    let (mut p, threads) = launch_threads(&t, &prog, &[fin.to_str().unwrap()]);
+    let image = checkpoint(p.pid());
+    // Gaps spread over 0-20 ms, the time a checkpoint of this program takes: some land
+    // in its write, some as it lets the threads go (60 pairs found a stuck thread
+    // before the fix, where 8 had not).
+    for gap_us in (0..60u64).map(|i| (i * 7919) % 20_000) {
+        let before = fs::metadata(&image).and_then(|m| m.modified()).ok();
+        assert!(send_signal(p.pid(), SIGUSR2), "kill -USR2 {}", p.pid());
+        std::thread::sleep(Duration::from_micros(gap_us));
+        assert!(send_signal(p.pid(), SIGUSR2), "kill -USR2 {}", p.pid());
+        let written = poll(CHECKPOINT_TIMEOUT, || {
+            let m = fs::metadata(&image).and_then(|m| m.modified()).ok();
+            (m != before).then_some(())
+        });
+        assert!(
+            written.is_some(),
+            "no checkpoint after two requests {gap_us} us apart\n{}",
+            p.describe()
+        );
+        // Room for a checkpoint of the second request's own.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The handler runs with every signal blocked, and the runtime lets no program block
+    // its checkpoint signal: a thread that keeps SIGUSR2 blocked is stuck in the handler.
+    let mut stuck: Option<HashSet<String>> = None;
+    for _ in 0..6 {
+        let now: HashSet<String> = fs::read_dir(format!("/proc/{}/task", p.pid()))
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                let status = fs::read_to_string(e.path().join("status")).unwrap_or_default();
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("SigBlk:"))
+                    .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+                    .is_some_and(|m| m & (1 << (SIGUSR2 - 1)) != 0)
+            })
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        stuck = Some(match stuck {
+            None => now,
+            Some(s) => s.intersection(&now).cloned().collect(),
+        });
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stuck = stuck.unwrap();
+    assert!(
+        stuck.is_empty(),
+        "threads {stuck:?} stay in the checkpoint handler\n{}",
+        p.describe()
+    );
+    // Every worker keeps going (threads.c checks each every 10 counts).
+    let now = p.last_count().unwrap();
+    p.wait_for_count(now + 25, LINE_TIMEOUT);
+    p.assert_no_bad();
+    let mut c = cycle(&t, p);
+    finale(&mut c.restarted, &fin, threads);
+}
