@@ -41,7 +41,7 @@ pub unsafe fn capture_thread(rec: &mut ThreadRecord, uc: *const u8) {
 /// no getter, so ask it to register libc's area again: EBUSY means "already registered
 /// with exactly these arguments".
 fn registered_rseq(thread_pointer: u64) -> Option<(usize, u32)> {
-    let (offset, _) = arch::libc_rseq()?;
+    let (offset, _) = sys::libc_rseq()?;
     if thread_pointer == 0 {
         return None;
     }

@@ -19,8 +19,8 @@ use mtcp_core::sys;
 
 use crate::config::CONFIG;
 use crate::state::{
-    end_phase, FailMessage, Runtime, API_REQUEST, CHECKPOINTED, CHECKPOINTS, COORDINATOR, FINISHING, IDLE, IN_PARK,
-    LAST_RESULT, MAX_THREADS, PARKED, PHASE, RELEASE, RESTARTED, RETRYING, ROUND, RT, SLOTS_USED, STOPPING,
+    end_phase, FailMessage, Runtime, API_REQUEST, CHECKPOINTED, COORDINATOR, FINISHING, IDLE, IN_PARK, LAST_RESULT,
+    MAX_THREADS, PARKED, PHASE, RELEASE, RESTARTED, RETRYING, ROUND, RT, SLOTS_USED, STOPPING,
 };
 use crate::writer::{self, Unsaved};
 
@@ -166,7 +166,6 @@ extern "C" fn park_wait(i: usize) -> usize {
 /// Only from the handler, by the thread that moved PHASE from IDLE to STOPPING, with `uc`
 /// its signal frame.
 unsafe fn coordinate(uc: *mut u8, nonce: u32) {
-    CHECKPOINTS.fetch_add(1, Ordering::Relaxed);
     let rt = RT.get();
     // Everything heavy runs on a scratch stack: this thread's own may be tiny.
     let (mut arena, top) = match writer::map_scratch() {

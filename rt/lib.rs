@@ -8,6 +8,7 @@
 mod capture;
 mod checkpoint;
 mod config;
+mod fds;
 mod interpose;
 mod restore;
 mod state;

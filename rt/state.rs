@@ -3,7 +3,7 @@
 //! writer and the restore code all work on it; none of them owns it.
 #![deny(unsafe_code)]
 
-use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 use mtcp_core::arch::JumpContext;
 use mtcp_core::fmt::FmtBuf;
@@ -101,9 +101,6 @@ pub static RT: Global<Runtime> = Global::new(Runtime {
     cwd_len: 0,
     status_seq: 0,
 });
-
-/// Checkpoints started in this process (for tests of "50 in a row").
-pub static CHECKPOINTS: AtomicU64 = AtomicU64::new(0);
 
 /// Why a checkpoint failed, as one line for the status file.
 pub type FailMessage = FmtBuf<512>;

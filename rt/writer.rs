@@ -116,7 +116,7 @@ pub fn write_image(rt: &mut Runtime, arena: &mut Arena, unsaved: &Unsaved) -> Re
 struct Facts {
     cwd: &'static [u8],
     exe: &'static [u8],
-    fds: OpenFiles,
+    fds: crate::fds::OpenFiles,
     smaps: &'static [u8],
     pagemap: Fd,
 }
@@ -139,10 +139,10 @@ fn gather_facts(rt: &mut Runtime, arena: &mut Arena) -> Result<Facts, FailMessag
     rt.cwd[..cwd.len()].copy_from_slice(cwd);
     rt.cwd_len = cwd.len();
     let exe_buf = arena.alloc::<u8>(4096).map_err(nomem)?;
-    let exe: &'static [u8] = readlink(b"/proc/self/exe", exe_buf).unwrap_or(b"");
+    let exe: &'static [u8] = sys::readlink(b"/proc/self/exe", exe_buf).unwrap_or(b"");
 
     // Before the writer opens any file of its own.
-    let fds = capture_fds(arena).map_err(|e| fail("cannot list open files in", b"/proc/self/fd", e))?;
+    let fds = crate::fds::capture(arena).map_err(|e| fail("cannot list open files in", b"/proc/self/fd", e))?;
     let smaps = arena
         .read_file(b"/proc/self/smaps")
         .map_err(|e| fail("cannot read", b"/proc/self/smaps", e))?;
@@ -409,121 +409,6 @@ fn seal_header(layout: &Layout, meta_checksum: u64, regions: usize, runs: usize,
     h
 }
 
-/// The process's open file descriptors, recorded before the writer opens its own.
-struct OpenFiles {
-    records: &'static [FdRecord],
-    /// Each record's path as a range of `paths`.
-    ranges: &'static [(usize, usize)],
-    /// The bytes in the pipe, for read ends of pipes, as a range of `paths`.
-    data_ranges: &'static [(usize, usize)],
-    paths: &'static [u8],
-}
-
-fn capture_fds(arena: &mut Arena) -> Result<OpenFiles, Errno> {
-    let mut numbers = arena.vec::<u32>();
-    let mut failed = None;
-    crate::tasks::for_each_entry(b"/proc/self/fd", |fd| {
-        if failed.is_none() {
-            if let Err(e) = numbers.push(fd) {
-                failed = Some(e);
-            }
-        }
-    })?;
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    let numbers = numbers.finish();
-    let records = arena.alloc::<FdRecord>(numbers.len())?;
-    let ranges = arena.alloc::<(usize, usize)>(numbers.len())?;
-    let data_ranges = arena.alloc::<(usize, usize)>(numbers.len())?;
-    let mut paths = arena.vec::<u8>();
-    let mut kept = 0;
-    for &fd in numbers.iter() {
-        let mut link = FmtBuf::<48>::new();
-        let _ = write!(link, "/proc/self/fd/{}", fd);
-        let mut target = [0u8; 4096];
-        let target = match readlink(link.as_bytes(), &mut target) {
-            Ok(t) => t,
-            Err(_) => continue, // the directory's own descriptor, already closed
-        };
-        let mut rec = FdRecord {
-            fd,
-            kind: FD_OTHER,
-            ..FdRecord::default()
-        };
-        if let Ok(st) = CPath::new(link.as_bytes()).and_then(|p| sys::statx(sys::AT_FDCWD, &p, 0)) {
-            rec.mode = st.mode as u32;
-            rec.inode = st.ino;
-            rec.dev_major = st.dev_major;
-            rec.dev_minor = st.dev_minor;
-            rec.kind = match st.mode as u32 & 0o170000 {
-                0o100000 if target.starts_with(b"/") => FD_FILE,
-                0o040000 if target.starts_with(b"/") => FD_DIR,
-                0o020000 if target.starts_with(b"/") => FD_CHAR,
-                0o010000 if target.starts_with(b"pipe:") => FD_PIPE,
-                _ => FD_OTHER,
-            };
-        }
-        let mut info_path = FmtBuf::<48>::new();
-        let _ = write!(info_path, "/proc/self/fdinfo/{}", fd);
-        let mut info = [0u8; 512];
-        let n = sys::read_file(info_path.as_bytes(), &mut info).unwrap_or(0);
-        for line in info[..n].split(|&c| c == b'\n') {
-            if let Some(v) = line.strip_prefix(b"pos:") {
-                rec.pos = maps::dec(v.trim_ascii()).unwrap_or(0);
-            } else if let Some(v) = line.strip_prefix(b"flags:") {
-                rec.flags = v
-                    .trim_ascii()
-                    .iter()
-                    .fold(0u32, |acc, &c| (acc << 3) | (c.wrapping_sub(b'0') as u32 & 7));
-            }
-        }
-        let start = paths.len();
-        for &c in target {
-            paths.push(c)?;
-        }
-        records[kept] = rec;
-        ranges[kept] = (start, paths.len());
-        kept += 1;
-    }
-    // The bytes in each pipe whose both ends are ours: read them, put them straight back.
-    for i in 0..kept {
-        let r = records[i];
-        if r.kind != FD_PIPE || r.flags & 3 != sys::O_RDONLY as u32 {
-            continue;
-        }
-        let writer = records[..kept]
-            .iter()
-            .find(|w| w.kind == FD_PIPE && w.inode == r.inode && w.flags & 3 == sys::O_WRONLY as u32);
-        let writer = match writer {
-            Some(w) => w.fd as i32,
-            None => continue,
-        };
-        let start = paths.len();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let want = sys::bytes_readable(r.fd as i32)?.min(chunk.len());
-            if want == 0 {
-                break;
-            }
-            // SAFETY: chunk is valid for writes of `want` bytes.
-            let got = unsafe { sys::read(r.fd as i32, chunk.as_mut_ptr(), want)? };
-            for &c in &chunk[..got] {
-                paths.push(c)?;
-            }
-        }
-        sys::write_all(writer, &paths.as_slice()[start..])?;
-        data_ranges[i] = (start, paths.len());
-    }
-    let paths = paths.finish();
-    Ok(OpenFiles {
-        records: &records[..kept],
-        ranges: &ranges[..kept],
-        data_ranges: &data_ranges[..kept],
-        paths,
-    })
-}
-
 fn cfg_dir() -> &'static [u8] {
     // SAFETY: the configuration is written only before the first checkpoint.
     unsafe { (*CONFIG.get()).dir() }
@@ -552,21 +437,6 @@ impl StringTable<'_> {
         self.len += s.len();
         r
     }
-}
-
-fn readlink<'a>(path: &[u8], buf: &'a mut [u8]) -> Result<&'a [u8], Errno> {
-    let p = CPath::new(path)?;
-    // SAFETY: p is NUL-terminated; buf is valid for writes of its length.
-    let n = unsafe {
-        syscalls::syscall4(
-            syscalls::Sysno::readlinkat,
-            sys::AT_FDCWD as isize as usize,
-            p.ptr(),
-            buf.as_mut_ptr() as usize,
-            buf.len(),
-        )?
-    };
-    Ok(&buf[..n])
 }
 
 /// Decides how a mapping is rebuilt and what of it is saved; None for mappings that

@@ -411,19 +411,11 @@ extern "C" {
     fn mtcp_arch_errno_fn() -> Option<unsafe extern "C" fn() -> *mut i32>;
 }
 
-/// (offset of the rseq area from the thread pointer, registered size) when the
-/// program's libc registers rseq for its threads.
-pub fn libc_rseq() -> Option<(isize, u32)> {
-    // SAFETY: the helpers return the addresses of glibc's exported constants, or null
-    // when the weak references are unresolved; we only read through non-null ones.
-    unsafe {
-        let off = mtcp_arch_rseq_offset_ptr();
-        let size = mtcp_arch_rseq_size_ptr();
-        if off.is_null() || size.is_null() || *size == 0 {
-            return None;
-        }
-        Some((*off, *size))
-    }
+/// The addresses of glibc's `__rseq_offset` and `__rseq_size`, each null where the
+/// program has no such symbol (an unresolved weak reference).
+pub fn libc_rseq_symbols() -> (*const isize, *const u32) {
+    // SAFETY: the helpers only read GOT slots.
+    unsafe { (mtcp_arch_rseq_offset_ptr(), mtcp_arch_rseq_size_ptr()) }
 }
 
 /// libc's `__errno_location`, when the program has a libc.

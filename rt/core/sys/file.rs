@@ -282,3 +282,19 @@ pub fn pipe() -> Result<(Fd, Fd), Errno> {
 pub fn dup_at_least(fd: i32, min: usize) -> Result<Fd, Errno> {
     fcntl(fd, F_DUPFD_CLOEXEC, min).map(Fd::from_ret)
 }
+
+/// The target of the symbolic link `path`, in `buf` (cut to its length).
+pub fn readlink<'a>(path: &[u8], buf: &'a mut [u8]) -> Result<&'a [u8], Errno> {
+    let p = CPath::new(path)?;
+    // SAFETY: p is NUL-terminated; buf is valid for writes of its length.
+    let n = unsafe {
+        syscalls::syscall4(
+            Sysno::readlinkat,
+            fd_arg(AT_FDCWD),
+            p.ptr(),
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+        )?
+    };
+    Ok(&buf[..n])
+}

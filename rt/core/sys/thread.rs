@@ -86,6 +86,19 @@ pub unsafe fn rseq(area: usize, len: u32, flags: u32, sig: u32) -> Result<(), Er
     unsafe { syscalls::syscall4(Sysno::rseq, area, len as usize, flags as usize, sig as usize).map(|_| ()) }
 }
 
+/// (offset of the rseq area from the thread pointer, registered size) when the
+/// program's libc registers rseq for its threads.
+pub fn libc_rseq() -> Option<(isize, u32)> {
+    let (off, size) = mtcp_arch::libc_rseq_symbols();
+    if off.is_null() || size.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, these are glibc's exported constants, readable for the whole
+    // life of the process.
+    let (off, size) = unsafe { (*off, *size) };
+    (size != 0).then_some((off, size))
+}
+
 /// Reads the calling thread's alternate signal stack: (sp, flags, size).
 pub fn get_altstack() -> (usize, u32, usize) {
     #[repr(C)]
