@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
@@ -83,12 +83,22 @@ fn inspect(path: &Path, json: bool) -> Result<u8> {
 /// Opens an image and checks its header.
 pub fn open_image(path: &Path) -> Result<(File, Header)> {
     let shown = path.display();
-    let file = File::open(path).or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
+    // Non-blocking, so that a FIFO or a device given as the image cannot hang the open;
+    // only a regular file is read.
+    const O_NONBLOCK: i32 = 0o4000;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)
+        .or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
     let md = file
         .metadata()
         .or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
     if md.is_dir() {
         return fail(format!("{}: is a directory, not an mtcp image", shown));
+    }
+    if !md.is_file() {
+        return fail(format!("{}: not a regular file, so not an mtcp image", shown));
     }
     let mut head = vec![0u8; image::HEADER_SIZE.min(md.len() as usize)];
     if let Err(e) = file.read_exact_at(&mut head, 0) {

@@ -19,7 +19,9 @@ pub struct Image {
 
 /// Opens and checks the image; maps the scratch arena the metadata is read into.
 pub fn open_image(path: &[u8], window: &Window) -> (Image, Arena) {
-    let fd = match sys::open(path, sys::O_RDONLY | sys::O_CLOEXEC, 0) {
+    // Non-blocking, so that a FIFO or a device given as the image cannot hang the open;
+    // read_header refuses anything but a regular file.
+    let fd = match sys::open(path, sys::O_RDONLY | sys::O_CLOEXEC | sys::O_NONBLOCK, 0) {
         Ok(fd) => fd,
         Err(e) => die!("cannot open: {}", ErrnoName(e)),
     };

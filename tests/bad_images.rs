@@ -155,6 +155,28 @@ fn make_cases(t: &Test, good: &Path, bits: Bits) -> Vec<Case> {
         });
     }
 
+    let mut reserved = bytes.clone();
+    reserved[240] = 1; // the last reserved u64 of the header, which must be zero
+    let sum = xxh64::xxh64(&reserved[..248], 0);
+    reserved[248..256].copy_from_slice(&sum.to_le_bytes());
+    cases.push(Case {
+        name: "reserved header field set",
+        path: write("reserved.mtcp", &reserved),
+        keywords: &["reserved"],
+        env: vec![],
+    });
+
+    // A FIFO nobody writes to: opening it for reading would block for ever.
+    let fifo = bad.join("fifo.mtcp");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    cases.push(Case {
+        name: "a FIFO",
+        path: fifo,
+        keywords: &["not a regular file"],
+        env: vec![],
+    });
+
     let mut version = bytes.clone();
     version[8..12].copy_from_slice(&7u32.to_le_bytes());
     let sum = xxh64::xxh64(&version[..248], 0);

@@ -519,6 +519,11 @@ pub fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, FormatError> 
     if h.header_size as usize != HEADER_SIZE {
         return Err(FormatError::BadLayout("image header has an unexpected size"));
     }
+    if h.flags != 0 || h.reserved != [0; 16] {
+        return Err(FormatError::BadLayout(
+            "image header has flags or reserved fields set (written by a newer mtcp?)",
+        ));
+    }
     if file_len < h.file_size {
         return Err(FormatError::Truncated {
             expected: h.file_size,
@@ -585,6 +590,11 @@ impl<'a> Meta<'a> {
         }
         let in_strings = |s: StrRef| (s.offset as u64) + (s.len as u64) <= index.strings_size;
         let p = m.process();
+        if p.reserved != [0; 7] || (0..m.thread_count).any(|i| m.thread(i).reserved != [0; 3]) {
+            return Err(FormatError::BadLayout(
+                "image process or thread record has reserved fields set (written by a newer mtcp?)",
+            ));
+        }
         if !in_strings(p.cwd) || !in_strings(p.exe) {
             return Err(FormatError::BadLayout(
                 "image process paths lie outside the string table",
@@ -862,6 +872,14 @@ mod tests {
                 "process paths",
                 patched::<ProcessRecord>(&h, &meta, index.process_offset, |p| p.exe.len = 1 << 20)
             ),
+            (
+                "process reserved",
+                patched::<ProcessRecord>(&h, &meta, index.process_offset, |p| p.reserved[6] = 1),
+            ),
+            (
+                "thread reserved",
+                patched::<ThreadRecord>(&h, &meta, index.thread_offset, |t| t.reserved[0] = 1),
+            ),
         ];
         for (what, (h, meta)) in cases {
             match Meta::parse(&h, &meta) {
@@ -893,6 +911,12 @@ mod tests {
         let mut h = good;
         h.header_size = 128;
         cases.push(("header size", h));
+        let mut h = good;
+        h.flags = 1;
+        cases.push(("flags", h));
+        let mut h = good;
+        h.reserved[15] = 1;
+        cases.push(("reserved", h));
         for (what, mut h) in cases {
             h.seal();
             match parse_header(as_bytes(&h), h.file_size) {

@@ -26,6 +26,7 @@ pub const O_RDWR: usize = 2;
 pub const O_CREAT: usize = 0o100;
 pub const O_EXCL: usize = 0o200;
 pub const O_TRUNC: usize = 0o1000;
+pub const O_NONBLOCK: usize = 0o4000;
 pub const O_DIRECTORY: usize = 0o200000;
 pub const O_CLOEXEC: usize = 0o2000000;
 pub const O_LARGEFILE: usize = if cfg!(target_pointer_width = "32") { 0o100000 } else { 0 };
