@@ -241,6 +241,15 @@ fn runtime_to_preload(path: &Path, prog: &OsStr) -> Result<Option<PathBuf>> {
         Kind::HasRuntime => return Ok(None),
         Kind::NeedsPreload { class64, machine } => (class64, machine),
     };
+    if let Some(why) = secure_exec_reason(path) {
+        // The dynamic loader ignores LD_PRELOAD in secure-execution mode: the program
+        // would run without checkpoints, which must never happen silently.
+        return fail(format!(
+            "{} is {}, so the dynamic loader would ignore the runtime (LD_PRELOAD) and it would run without checkpoints; run it as its owner, or link it with libmtcp.a",
+            prog.to_string_lossy(),
+            why
+        ));
+    }
     let lib = match (class64, machine) {
         (true, elf::EM_X86_64) => crate::exe_dir()?.join("libmtcp.so"),
         (false, elf::EM_386) => crate::i386_artifact("libmtcp.so")?,
@@ -276,6 +285,52 @@ fn runtime_to_preload(path: &Path, prog: &OsStr) -> Result<Option<PathBuf>> {
         ));
     }
     Ok(Some(lib))
+}
+
+/// Why executing `path` would put the loader in secure-execution mode (AT_SECURE):
+/// set-user-ID or set-group-ID to someone other than us, or file capabilities.
+fn secure_exec_reason(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::metadata(path).ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let real_id = |key: &str| -> Option<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    if md.mode() & 0o4000 != 0 && Some(md.uid()) != real_id("Uid:") {
+        return Some("set-user-ID");
+    }
+    // Set-group-ID without group execute permission marks mandatory locking, not an id.
+    if md.mode() & 0o2010 == 0o2010 && Some(md.gid()) != real_id("Gid:") {
+        return Some("set-group-ID");
+    }
+    has_file_capabilities(path).then_some("given file capabilities")
+}
+
+fn has_file_capabilities(path: &Path) -> bool {
+    extern "C" {
+        // From the C library std already links.
+        fn getxattr(path: *const std::ffi::c_char, name: *const std::ffi::c_char, value: *mut u8, size: usize)
+            -> isize;
+    }
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: both strings are NUL-terminated; a null buffer of size 0 only asks for the
+    // attribute's size.
+    unsafe {
+        getxattr(
+            c_path.as_ptr(),
+            c"security.capability".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        ) > 0
+    }
 }
 
 /// LD_PRELOAD with `lib` first and the existing entries (other than `lib`) after it.
