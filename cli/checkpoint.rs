@@ -1,6 +1,6 @@
 //! `mtcp checkpoint`: checks that a process runs the runtime, asks it for a checkpoint (signal + nonce) and waits for its status file.
 
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -81,20 +81,20 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
             crate::signal::name(sig)
         ));
     }
-    remove_stale_status_files(&path);
-    let old_seq = read_status(&path).map(|s| s.seq).unwrap_or(0);
+    // Before anything is sent: a status file we could not trust is an error now.
+    read_status_file(&path, uid)?;
     let nonce = make_nonce();
     send_signal(pid, sig, nonce, our_uid)?;
 
     let deadline = Instant::now() + Duration::from_secs(timeout);
     loop {
-        if let Some(r) = poll_result(&path, old_seq, nonce) {
+        if let Some(r) = poll_result(&path, uid, nonce)? {
             return report(pid, r);
         }
         let alive = matches!(proc_status(pid), Ok(Some(ref s)) if !is_dead(s));
         if !alive {
             // It may have finished the image just before exiting.
-            if let Some(r) = poll_result(&path, old_seq, nonce) {
+            if let Some(r) = poll_result(&path, uid, nonce)? {
                 return report(pid, r);
             }
             return fail(format!("process {} exited during the checkpoint", pid));
@@ -112,25 +112,86 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
 fn report(pid: i32, r: Outcome) -> Result<u8> {
     match r {
         Outcome::Ok(image) => {
-            println!("{}", image);
+            // The path as bytes, exactly: it may hold any byte but NUL.
+            let mut out = std::io::stdout().lock();
+            out.write_all(&image)
+                .and_then(|()| out.write_all(b"\n"))
+                .and_then(|()| out.flush())
+                .or_else(|e| fail(format!("cannot print the image path: {}", io_msg(&e))))?;
             Ok(0)
         }
         Outcome::Error(msg) => fail(format!("checkpoint of {} failed: {}", pid, msg)),
-        Outcome::Ready => fail(format!("checkpoint of {} gave no result", pid)),
     }
 }
 
-/// The final line of the status file once it answers our request.
-fn poll_result(path: &Path, old_seq: u64, nonce: u64) -> Option<Outcome> {
-    let st = read_status(path)?;
-    // Our random nonce identifies our result even if the file is a stale one left by an
-    // earlier process with this pid (whose seq may be ahead). Another request's result
-    // (periodic or a second `mtcp checkpoint`) may come first; two results later ours
-    // has certainly been served.
-    if st.outcome == Outcome::Ready || (st.nonce != nonce && st.seq < old_seq.saturating_add(2)) {
-        return None;
+/// The answer to our request, once the status file has one: only a line that carries
+/// our own random nonce is ours (another request's result, or a file an earlier
+/// process with this pid left, never is).
+fn poll_result(path: &Path, uid: u32, nonce: u64) -> Result<Option<Outcome>> {
+    let Some(text) = read_status_file(path, uid)? else {
+        return Ok(None);
+    };
+    for st in protocol::status_lines(&text).filter(|st| st.answers(nonce)) {
+        let mut bytes = vec![0u8; st.text().len()];
+        let Some(n) = protocol::unescape(st.text(), &mut bytes) else {
+            continue;
+        };
+        bytes.truncate(n);
+        match st.outcome {
+            protocol::Outcome::Ok(_) => return Ok(Some(Outcome::Ok(bytes))),
+            protocol::Outcome::Error(_) => {
+                return Ok(Some(Outcome::Error(String::from_utf8_lossy(&bytes).into_owned())))
+            }
+            protocol::Outcome::Ready => {}
+        }
     }
-    Some(st.outcome)
+    Ok(None)
+}
+
+/// The status file's contents, if there is one and it can be trusted: a regular file of
+/// `uid`'s, in a directory of `uid`'s that nobody else may write to. A status directory
+/// or file another user made (planted in /tmp, say) is an error, never read.
+fn read_status_file(path: &Path, uid: u32) -> Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let untrusted = |what: &Path, md: &std::fs::Metadata| {
+        fail(format!(
+            "{} belongs to uid {} (mode {:o}), not to the process's user {} alone: refusing to trust it (remove it)",
+            what.display(),
+            md.uid(),
+            md.mode() & 0o7777,
+            uid
+        ))
+    };
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return fail(format!("cannot read {}: {}", dir.display(), io_msg(&e))),
+        Ok(md) if !md.is_dir() || md.uid() != uid || md.mode() & 0o022 != 0 => return untrusted(dir, &md),
+        Ok(_) => {}
+    }
+    const O_NOFOLLOW: i32 = 0o400000;
+    const O_NONBLOCK: i32 = 0o4000;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW | O_NONBLOCK)
+        .open(path)
+    {
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return fail(format!("cannot read {}: {}", path.display(), io_msg(&e))),
+        Ok(f) => f,
+    };
+    let md = file
+        .metadata()
+        .or_else(|e| fail(format!("cannot read {}: {}", path.display(), io_msg(&e))))?;
+    if !md.is_file() || md.uid() != uid {
+        return untrusted(path, &md);
+    }
+    let mut text = Vec::new();
+    (&file)
+        .take(1 << 20)
+        .read_to_end(&mut text)
+        .or_else(|e| fail(format!("cannot read {}: {}", path.display(), io_msg(&e))))?;
+    Ok(Some(text))
 }
 
 /// Evidence that the runtime runs in `pid`: its status file written since the process
@@ -138,7 +199,7 @@ fn poll_result(path: &Path, old_seq: u64, nonce: u64) -> Option<Outcome> {
 /// preloaded program), or an executable that links the runtime in (a forked child of a
 /// static one).
 fn runs_runtime(pid: i32, status_file: &Path) -> bool {
-    if let (Some(started), Ok(meta)) = (process_start(pid), std::fs::metadata(status_file)) {
+    if let (Some(started), Ok(meta)) = (process_start(pid), std::fs::symlink_metadata(status_file)) {
         if let Ok(written) = meta.modified() {
             // A file left by an earlier process with the same pid is older than this one.
             if written + Duration::from_secs(1) >= started {
@@ -171,41 +232,12 @@ fn process_start(pid: i32) -> Option<std::time::SystemTime> {
     Some(std::time::UNIX_EPOCH + since_epoch)
 }
 
-/// Status files of processes that no longer exist (the runtime cannot remove its own
-/// when the program exits).
-fn remove_stale_status_files(ours: &Path) {
-    let dir = match ours.parent() {
-        Some(d) => d,
-        None => return,
-    };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(_) => return,
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if let Some(pid) = name.strip_suffix(".status").and_then(|p| p.parse::<u32>().ok()) {
-            if !Path::new(&format!("/proc/{}", pid)).exists() {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
+/// How our request ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The runtime is running; no checkpoint result yet.
-    Ready,
-    Ok(String),
+    /// The image's path, as bytes.
+    Ok(Vec<u8>),
     Error(String),
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub struct Status {
-    pub seq: u64,
-    pub nonce: u64,
-    pub outcome: Outcome,
 }
 
 pub fn status_path(uid: u32, pid: i32) -> PathBuf {
@@ -217,23 +249,6 @@ pub fn status_path(uid: u32, pid: i32) -> PathBuf {
         }
         .to_string(),
     )
-}
-
-/// The status file's line (protocol::parse_status), with owned text.
-fn read_status(path: &Path) -> Option<Status> {
-    let text = std::fs::read(path).ok()?;
-    let st = protocol::parse_status(&text)?;
-    let owned = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    let outcome = match st.outcome {
-        protocol::Outcome::Ready => Outcome::Ready,
-        protocol::Outcome::Ok(image) => Outcome::Ok(owned(image)),
-        protocol::Outcome::Error(msg) => Outcome::Error(owned(msg)),
-    };
-    Some(Status {
-        seq: st.seq,
-        nonce: st.nonce,
-        outcome,
-    })
 }
 
 /// /proc/PID/status, or None if there is no such process.
@@ -357,26 +372,45 @@ mod tests {
 
     #[test]
     fn polling_matches_nonce() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = crate::TempDir::new("ckpt-poll");
-        let p = dir.join("1.status");
-        std::fs::write(&p, "5 99 ok /old\n").unwrap();
-        assert_eq!(poll_result(&p, 5, 42), None, "an old result is not ours");
-        std::fs::write(&p, "6 99 ok /other\n").unwrap();
-        assert_eq!(poll_result(&p, 5, 42), None, "another request's result is not ours");
-        std::fs::write(&p, "7 99 ok /later\n").unwrap();
-        assert_eq!(poll_result(&p, 5, 42), Some(Outcome::Ok("/later".into())));
-        assert!(p.exists(), "someone else's result stays");
-        std::fs::write(&p, "1 42 ok /stale-file-restarted\n").unwrap();
+        let sdir = dir.join("status");
+        std::fs::create_dir(&sdir).unwrap();
+        std::fs::set_permissions(&sdir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let me = real_uid(&proc_status_self().unwrap()).unwrap();
+        let p = sdir.join("1.status");
+        let poll = |text: &str| {
+            std::fs::write(&p, text.replace('~', "\u{ff}").as_bytes()).unwrap();
+            poll_result(&p, me, 42).unwrap()
+        };
+        assert_eq!(poll("5 99 ok /old\n"), None, "another request's result is not ours");
+        assert_eq!(poll("9 0 ready -\n"), None, "a ready line is no result");
+        assert_eq!(poll("60 99 ok /a\n59 98 ok /b\n"), None, "however far the seq moved on");
+        assert_eq!(poll("7 99,42 ok /later\n"), Some(Outcome::Ok(b"/later".to_vec())));
         assert_eq!(
-            poll_result(&p, 5, 42),
-            Some(Outcome::Ok("/stale-file-restarted".into())),
-            "our nonce wins over a stale seq"
+            poll("8 5 ok /newer\n7 42 ok /ours\n"),
+            Some(Outcome::Ok(b"/ours".to_vec())),
+            "an older line of the file answers too"
         );
-        std::fs::write(&p, "6 42 error boom\n").unwrap();
-        assert_eq!(poll_result(&p, 5, 42), Some(Outcome::Error("boom".into())));
+        assert_eq!(
+            poll("6 42 ok /a%0Ab%25~\n"),
+            Some(Outcome::Ok("/a\nb%\u{ff}".as_bytes().to_vec())),
+            "paths come back byte for byte"
+        );
+        assert_eq!(poll("6 42 error boom\n"), Some(Outcome::Error("boom".into())));
         assert!(p.exists(), "the file stays: it also tells that the runtime runs");
-        std::fs::write(&p, "9 0 ready -\n").unwrap();
-        assert_eq!(poll_result(&p, 5, 42), None, "a ready line is no result");
+
+        // Nothing another user could have made is believed.
+        assert!(poll_result(&p, me + 1, 42).is_err(), "a file of another uid");
+        std::fs::set_permissions(&sdir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(poll_result(&p, me, 42).is_err(), "a directory others may write to");
+        std::fs::set_permissions(&sdir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink(dir.join("elsewhere"), &p).unwrap();
+        std::fs::write(dir.join("elsewhere"), "7 42 ok /planted\n").unwrap();
+        assert!(poll_result(&p, me, 42).is_err(), "a symbolic link");
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(poll_result(&p, me, 42).unwrap(), None, "no file yet");
     }
 
     #[test]

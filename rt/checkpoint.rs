@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use mtcp_core::arch::{self, JumpContext};
 use mtcp_core::arena::Arena;
-use mtcp_core::fmt::{ErrnoName, Lossy};
+use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
 use mtcp_core::image::{THREAD_COORDINATOR, THREAD_MAIN};
 use mtcp_core::protocol::TIMER_VALUE;
 use mtcp_core::sys;
@@ -45,11 +45,22 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
         )
     };
     let own_tkill = code == SI_TKILL && sender == sys::getpid();
+    // The tool's request number, which sigqueue carries; kill, tgkill and our own timer
+    // carry none.
+    let nonce = if code == SI_USER || code == SI_TKILL || value == TIMER_VALUE {
+        0
+    } else {
+        value as u32
+    };
 
     match wait_while_finishing() {
         // A stale stop request, or a request the checkpoint under way will serve.
-        RETRYING => return,
+        RETRYING => {
+            join_request(nonce);
+            return;
+        }
         STOPPING if COORDINATOR.load(Ordering::Acquire) != tid => {
+            join_request(nonce);
             // SAFETY: in the checkpoint handler, with the kernel's `uc` for this thread,
             // which is not the coordinator.
             unsafe { park(uc) };
@@ -69,22 +80,50 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
     }
     match PHASE.compare_exchange(IDLE, STOPPING, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => {}
-        Err(RETRYING) | Err(FINISHING) => return,
+        Err(RETRYING) | Err(FINISHING) => {
+            join_request(nonce);
+            return;
+        }
         Err(_) => {
+            join_request(nonce);
             // SAFETY: as above: another thread is the coordinator.
             unsafe { park(uc) };
             return;
         }
     }
     COORDINATOR.store(tid, Ordering::Release);
-    let nonce = if code == SI_USER || own_tkill || value == TIMER_VALUE {
-        0
-    } else {
-        value as u32
-    };
     // SAFETY: this thread's compare_exchange above moved PHASE from IDLE to STOPPING, so
     // it is the coordinator; `uc` is its own signal frame.
     unsafe { coordinate(uc, nonce) };
+}
+
+/// Requests that arrived while a checkpoint was under way (and that it serves), besides
+/// the one that started it: their nonces go into its status line too.
+static JOINED: [AtomicU32; 8] = [const { AtomicU32::new(0) }; 8];
+
+fn join_request(nonce: u32) {
+    if nonce != 0 {
+        // More than eight at once: the rest time out in their `mtcp checkpoint`.
+        let _ = JOINED.iter().any(|slot| {
+            slot.compare_exchange(0, nonce, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        });
+    }
+}
+
+/// The nonces this checkpoint answers, as the status line lists them (`0` for none).
+pub fn answered_nonces(first: u32) -> FmtBuf<128> {
+    let mut list = FmtBuf::<128>::new();
+    for n in core::iter::once(first).chain(JOINED.iter().map(|s| s.swap(0, Ordering::AcqRel))) {
+        if n != 0 {
+            let sep = if list.as_bytes().is_empty() { "" } else { "," };
+            let _ = write!(list, "{}{}", sep, n);
+        }
+    }
+    if list.as_bytes().is_empty() {
+        list.push_bytes(b"0");
+    }
+    list
 }
 
 /// The phase, once it is not FINISHING: a request that arrives while the threads of the
@@ -483,12 +522,19 @@ unsafe fn finish(result: Result<(), FailMessage>, nonce: u32) {
     match &result {
         Ok(()) => {
             LAST_RESULT.store(CHECKPOINTED as i32, Ordering::Release);
-            crate::status::publish(rt.status_seq, nonce, true, &rt.image_path[..rt.image_path_len]);
+            let nonces = answered_nonces(nonce);
+            crate::status::publish(
+                rt.status_seq,
+                nonces.as_bytes(),
+                true,
+                &rt.image_path[..rt.image_path_len],
+            );
         }
         Err(msg) => {
             LAST_RESULT.store(-5 /* EIO */, Ordering::Release);
             mtcp_core::eprint_line!("mtcp: checkpoint failed: {}", Lossy(msg.as_bytes()));
-            crate::status::publish(rt.status_seq, nonce, false, msg.as_bytes());
+            let nonces = answered_nonces(nonce);
+            crate::status::publish(rt.status_seq, nonces.as_bytes(), false, msg.as_bytes());
         }
     }
     end_phase();

@@ -2,12 +2,11 @@
 //! start (the parsing itself is `mtcp_core::config`).
 
 use core::fmt::Write;
-use syscalls::Errno;
 
 use mtcp_core::config::{absolute_dir, env_lookup, parse_interval, parse_signal, DEFAULT_SIGNAL};
 use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
 use mtcp_core::global::Global;
-use mtcp_core::sys;
+use mtcp_core::sys::{self, Fd};
 
 pub struct Config {
     /// Absolute directory for images.
@@ -83,15 +82,33 @@ pub fn load(environ: &[u8]) -> Result<(), ConfigError> {
             return Err(err);
         }
     };
-    if let Err(e) = check_dir(full) {
-        let _ = write!(err, "MTCP_DIR={}: {}", Lossy(full), ErrnoName(e));
-        return Err(err);
-    }
+    open_image_dir(full)?;
     cfg.dir[..full.len()].copy_from_slice(full);
     cfg.dir_len = full.len();
     Ok(())
 }
 
-fn check_dir(path: &[u8]) -> Result<(), Errno> {
-    sys::open(path, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0).map(drop)
+/// Opens the image directory, refusing one where any user may replace files: writable
+/// by everyone and not sticky (another user could swap the image we restart from).
+pub fn open_image_dir(path: &[u8]) -> Result<Fd, ConfigError> {
+    let mut err = ConfigError::new();
+    let opened = sys::open(path, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0);
+    let dir = match opened {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = write!(err, "image directory {}: {}", Lossy(path), ErrnoName(e));
+            return Err(err);
+        }
+    };
+    let mode = sys::fstat(dir.raw()).map(|st| st.mode as u32).unwrap_or(0);
+    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        let _ = write!(
+            err,
+            "image directory {} is writable by every user and not sticky (mode {:o}): another user could replace its images; use a private directory, or chmod +t it",
+            Lossy(path),
+            mode & 0o7777
+        );
+        return Err(err);
+    }
+    Ok(dir)
 }

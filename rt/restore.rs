@@ -123,6 +123,8 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     if rt.process.interval_sec > 0 {
         crate::triggers::start_interval_timer(rt.process.checkpoint_signal, rt.process.interval_sec);
     }
+    // Requests that joined the checkpoint in the image were answered by it.
+    let _ = crate::checkpoint::answered_nonces(0);
     crate::status::publish_ready(rt.status_seq);
     if a.flags & RESTART_VERBOSE != 0 {
         eprint_line!(

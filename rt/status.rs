@@ -1,70 +1,157 @@
 //! The status file through which `mtcp checkpoint PID` learns that a process runs the
-//! runtime and that a checkpoint ended (its path and line format are
-//! `mtcp_core::protocol`'s); always replaced atomically.
-#![deny(unsafe_code)]
+//! runtime and how its request ended: `<pid>.status` in the user's status directory
+//! (path and line format: `mtcp_core::protocol`). The file keeps the last few lines,
+//! newest first, and is always replaced atomically. The directory must be the user's
+//! own, private one: a directory another user made (say, planted in /tmp) is never
+//! written into.
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, Ordering};
 
-use mtcp_core::fmt::FmtBuf;
-use mtcp_core::protocol::{Outcome, Status, StatusDir, StatusFile};
-use mtcp_core::sys::{self, CPathBuf};
+use mtcp_core::eprint_line;
+use mtcp_core::fmt::{FmtBuf, Lossy};
+use mtcp_core::global::Global;
+use mtcp_core::maps::dec;
+use mtcp_core::protocol::{escape, Outcome, Status, StatusDir, STATUS_HISTORY};
+use mtcp_core::sys::{self, CPathBuf, Fd};
 
-/// Writes the status line after a checkpoint; failures are ignored (the image, not the
-/// status, is what matters, and the tool reports a time-out).
-pub fn publish(seq: u64, nonce: u32, ok: bool, text: &[u8]) {
+/// Room for the file: a few lines, each a head and an escaped path.
+const TEXT_SIZE: usize = 16 << 10;
+
+/// The file's current contents, and room to build the next ones. Written only by the
+/// constructor, the coordinator (finish) and the restore code, one at a time.
+static TEXT: Global<(FmtBuf<TEXT_SIZE>, FmtBuf<TEXT_SIZE>)> = Global::new((FmtBuf::new(), FmtBuf::new()));
+
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// The line after a checkpoint, answering `nonces` (their decimal list, `0` for none);
+/// failures are ignored (the image, not the status, is what matters, and the tool
+/// reports a time-out).
+pub fn publish(seq: u64, nonces: &[u8], ok: bool, text: &[u8]) {
     let outcome = if ok { Outcome::Ok(text) } else { Outcome::Error(text) };
-    write_line(&Status {
-        seq,
-        nonce: nonce as u64,
-        outcome,
-    });
+    write_status(&Status { seq, nonces, outcome });
 }
 
-/// Announces that the runtime runs in this process (at start, and after a restart).
+/// Announces that the runtime runs in this process (at start, and after a restart);
+/// also clears out the files of processes that are gone.
 pub fn publish_ready(seq: u64) {
-    write_line(&Status {
+    write_status(&Status {
         seq,
-        nonce: 0,
+        nonces: b"0",
         outcome: Outcome::Ready,
     });
+    if let Some(dir) = private_dir() {
+        remove_dead_files(&dir);
+    }
 }
 
-fn write_line(status: &Status) {
+fn write_status(status: &Status) {
+    // SAFETY: the protocol gives the caller (constructor, coordinator or restore code)
+    // the only access to TEXT.
+    let (text, next) = unsafe { &mut *TEXT.get() };
+    *next = FmtBuf::new();
+    let _ = status.write_head(next);
+    escape(status.text(), |piece| next.push_bytes(piece));
+    next.push_bytes(b"\n");
+    // Earlier lines follow, as many whole ones as fit.
+    for line in text
+        .as_bytes()
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .take(STATUS_HISTORY - 1)
+    {
+        if next.as_bytes().len() + line.len() + 1 > TEXT_SIZE {
+            break;
+        }
+        next.push_bytes(line);
+        next.push_bytes(b"\n");
+    }
+    core::mem::swap(text, next);
+    if let Some(dir) = private_dir() {
+        write_file(&dir, text.as_bytes());
+    }
+}
+
+/// The status directory, created if need be; None (after saying so, once) if it is not
+/// a directory this user owns, or cannot be made private.
+fn private_dir() -> Option<Fd> {
     let uid = sys::getuid();
-    let pid = sys::getpid();
-    let mut dir = FmtBuf::<64>::new();
-    let _ = write!(dir, "{}", StatusDir { uid });
-    if let Ok(p) = CPathBuf::<64>::new(dir.as_bytes()) {
-        let _ = sys::mkdirat(sys::AT_FDCWD, &p, 0o700);
-    }
-    let mut tmp = FmtBuf::<96>::new();
-    let _ = write!(tmp, "{}", StatusFile { uid, pid, tmp: true });
-    let mut dst = FmtBuf::<96>::new();
-    let _ = write!(dst, "{}", StatusFile { uid, pid, tmp: false });
-    let mut head = FmtBuf::<64>::new();
-    let _ = status.write_head(&mut head);
-    let (tmp, dst) = match (
-        CPathBuf::<128>::new(tmp.as_bytes()),
-        CPathBuf::<128>::new(dst.as_bytes()),
-    ) {
-        (Ok(t), Ok(d)) => (t, d),
-        _ => return,
+    let mut path = FmtBuf::<64>::new();
+    let _ = write!(path, "{}", StatusDir { uid });
+    let cpath = CPathBuf::<64>::new(path.as_bytes()).ok()?;
+    let _ = sys::mkdirat(sys::AT_FDCWD, &cpath, 0o700);
+    let refuse = |why: core::fmt::Arguments| {
+        if !WARNED.swap(true, Ordering::AcqRel) {
+            eprint_line!(
+                "mtcp: {} {}; no checkpoint status is written there, so `mtcp checkpoint` cannot answer (remove it)",
+                Lossy(path.as_bytes()),
+                why
+            );
+        }
+        None
     };
-    let fd = match sys::openat(
+    let dir = match sys::openat(
         sys::AT_FDCWD,
-        &tmp,
-        sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC,
-        0o600,
+        &cpath,
+        sys::O_RDONLY | sys::O_DIRECTORY | sys::O_NOFOLLOW | sys::O_CLOEXEC,
+        0,
     ) {
-        Ok(fd) => fd,
-        Err(_) => return,
+        Ok(d) => d,
+        Err(_) => return refuse(format_args!("is not a directory")),
     };
-    // Pieces are fine: the reader only ever sees the file after the rename.
-    let written = sys::write_all(fd.raw(), head.as_bytes())
-        .and_then(|()| sys::write_all(fd.raw(), status.text()))
-        .and_then(|()| sys::write_all(fd.raw(), b"\n"));
-    drop(fd);
-    if written.is_ok() {
-        let _ = sys::renameat(sys::AT_FDCWD, &tmp, sys::AT_FDCWD, &dst);
+    let st = sys::fstat(dir.raw()).ok()?;
+    let owner = sys::geteuid();
+    if st.uid != owner {
+        return refuse(format_args!("belongs to uid {}, not to uid {}", st.uid, owner));
     }
+    if st.mode & 0o077 != 0 && sys::fchmod(dir.raw(), 0o700).is_err() {
+        return refuse(format_args!("is open to other users (mode {:o})", st.mode & 0o7777));
+    }
+    Some(dir)
+}
+
+/// Writes `<pid>.status` through a temporary file of an unpredictable name.
+fn write_file(dir: &Fd, text: &[u8]) {
+    let pid = sys::getpid();
+    let mut tmp = FmtBuf::<64>::new();
+    let _ = write!(tmp, ".{}.{:016x}.status.tmp", pid, sys::random_u64());
+    let mut dst = FmtBuf::<32>::new();
+    let _ = write!(dst, "{}.status", pid);
+    let (Ok(tmp), Ok(dst)) = (CPathBuf::<64>::new(tmp.as_bytes()), CPathBuf::<32>::new(dst.as_bytes())) else {
+        return;
+    };
+    let flags = sys::O_WRONLY | sys::O_CREAT | sys::O_EXCL | sys::O_NOFOLLOW | sys::O_CLOEXEC;
+    let Ok(fd) = sys::openat(dir.raw(), &tmp, flags, 0o600) else {
+        return;
+    };
+    let written = sys::write_all(fd.raw(), text);
+    drop(fd);
+    if written.is_err() || sys::renameat(dir.raw(), &tmp, dir.raw(), &dst).is_err() {
+        let _ = sys::unlinkat(dir.raw(), &tmp);
+    }
+}
+
+/// Status files (and temporary ones) of processes that no longer exist.
+fn remove_dead_files(dir: &Fd) {
+    let _ = sys::for_each_dir_entry(dir, |name| {
+        let pid = if let Some(p) = name.strip_suffix(b".status") {
+            dec(p)
+        } else if name.starts_with(b".") && name.ends_with(b".status.tmp") {
+            name[1..].split(|&c| c == b'.').next().and_then(dec)
+        } else {
+            None
+        };
+        if pid.is_some_and(|p| p > 0 && !process_exists(p as u32)) {
+            if let Ok(n) = CPathBuf::<256>::new(name) {
+                let _ = sys::unlinkat(dir.raw(), &n);
+            }
+        }
+    });
+}
+
+/// Whether `/proc/PID` exists.
+pub fn process_exists(pid: u32) -> bool {
+    let mut p = FmtBuf::<32>::new();
+    let _ = write!(p, "/proc/{}", pid);
+    CPathBuf::<32>::new(p.as_bytes()).is_ok_and(|c| sys::statx(sys::AT_FDCWD, &c, 0).is_ok())
 }

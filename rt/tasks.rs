@@ -2,7 +2,7 @@
 //! and reading threads' signal masks.
 
 use core::fmt::Write;
-use syscalls::{Errno, Sysno};
+use syscalls::Errno;
 
 use mtcp_core::fmt::FmtBuf;
 use mtcp_core::maps::dec;
@@ -16,35 +16,11 @@ pub fn for_each_task(f: impl FnMut(u32)) -> Result<(), Errno> {
 /// Calls `f(n)` for every numeric entry of a /proc directory (tasks, fds).
 pub fn for_each_entry(dir: &[u8], mut f: impl FnMut(u32)) -> Result<(), Errno> {
     let fd = sys::open(dir, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)?;
-    let mut buf = [0u8; 4096];
-    loop {
-        // SAFETY: buf is valid for writes of its length.
-        let n = unsafe {
-            syscalls::syscall3(
-                Sysno::getdents64,
-                fd.raw() as usize,
-                buf.as_mut_ptr() as usize,
-                buf.len(),
-            )?
-        };
-        if n == 0 {
-            return Ok(());
+    sys::for_each_dir_entry(&fd, |name| {
+        if let Some(n) = dec(name) {
+            f(n as u32);
         }
-        let mut pos = 0;
-        while pos + 19 < n {
-            // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name[]
-            let reclen = u16::from_le_bytes([buf[pos + 16], buf[pos + 17]]) as usize;
-            if reclen == 0 {
-                break;
-            }
-            let name = &buf[pos + 19..pos + reclen];
-            let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
-            if let Some(tid) = dec(name) {
-                f(tid as u32);
-            }
-            pos += reclen;
-        }
-    }
+    })
 }
 
 /// Whether thread `tid` has `sig` in its blocked mask (SigBlk in its status file).

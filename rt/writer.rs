@@ -292,19 +292,32 @@ fn write_file(
 ) -> Result<CPath, FailMessage> {
     let dir = cfg_dir();
     let name = image_name(rt);
-    let mut tmp_name = FmtBuf::<160>::new();
-    let _ = write!(tmp_name, ".{}.tmp", Lossy(name.as_bytes()));
+    // Unpredictable and this writer's own: nobody can plant it in a shared directory,
+    // and two processes of one computation (a restarted copy beside its original) never
+    // write the same one. The pid lets the next checkpoint remove it if we die.
+    let mut tmp_name = FmtBuf::<200>::new();
+    let _ = write!(
+        tmp_name,
+        ".{}.{}.{:016x}{}",
+        Lossy(name.as_bytes()),
+        sys::getpid(),
+        sys::random_u64(),
+        TEMP_SUFFIX
+    );
     let mut final_path = CPath::new(dir).map_err(|e| fail("bad image directory", dir, e))?;
     let _ = final_path.push(b"/");
     let _ = final_path.push(name.as_bytes());
 
-    let dirfd = sys::open(dir, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)
-        .map_err(|e| fail("cannot open image directory", dir, e))?;
+    let dirfd = crate::config::open_image_dir(dir).map_err(|m| {
+        let mut f = FailMessage::new();
+        f.push_bytes(m.as_bytes());
+        f
+    })?;
     let tmp = CPath::new(tmp_name.as_bytes()).map_err(|e| fail("bad image name", tmp_name.as_bytes(), e))?;
     let fd = sys::openat(
         dirfd.raw(),
         &tmp,
-        sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC | sys::O_CLOEXEC,
+        sys::O_WRONLY | sys::O_CREAT | sys::O_EXCL | sys::O_NOFOLLOW | sys::O_CLOEXEC,
         0o600,
     )
     .map_err(|e| fail("cannot create", final_path.as_bytes(), e))?;
@@ -322,14 +335,15 @@ fn write_file(
     })();
     drop(fd);
     let renamed = written.and_then(|()| {
-        let dst = CPath::new(final_path.as_bytes()).map_err(|e| fail("bad image path", final_path.as_bytes(), e))?;
-        sys::renameat(dirfd.raw(), &tmp, sys::AT_FDCWD, &dst)
+        let dst = CPath::new(name.as_bytes()).map_err(|e| fail("bad image name", name.as_bytes(), e))?;
+        sys::renameat(dirfd.raw(), &tmp, dirfd.raw(), &dst)
             .map_err(|e| fail("cannot rename the image to", final_path.as_bytes(), e))
     });
     match renamed {
         Ok(()) => {
             // Make the rename itself durable.
             let _ = sys::fsync(dirfd.raw());
+            remove_dead_temporaries(&dirfd);
             Ok(final_path)
         }
         Err(m) => {
@@ -338,6 +352,44 @@ fn write_file(
         }
     }
 }
+
+/// How every temporary image's name ends: `.<image name>.<writer pid>.<random>.tmp`.
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Temporary images whose writer is gone (killed in the middle of a checkpoint), ours
+/// to remove: they are only ever reclaimed here, by the next checkpoint in the directory.
+fn remove_dead_temporaries(dir: &sys::Fd) {
+    let owner = sys::geteuid();
+    let _ = sys::for_each_dir_entry(dir, |entry| {
+        let Some(stem) = entry.strip_suffix(TEMP_SUFFIX.as_bytes()) else {
+            return;
+        };
+        // .<name>.mtcp.<pid>.<16 hex digits>
+        let mut parts = stem.rsplitn(3, |&c| c == b'.');
+        let random = parts.next().unwrap_or(b"");
+        let pid = parts.next().and_then(maps::dec);
+        let ours = stem.starts_with(b".")
+            && parts.next().is_some_and(|name| name.ends_with(b".mtcp"))
+            && random.len() == 16
+            && random.iter().all(u8::is_ascii_hexdigit);
+        let writer_gone = ours && pid.is_some_and(|p| p > 0 && !crate::status::process_exists(p as u32));
+        if !writer_gone {
+            return;
+        }
+        let Ok(path) = CPath::new(entry) else {
+            return;
+        };
+        // Never another user's file (in a shared, sticky directory it could not be
+        // removed anyway), never through a link.
+        let mine = sys::statx(dir.raw(), &path, AT_SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| st.uid == owner && st.mode as u32 & 0o170000 == 0o100000);
+        if mine {
+            let _ = sys::unlinkat(dir.raw(), &path);
+        }
+    });
+}
+
+const AT_SYMLINK_NOFOLLOW: usize = 0x100;
 
 /// The metadata block: index, records and the string table they refer to.
 fn fill_metadata(meta: &mut [u8], rt: &Runtime, facts: &Facts, plans: &[Plan], runs: &[Run], layout: &Layout) {

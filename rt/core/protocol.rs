@@ -64,42 +64,64 @@ pub enum Outcome<'a> {
     Error(&'a [u8]),
 }
 
-/// One status line: `<seq> <nonce> ready -`, `<seq> <nonce> ok <image path>` or
-/// `<seq> <nonce> error <message>`. `seq` grows with every line the process writes;
-/// `nonce` is the tool's request (0 when nobody asked).
+/// How many lines a status file keeps, newest first: a request's answer stays readable
+/// while a few later checkpoints complete.
+pub const STATUS_HISTORY: usize = 4;
+
+/// One status line: `<seq> <nonces> ready -`, `<seq> <nonces> ok <image path>` or
+/// `<seq> <nonces> error <message>`. `seq` grows with every line the process writes;
+/// `<nonces>` are the tool's requests this line answers, comma-separated (`0` when
+/// nobody asked). The text is escaped (see `escape`), so any path fits on one line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Status<'a> {
     pub seq: u64,
-    pub nonce: u64,
+    /// The nonce field as written: decimal numbers separated by commas.
+    pub nonces: &'a [u8],
     pub outcome: Outcome<'a>,
 }
 
 impl Status<'_> {
-    /// The line's words up to the text (`<seq> <nonce> <word> `); the text and a newline
-    /// follow.
+    /// The line's words up to the text (`<seq> <nonces> <word> `); the escaped text and a
+    /// newline follow.
     pub fn write_head(&self, w: &mut impl Write) -> fmt::Result {
         let word = match self.outcome {
             Outcome::Ready => "ready",
             Outcome::Ok(_) => "ok",
             Outcome::Error(_) => "error",
         };
-        write!(w, "{} {} {} ", self.seq, self.nonce, word)
+        write!(w, "{} ", self.seq)?;
+        for &c in self.nonces {
+            w.write_char(c as char)?;
+        }
+        write!(w, " {} ", word)
     }
 
+    /// The text as stored (still escaped).
     pub fn text(&self) -> &[u8] {
         match self.outcome {
             Outcome::Ready => b"-",
             Outcome::Ok(t) | Outcome::Error(t) => t,
         }
     }
+
+    /// Whether this line answers the request that carried `nonce` (never 0).
+    pub fn answers(&self, nonce: u64) -> bool {
+        nonce != 0
+            && self
+                .nonces
+                .split(|&c| c == b',')
+                .any(|n| crate::maps::dec(n) == Some(nonce))
+    }
 }
 
-/// Parses the first line of a status file; None for anything malformed.
-pub fn parse_status(text: &[u8]) -> Option<Status<'_>> {
-    let line = text.split(|&c| c == b'\n').next()?;
+/// Parses one status line; None for anything malformed.
+pub fn parse_status_line(line: &[u8]) -> Option<Status<'_>> {
     let mut words = line.splitn(4, |&c| c == b' ');
     let seq = crate::maps::dec(words.next()?)?;
-    let nonce = crate::maps::dec(words.next()?)?;
+    let nonces = words.next()?;
+    if nonces.split(|&c| c == b',').any(|n| crate::maps::dec(n).is_none()) {
+        return None;
+    }
     let word = words.next()?;
     let tail = words.next().unwrap_or(b"");
     let outcome = match word {
@@ -108,7 +130,58 @@ pub fn parse_status(text: &[u8]) -> Option<Status<'_>> {
         b"error" => Outcome::Error(if tail.is_empty() { b"unknown error" } else { tail }),
         _ => return None,
     };
-    Some(Status { seq, nonce, outcome })
+    Some(Status { seq, nonces, outcome })
+}
+
+/// The newest line of a status file; None for anything malformed.
+pub fn parse_status(text: &[u8]) -> Option<Status<'_>> {
+    parse_status_line(text.split(|&c| c == b'\n').next()?)
+}
+
+/// Every well-formed line of a status file, newest first.
+pub fn status_lines(text: &[u8]) -> impl Iterator<Item = Status<'_>> {
+    text.split(|&c| c == b'\n').filter_map(parse_status_line)
+}
+
+/// Hands `text` to `emit` in pieces with `%` and newline escaped as `%25` and `%0A`,
+/// so that a path with any bytes stays one line.
+pub fn escape(text: &[u8], mut emit: impl FnMut(&[u8])) {
+    let mut start = 0;
+    for (i, &c) in text.iter().enumerate() {
+        let code: &[u8] = match c {
+            b'%' => b"%25",
+            b'\n' => b"%0A",
+            _ => continue,
+        };
+        emit(&text[start..i]);
+        emit(code);
+        start = i + 1;
+    }
+    emit(&text[start..]);
+}
+
+/// Undoes `escape` into `out` (which must be at least as long as `text`); returns the
+/// length, or None for a malformed escape.
+pub fn unescape(text: &[u8], out: &mut [u8]) -> Option<usize> {
+    let (mut i, mut n) = (0, 0);
+    while i < text.len() {
+        let c = match text[i] {
+            b'%' => {
+                let code = text.get(i + 1..i + 3)?;
+                i += 2;
+                match code {
+                    b"25" => b'%',
+                    b"0A" => b'\n',
+                    _ => return None,
+                }
+            }
+            c => c,
+        };
+        *out.get_mut(n)? = c;
+        n += 1;
+        i += 1;
+    }
+    Some(n)
 }
 
 #[cfg(test)]
@@ -131,22 +204,29 @@ mod tests {
         for s in [
             Status {
                 seq: 1,
-                nonce: 0,
+                nonces: b"0",
                 outcome: Outcome::Ready,
             },
             Status {
                 seq: 7,
-                nonce: 12345,
+                nonces: b"12345,99",
                 outcome: Outcome::Ok(b"/tmp/x y/ckpt_a_1.mtcp"),
             },
             Status {
                 seq: u64::MAX,
-                nonce: 2,
+                nonces: b"2",
                 outcome: Outcome::Error(b"cannot write: ENOSPC"),
             },
         ] {
             assert_eq!(parse_status(&line(&s)), Some(s));
         }
+        let two = b"8 5 ok /b\n7 3,4 ok /a\n";
+        let lines: std::vec::Vec<_> = status_lines(two).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(parse_status(two).unwrap().seq, 8, "the newest line comes first");
+        assert!(lines[1].answers(4) && lines[1].answers(3) && !lines[1].answers(5));
+        assert!(!lines[0].answers(0), "0 is nobody's nonce");
+        assert!(parse_status(b"1 0 ready -").unwrap().nonces == b"0");
     }
 
     #[test]
@@ -159,6 +239,9 @@ mod tests {
             b"1 2 ok",
             b"1 2 maybe /a",
             b"-1 2 ready -",
+            b"1 2, ok /a",
+            b"1 ,2 ok /a",
+            b"1 2,x ok /a",
         ] {
             assert_eq!(parse_status(bad), None, "{:?}", core::str::from_utf8(bad));
         }
@@ -166,6 +249,21 @@ mod tests {
             parse_status(b"3 4 error").map(|s| s.outcome),
             Some(Outcome::Error(b"unknown error"))
         );
+    }
+
+    #[test]
+    fn any_path_fits_one_line() {
+        for text in [&b""[..], b"plain", b"%", b"\n", b"a%0Ab\n%25\n\nz%", b"\xff\xfe/x"] {
+            let mut escaped = std::vec::Vec::new();
+            escape(text, |p| escaped.extend_from_slice(p));
+            assert!(!escaped.contains(&b'\n'));
+            let mut out = std::vec![0u8; escaped.len()];
+            let n = unescape(&escaped, &mut out).unwrap();
+            assert_eq!(&out[..n], text);
+        }
+        let mut out = [0u8; 8];
+        assert_eq!(unescape(b"%2", &mut out), None);
+        assert_eq!(unescape(b"%41", &mut out), None);
     }
 
     #[test]

@@ -233,6 +233,42 @@ pub fn statx<const N: usize>(fd: i32, path: &CPathBuf<N>, flags: usize) -> Resul
     Ok(st)
 }
 
+/// fchmod: sets the permission bits of an open file.
+pub fn fchmod(fd: i32, mode: u32) -> Result<(), Errno> {
+    // SAFETY: fchmod touches no memory.
+    unsafe { syscalls::syscall2(Sysno::fchmod, fd_arg(fd), mode as usize).map(|_| ()) }
+}
+
+/// Calls `f(name)` for every entry of the open directory `dir` (`.` and `..` included).
+pub fn for_each_dir_entry(dir: &Fd, mut f: impl FnMut(&[u8])) -> Result<(), Errno> {
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: buf is valid for writes of its length.
+        let n = unsafe {
+            syscalls::syscall3(
+                Sysno::getdents64,
+                fd_arg(dir.raw()),
+                buf.as_mut_ptr() as usize,
+                buf.len(),
+            )?
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let mut pos = 0;
+        while pos + 19 < n {
+            // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name[]
+            let reclen = u16::from_le_bytes([buf[pos + 16], buf[pos + 17]]) as usize;
+            if reclen == 0 || pos + reclen > n {
+                break;
+            }
+            let name = &buf[pos + 19..pos + reclen];
+            f(&name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())]);
+            pos += reclen;
+        }
+    }
+}
+
 /// statx of an open descriptor.
 pub fn fstat(fd: i32) -> Result<Statx, Errno> {
     statx(fd, &CPath::new(b"")?, AT_EMPTY_PATH)

@@ -28,6 +28,7 @@ pub const O_EXCL: usize = 0o200;
 pub const O_TRUNC: usize = 0o1000;
 pub const O_NONBLOCK: usize = 0o4000;
 pub const O_DIRECTORY: usize = 0o200000;
+pub const O_NOFOLLOW: usize = 0o400000;
 pub const O_CLOEXEC: usize = 0o2000000;
 pub const O_LARGEFILE: usize = if cfg!(target_pointer_width = "32") { 0o100000 } else { 0 };
 
@@ -129,6 +130,27 @@ pub fn gettid() -> u32 {
 pub fn getuid() -> u32 {
     // SAFETY: getuid cannot fail.
     unsafe { syscalls::syscall0(Sysno::getuid).unwrap_or(0) as u32 }
+}
+
+/// The effective uid: the owner of the files this process creates.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { syscalls::syscall0(Sysno::geteuid).unwrap_or(0) as u32 }
+}
+
+/// 64 unpredictable bits from the kernel (getrandom, never blocking); if the kernel has
+/// none to give yet, a mix of the time, the pid and a counter (unique, if guessable).
+pub fn random_u64() -> u64 {
+    static COUNTER: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+    const GRND_NONBLOCK: usize = 1;
+    let mut v: u64 = 0;
+    // SAFETY: getrandom writes at most 8 bytes into v.
+    let got = unsafe { syscalls::syscall3(Sysno::getrandom, &mut v as *mut u64 as usize, 8, GRND_NONBLOCK) };
+    if got == Ok(8) {
+        return v;
+    }
+    let n = COUNTER.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    monotonic_ns().rotate_left(17) ^ ((getpid() as u64) << 32) ^ n
 }
 
 pub fn exit_group(code: i32) -> ! {
