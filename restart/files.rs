@@ -41,7 +41,9 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
             );
             continue;
         }
-        let opened = sys::open(path, (rec.flags & KEEP) as usize, 0);
+        // Never blocks (a FIFO or device now at the path), never follows a link planted
+        // at the path; the program's own blocking mode is put back below.
+        let opened = sys::open(path, (rec.flags & KEEP) as usize | sys::O_NONBLOCK | sys::O_NOFOLLOW, 0);
         let file = match opened {
             Ok(f) => f,
             Err(e) => {
@@ -54,16 +56,38 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
                 continue;
             }
         };
-        if let Ok(st) = sys::fstat(file.raw()) {
-            if rec.kind == FD_FILE
-                && (st.ino != rec.inode || st.dev_major != rec.dev_major || st.dev_minor != rec.dev_minor)
-            {
+        let st = match sys::fstat(file.raw()) {
+            Ok(st) => st,
+            Err(e) => {
                 eprint_line!(
-                    "mtcp_restart: warning: fd {}: {} is not the file it was at checkpoint time; using it anyway",
+                    "mtcp_restart: warning: fd {} ({}) cannot be checked: {}; it stays closed",
                     rec.fd,
-                    Lossy(path)
+                    Lossy(path),
+                    ErrnoName(e)
                 );
+                continue;
             }
+        };
+        let (was, is) = (rec.mode & 0o170000, st.mode as u32 & 0o170000);
+        if was != 0 && was != is {
+            eprint_line!(
+                "mtcp_restart: warning: fd {}: {} was a {} at checkpoint time and is a {} now; it stays closed",
+                rec.fd,
+                Lossy(path),
+                file_type_name(was),
+                file_type_name(is)
+            );
+            continue;
+        }
+        let _ = sys::fcntl(file.raw(), sys::F_SETFL, (rec.flags & (O_APPEND | O_NONBLOCK)) as usize);
+        if rec.kind == FD_FILE
+            && (st.ino != rec.inode || st.dev_major != rec.dev_major || st.dev_minor != rec.dev_minor)
+        {
+            eprint_line!(
+                "mtcp_restart: warning: fd {}: {} is not the file it was at checkpoint time; using it anyway",
+                rec.fd,
+                Lossy(path)
+            );
         }
         if rec.kind == FD_FILE {
             if let Err(e) = sys::seek_set(file.raw(), rec.pos) {
@@ -97,6 +121,46 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
                 rec.fd,
                 Lossy(path),
                 rec.pos
+            );
+        }
+    }
+}
+
+const O_APPEND: u32 = 0o2000;
+const O_NONBLOCK: u32 = 0o4000;
+
+fn file_type_name(mode_type: u32) -> &'static str {
+    match mode_type {
+        0o100000 => "regular file",
+        0o040000 => "directory",
+        0o020000 => "character device",
+        0o060000 => "block device",
+        0o010000 => "FIFO",
+        0o140000 => "socket",
+        0o120000 => "symbolic link",
+        _ => "file of unknown type",
+    }
+}
+
+const DEFAULT_PIPE_SIZE: usize = 65536;
+const F_SETPIPE_SZ: usize = 1031;
+
+/// Before anything is given up: every pipe of the process can hold again the bytes it
+/// held (a pipe enlarged beyond what this user may ask for, say by root, cannot).
+pub fn check_pipes(meta: &Meta) {
+    for i in 0..meta.fd_count() {
+        let rec = meta.fd(i);
+        let held = meta.string(rec.data).len();
+        if rec.kind != FD_PIPE || held <= DEFAULT_PIPE_SIZE {
+            continue;
+        }
+        let enlarged = sys::pipe().and_then(|(_r, w)| sys::fcntl(w.raw(), F_SETPIPE_SZ, held));
+        if let Err(e) = enlarged {
+            die!(
+                "the pipe of fd {} held {} bytes, more than this user's pipes can hold here ({}; see /proc/sys/fs/pipe-max-size)",
+                rec.fd,
+                held,
+                ErrnoName(e)
             );
         }
     }
@@ -142,9 +206,12 @@ fn restore_pipes(meta: &Meta, verbose: bool) {
             }
         };
         let data = meta.string(rec.data);
-        if data.len() > 65536 {
-            let _ = sys::fcntl(w.raw(), 1031 /* F_SETPIPE_SZ */, data.len());
+        if data.len() > DEFAULT_PIPE_SIZE {
+            // check_pipes made sure this works.
+            let _ = sys::fcntl(w.raw(), F_SETPIPE_SZ, data.len());
         }
+        // Never blocks: a pipe that cannot take it all reports EAGAIN instead.
+        let _ = sys::fcntl(w.raw(), sys::F_SETFL, O_NONBLOCK as usize);
         if let Err(e) = sys::write_all(w.raw(), data) {
             eprint_line!(
                 "mtcp_restart: warning: the pipe of fd {} lost its contents: {}",

@@ -114,8 +114,10 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
     };
     // SAFETY: single-threaded, and nothing has read IMAGE_NAME yet.
     unsafe { (*core::ptr::addr_of_mut!(IMAGE_NAME)).push_bytes(path) };
-    // Nothing may interrupt the restore; each thread gets its own mask back from its frame.
-    let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!0u64));
+    // Until the point of no return, Ctrl-C, `timeout` and a hang-up still stop the restart
+    // (their default action ends it with nothing changed); nothing else may interrupt.
+    let stoppable = [1u32, 2, 3, 15].iter().fold(0u64, |m, &s| m | 1 << (s - 1)); // HUP INT QUIT TERM
+    let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!stoppable));
     // The kernel's stack, where argv lives, is unmapped later: use the copy from here on.
     // SAFETY: called once, single-threaded, on the static stack.
     unsafe { restart(image_name(), verbose, same_pid) }
@@ -148,8 +150,11 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     }
     let (image, mut arena) = check::open_image(path, &window);
     let survey = survey::survey(&image, &window, &mut arena, verbose);
+    files::check_pipes(&image.meta);
     let same_pid = same_pid && same_pid::become_old_pid(&image.meta);
-    // No way back from here on.
+    // No way back from here on: nothing may interrupt what follows (each thread gets its
+    // own mask back from its frame).
+    let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!0u64));
     // SAFETY: this code, its stack and its data live inside the window.
     let pages = unsafe { map::replace_address_space(&image, &survey, &window) };
     // mtcp_restart's own descriptors go before the program's take their numbers.

@@ -52,6 +52,9 @@ pub fn become_old_pid(meta: &Meta) -> bool {
             return false;
         }
     };
+    // This process only stands in for the restored one now: it must outlive it and end
+    // as it ends, whatever signal the terminal or a `timeout` sends to both.
+    let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!0u64));
     let status = match sys::wait_status(child) {
         Ok(s) => s,
         Err(e) => die!("cannot wait for the restored process: {}", ErrnoName(e)),

@@ -53,3 +53,56 @@ fn deleted_executable_restarts_from_the_image() {
     r.wait_for_count(first + 20, LINE_TIMEOUT);
     r.assert_no_bad();
 }
+
+/// A file the program held open was replaced by a FIFO, then by a directory: the restart
+/// never blocks opening it (a FIFO nobody writes to would block for ever) and never hands
+/// the program something of another type; it names the descriptor, which stays closed,
+/// and the program goes on.
+#[test]
+fn open_file_replaced_by_another_type() {
+    let t = Test::new("replaced_type");
+    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
+    let data = t.path("data");
+    fs::write(&data, "some data\n").unwrap();
+    // The shell opens `data` at fd 7, which the program inherits.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"exec 7<"$1"; exec "$2" launch --dir "$3" -- "$4" 100000"#)
+        .arg("sh")
+        .arg(&data)
+        .arg(&bins().mtcp)
+        .arg(&t.dir)
+        .arg(&prog)
+        .current_dir(&t.dir);
+    let mut p = Proc::spawn(cmd, "launch holding a file open");
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let image = checkpoint(p.pid());
+    p.kill9();
+    let json = inspect_json(&image);
+    let held = json["fds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["fd"].as_u64() == Some(7));
+    assert!(held, "fd 7 is not in the image: {json}");
+
+    fs::remove_file(&data).unwrap();
+    let made = Command::new("mkfifo").arg(&data).status().unwrap();
+    assert!(made.success());
+    for what in ["FIFO", "directory"] {
+        if what == "directory" {
+            fs::remove_file(&data).unwrap();
+            fs::create_dir(&data).unwrap();
+        }
+        let mut r = t.restart(&image);
+        let first = r.wait_first_count(LINE_TIMEOUT);
+        r.wait_for_count(first + 5, LINE_TIMEOUT);
+        let said = r
+            .stderr_lines()
+            .iter()
+            .any(|l| l.contains("fd 7") && l.contains(what) && l.contains("stays closed"));
+        assert!(said, "the restart did not name fd 7, now a {what}\n{}", r.describe());
+        r.assert_no_bad();
+        r.kill9();
+    }
+}

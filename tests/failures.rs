@@ -155,3 +155,38 @@ fn killed_while_writing_keeps_the_previous_image() {
     r.wait_for_count(first + 5, LINE_TIMEOUT);
     r.assert_no_bad();
 }
+
+/// Until it gives up the address space, a restart stays stoppable: `timeout` and Ctrl-C
+/// (SIGTERM, SIGINT) end it at once, with nothing restored. Here it waits, before that
+/// point, for the image's pid (still in use by the original) to become free.
+#[test]
+fn restart_is_stoppable_before_the_point_of_no_return() {
+    use std::os::unix::process::ExitStatusExt;
+    let t = Test::new("stoppable_restart");
+    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
+    let mut original = t.launch(&prog, &["100000"]);
+    original.wait_for_count(3, LINE_TIMEOUT);
+    let image = checkpoint(original.pid());
+    for (sig, name) in [(15, "SIGTERM"), (2, "SIGINT")] {
+        let mut cmd = Command::new(&bins().mtcp);
+        cmd.args(["restart", "--same-pid"]).arg(&image).current_dir(&t.dir);
+        let mut r = Proc::spawn(cmd, "restart --same-pid while the pid is taken");
+        std::thread::sleep(Duration::from_millis(500));
+        let sent = Instant::now();
+        assert!(send_signal(r.pid(), sig));
+        let st = r.wait_exit(Duration::from_secs(10));
+        assert_eq!(
+            st.signal(),
+            Some(sig),
+            "{name} did not end the restart ({:?} after it was sent)\n{}",
+            sent.elapsed(),
+            r.describe()
+        );
+        assert!(r.counts().is_empty(), "the program was restored\n{}", r.describe());
+        // It ended while it waited, not after giving up the wait and going on.
+        let went_on = r.stderr_lines().iter().any(|l| l.contains("restoring with new ids"));
+        assert!(!went_on, "{name} was held until the restart went on\n{}", r.describe());
+    }
+    original.assert_no_bad();
+    original.kill9();
+}
