@@ -7,7 +7,6 @@ use std::path::Path;
 
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
 use crate::image::{self, FormatError, Header, Meta, ProcessRecord, RegionRecord, ThreadRecord};
-use crate::xxh64::Xxh64;
 use crate::{fail, io_msg, Result};
 
 pub const COMMAND: Subcommand = Subcommand {
@@ -130,10 +129,11 @@ pub fn verify(file: &File, header: &Header, meta: &Meta) -> std::io::Result<Vec<
     let mut checks = Vec::with_capacity(meta.region_count);
     for i in 0..meta.region_count {
         let r = meta.region(i);
-        let mut h = Xxh64::new(0);
+        let mut h = image::RegionChecksum::new(header.version);
         let mut saved_pages = 0;
         for j in 0..r.run_count as usize {
             let run = meta.run(r.run_first as usize + j);
+            h.start_run(&run);
             saved_pages += run.pages;
             let mut off = run.file_offset;
             let end = run.file_offset + run.pages * page;

@@ -1,6 +1,6 @@
 //! `mtcp`: command-line entry point, argument plumbing and error reporting shared by the subcommands.
 
-use mtcp_core::{image, xxh64};
+use mtcp_core::image;
 
 mod args;
 mod checkpoint;

@@ -7,7 +7,6 @@ use mtcp_core::arch;
 use mtcp_core::fmt::{ErrnoName, Lossy};
 use mtcp_core::image::*;
 use mtcp_core::sys;
-use mtcp_core::xxh64::Xxh64;
 use mtcp_core::Errno;
 
 use crate::check::Image;
@@ -48,7 +47,7 @@ pub unsafe fn replace_address_space(image: &Image, survey: &Survey, window: &Win
             continue;
         }
         // SAFETY: the region lies outside the window (survey), where nothing is in use.
-        total_pages += unsafe { restore_region(meta, i, image.fd.raw(), survey.region_file(i)) };
+        total_pages += unsafe { restore_region(meta, image.header.version, i, image.fd.raw(), survey.region_file(i)) };
     }
     for i in 0..meta.region_count {
         let r = meta.region(i);
@@ -73,7 +72,7 @@ fn move_mapping(from: usize, len: usize, to: usize, kind: u32) {
 ///
 /// # Safety
 /// Maps over the region's address range: nothing of mtcp_restart may live there.
-unsafe fn restore_region(meta: &Meta, i: usize, fd: i32, file_fd: i32) -> u64 {
+unsafe fn restore_region(meta: &Meta, version: u32, i: usize, fd: i32, file_fd: i32) -> u64 {
     let r = meta.region(i);
     let (start, len) = (r.start as usize, r.len() as usize);
     let prot = r.prot as usize;
@@ -110,10 +109,11 @@ unsafe fn restore_region(meta: &Meta, i: usize, fd: i32, file_fd: i32) -> u64 {
     // uses.
     let mapped = unsafe { sys::mmap(start, len, first_prot, flags | share, backing, offset) };
     check_mapped(&r, mapped);
-    let mut hash = Xxh64::new(0);
+    let mut hash = RegionChecksum::new(version);
     let mut pages = 0;
     for j in 0..r.run_count as usize {
         let run = meta.run(r.run_first as usize + j);
+        hash.start_run(&run);
         let addr = start + run.page_index as usize * arch::PAGE_SIZE;
         let bytes = run.pages as usize * arch::PAGE_SIZE;
         // SAFETY: the run lies inside the region (Meta::parse checked it), mapped

@@ -14,7 +14,7 @@ use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
 use mtcp_core::image::*;
 use mtcp_core::maps::{self, MapEntry};
 use mtcp_core::sys::{self, CPath, Fd};
-use mtcp_core::xxh64::{xxh64, Xxh64};
+use mtcp_core::xxh64::xxh64;
 
 use crate::config::CONFIG;
 use crate::state::{FailMessage, Runtime, Slot};
@@ -705,7 +705,7 @@ unsafe fn page_is_zero(addr: usize) -> bool {
 fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> Result<(), Errno> {
     for plan in plans.iter_mut() {
         let rec = &mut plan.rec;
-        let mut hash = Xxh64::new(0);
+        let mut hash = RegionChecksum::new(VERSION);
         let my_runs = &runs[rec.run_first as usize..(rec.run_first + rec.run_count) as usize];
         let unreadable = rec.prot & PROT_READ == 0 && !my_runs.is_empty();
         if unreadable {
@@ -715,6 +715,7 @@ fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> R
         }
         let result = (|| {
             for run in my_runs {
+                hash.start_run(run);
                 let mut addr = rec.start as usize + run.page_index as usize * PAGE;
                 let mut left = run.pages as usize * PAGE;
                 let mut offset = run.file_offset;

@@ -39,6 +39,40 @@ fn first_run_offset(bytes: &[u8]) -> u64 {
     panic!("the image has no saved pages at all");
 }
 
+/// The image with one run's page_index one higher (where its region has room), and the
+/// metadata and header checksums recomputed.
+fn move_a_run(bytes: &[u8]) -> Vec<u8> {
+    let header = image::parse_header(&bytes[..image::HEADER_SIZE], bytes.len() as u64).unwrap();
+    let meta_at = header.meta_offset as usize;
+    let meta_bytes = &bytes[meta_at..meta_at + header.meta_size as usize];
+    let meta = image::Meta::parse(&header, meta_bytes).unwrap();
+    let page = header.page_size as u64;
+    let run_at = |k: usize| meta_at + meta.index.run_offset as usize + k * std::mem::size_of::<image::Run>();
+    for i in 0..meta.region_count {
+        let r = meta.region(i);
+        for j in 0..r.run_count as usize {
+            let k = r.run_first as usize + j;
+            let run = meta.run(k);
+            let limit = if j + 1 < r.run_count as usize {
+                meta.run(k + 1).page_index
+            } else {
+                r.len() / page
+            };
+            if run.page_index + run.pages < limit {
+                let mut out = bytes.to_vec();
+                let at = run_at(k);
+                out[at..at + 8].copy_from_slice(&(run.page_index + 1).to_le_bytes());
+                let sum = xxh64::xxh64(&out[meta_at..meta_at + header.meta_size as usize], 0);
+                out[40..48].copy_from_slice(&sum.to_le_bytes());
+                let sum = xxh64::xxh64(&out[..248], 0);
+                out[248..256].copy_from_slice(&sum.to_le_bytes());
+                return out;
+            }
+        }
+    }
+    panic!("no run of the image has room to move");
+}
+
 struct Case {
     name: &'static str,
     path: PathBuf,
@@ -154,6 +188,16 @@ fn make_cases(t: &Test, good: &Path, bits: Bits) -> Vec<Case> {
             env: vec![("MTCP_LIB32_DIR", t.path("no-lib32"))],
         });
     }
+
+    // A run moved one page further inside its region, the metadata and header checksums
+    // made right again: the data would land at the wrong addresses.
+    let moved = move_a_run(&bytes);
+    cases.push(Case {
+        name: "run moved inside its region",
+        path: write("moved-run.mtcp", &moved),
+        keywords: &["corrupt"],
+        env: vec![],
+    });
 
     let mut reserved = bytes.clone();
     reserved[240] = 1; // the last reserved u64 of the header, which must be zero

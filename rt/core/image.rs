@@ -16,10 +16,14 @@
 use core::mem::size_of;
 use static_assertions::const_assert_eq;
 
-use crate::xxh64::xxh64;
+use crate::xxh64::{xxh64, Xxh64};
 
 pub const MAGIC: [u8; 8] = *b"MTCPIMG\0";
-pub const VERSION: u32 = 1;
+/// The version this code writes. Version 2 binds each region's data checksum to where
+/// its runs go (see `RegionChecksum`); version 1 images are still read.
+pub const VERSION: u32 = 2;
+/// The oldest version this code reads.
+pub const OLDEST_VERSION: u32 = 1;
 
 /// ELF machine numbers double as architecture ids.
 pub const ARCH_I386: u32 = 3;
@@ -418,6 +422,40 @@ impl RegionRecord {
     }
 }
 
+/// The checksum a region's `data_checksum` holds: xxh64 over its runs in order, each
+/// (from version 2 on) preceded by its `page_index` and `pages` as little-endian u64, so
+/// that data moved to another place in the region does not pass.
+pub struct RegionChecksum {
+    hash: Xxh64,
+    binds_places: bool,
+}
+
+impl RegionChecksum {
+    /// For an image of format `version`.
+    pub fn new(version: u32) -> RegionChecksum {
+        RegionChecksum {
+            hash: Xxh64::new(0),
+            binds_places: version >= 2,
+        }
+    }
+
+    /// Before each run's data.
+    pub fn start_run(&mut self, run: &Run) {
+        if self.binds_places {
+            self.hash.update(&run.page_index.to_le_bytes());
+            self.hash.update(&run.pages.to_le_bytes());
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        self.hash.update(data);
+    }
+
+    pub fn digest(&self) -> u64 {
+        self.hash.digest()
+    }
+}
+
 /// A run of saved pages: `pages` pages starting `page_index` pages into the region,
 /// stored at `file_offset` in the image.
 #[repr(C)]
@@ -510,7 +548,7 @@ pub fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, FormatError> 
     // SAFETY: Header is plain old data of HEADER_SIZE bytes and bytes holds at least
     // that many; read_unaligned copes with any alignment of the buffer.
     let h: Header = unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const Header) };
-    if h.version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&h.version) {
         return Err(FormatError::BadVersion(h.version));
     }
     if h.header_checksum != h.compute_checksum() {
@@ -763,11 +801,11 @@ mod tests {
         assert_eq!(parse_header(&magic, 12288).unwrap_err(), FormatError::BadMagic);
 
         let mut v2 = h;
-        v2.version = 2;
+        v2.version = VERSION + 1;
         v2.seal();
         assert_eq!(
             parse_header(as_bytes(&v2), 12288).unwrap_err(),
-            FormatError::BadVersion(2)
+            FormatError::BadVersion(VERSION + 1)
         );
     }
 
@@ -924,6 +962,24 @@ mod tests {
                 other => panic!("{}: expected a layout error, got {:?}", what, other),
             }
         }
+    }
+
+    #[test]
+    fn region_checksums_bind_where_runs_go() {
+        let data = [7u8; 64];
+        let digest = |version: u32, page_index: u64| {
+            let mut c = RegionChecksum::new(version);
+            c.start_run(&Run {
+                page_index,
+                pages: 1,
+                file_offset: 8192,
+            });
+            c.update(&data);
+            c.digest()
+        };
+        assert_ne!(digest(2, 0), digest(2, 1), "version 2: a moved run does not pass");
+        assert_eq!(digest(1, 0), digest(1, 1), "version 1 covered the data only");
+        assert_eq!(digest(1, 0), xxh64(&data, 0));
     }
 
     fn unsafe_read<T: Copy>(bytes: &[u8], at: usize) -> T {

@@ -5,7 +5,7 @@
 use core::mem::size_of;
 
 use crate::image::*;
-use crate::xxh64::{xxh64, Xxh64};
+use crate::xxh64::xxh64;
 
 /// The pid, exe and first region path `sample_image` records.
 pub const SAMPLE_PID: u64 = 4242;
@@ -80,8 +80,23 @@ pub fn sample_image() -> Bytes<SAMPLE_SIZE> {
     for (i, b) in page_b.iter_mut().enumerate() {
         *b = i as u8;
     }
-    let mut anon_sum = Xxh64::new(0);
+
+    let runs = [
+        Run {
+            page_index: 0,
+            pages: 1,
+            file_offset: data_offset,
+        },
+        Run {
+            page_index: 2,
+            pages: 1,
+            file_offset: data_offset + PAGE,
+        },
+    ];
+    let mut anon_sum = RegionChecksum::new(VERSION);
+    anon_sum.start_run(&runs[0]);
     anon_sum.update(&page_a);
+    anon_sum.start_run(&runs[1]);
     anon_sum.update(&page_b);
 
     let index = MetaIndex {
@@ -132,18 +147,6 @@ pub fn sample_image() -> Bytes<SAMPLE_SIZE> {
         data_checksum: xxh64(b"", 0),
         ..Default::default()
     };
-    let runs = [
-        Run {
-            page_index: 0,
-            pages: 1,
-            file_offset: data_offset,
-        },
-        Run {
-            page_index: 2,
-            pages: 1,
-            file_offset: data_offset + PAGE,
-        },
-    ];
 
     let mut meta = Bytes::<{ 2 * PAGE as usize }>::new();
     meta.extend_from_slice(as_bytes(&index));
