@@ -82,7 +82,7 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
         ));
     }
     // Before anything is sent: a status file we could not trust is an error now.
-    read_status_file(&path, uid)?;
+    let mut newest = newest_line(&path, uid)?;
     let nonce = make_nonce();
     send_signal(pid, sig, nonce, our_uid)?;
 
@@ -90,6 +90,14 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
     loop {
         if let Some(r) = poll_result(&path, uid, nonce)? {
             return report(pid, r);
+        }
+        // A checkpoint ended, or the process restarted, without answering us: ordinary
+        // signals do not queue, so ours was merged into one already pending. Ask again,
+        // with the same nonce (a request served twice is harmless).
+        let now = newest_line(&path, uid)?;
+        if now != newest {
+            newest = now;
+            send_signal(pid, sig, nonce, our_uid)?;
         }
         let alive = matches!(proc_status(pid), Ok(Some(ref s)) if !is_dead(s));
         if !alive {
@@ -146,6 +154,12 @@ fn poll_result(path: &Path, uid: u32, nonce: u64) -> Result<Option<Outcome>> {
         }
     }
     Ok(None)
+}
+
+/// The newest line of the status file, as written (None while there is none).
+fn newest_line(path: &Path, uid: u32) -> Result<Option<Vec<u8>>> {
+    let text = read_status_file(path, uid)?;
+    Ok(text.and_then(|t| t.split(|&c| c == b'\n').next().map(<[u8]>::to_vec)))
 }
 
 /// The status file's contents, if there is one and it can be trusted: a regular file of

@@ -167,7 +167,7 @@ impl Proc {
         }
         let status = match self.status {
             Some(s) => describe_status(&s),
-            None => "running (or not reaped)".to_string(),
+            None => format!("running (or not reaped){}", kernel_view(self.pid)),
         };
         format!(
             "[{} pid {} — {}]\n--- stdout ---\n{}--- stderr ---\n{}",
@@ -299,4 +299,35 @@ impl Drop for Proc {
             unregister_group(self.pid);
         }
     }
+}
+
+/// What the kernel says of a live process's threads (state, where each waits, its
+/// signals), to tell a hang inside the program from one in the runtime.
+fn kernel_view(pid: i32) -> String {
+    let mut out = String::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten().take(8) {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let wchan = std::fs::read_to_string(task.path().join("wchan")).unwrap_or_default();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        out.push_str(&format!(
+            "\n  task {}: {} wchan {} SigBlk {} SigPnd {} ShdPnd {}",
+            task.file_name().to_string_lossy(),
+            field("State:"),
+            wchan,
+            field("SigBlk:"),
+            field("SigPnd:"),
+            field("ShdPnd:")
+        ));
+    }
+    out
 }
