@@ -361,7 +361,7 @@ fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
             f.flags,
             f.pos,
             lossy(meta.string(f.path)),
-            if f.data.len > 0 {
+            if f.kind == image::FD_PIPE && f.data.len > 0 {
                 format!("  ({} bytes buffered)", f.data.len)
             } else {
                 String::new()
@@ -492,7 +492,7 @@ fn to_json(path: &str, h: &Header, meta: &Meta, checks: &[Check]) -> String {
                 f.flags,
                 f.pos,
                 json_str(&lossy(meta.string(f.path))),
-                f.data.len
+                if f.kind == image::FD_PIPE { f.data.len } else { 0 }
             )
         })
         .collect();

@@ -5,7 +5,7 @@
 
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{ErrnoName, Lossy};
-use mtcp_core::image::{FdRecord, Meta, FD_FILE, FD_OTHER, FD_PIPE};
+use mtcp_core::image::{FdRecord, FileIdentity, Meta, FD_FILE, FD_OTHER, FD_PIPE, FILE_BTIME};
 use mtcp_core::sys;
 
 /// Opens the program's files again at their numbers and offsets. Standard input, output
@@ -80,14 +80,8 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
             continue;
         }
         let _ = sys::fcntl(file.raw(), sys::F_SETFL, (rec.flags & (O_APPEND | O_NONBLOCK)) as usize);
-        if rec.kind == FD_FILE
-            && (st.ino != rec.inode || st.dev_major != rec.dev_major || st.dev_minor != rec.dev_minor)
-        {
-            eprint_line!(
-                "mtcp_restart: warning: fd {}: {} is not the file it was at checkpoint time; using it anyway",
-                rec.fd,
-                Lossy(path)
-            );
+        if rec.kind == FD_FILE {
+            say_how_the_file_changed(&rec, FileIdentity::of(&rec, meta.string(rec.data)), &st, path);
         }
         if rec.kind == FD_FILE {
             if let Err(e) = sys::seek_set(file.raw(), rec.pos) {
@@ -123,6 +117,38 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
                 rec.pos
             );
         }
+    }
+}
+
+/// A regular file reopened at restart is used whatever happened to it (a log rotated, a
+/// data file appended to by another program), but never silently: a replaced file and
+/// a modified one are each named, with what changed.
+fn say_how_the_file_changed(rec: &FdRecord, then: Option<FileIdentity>, st: &sys::Statx, path: &[u8]) {
+    let born = st.mask & sys::STATX_BTIME != 0;
+    let now = FileIdentity {
+        size: st.size,
+        ctime_sec: st.ctime.sec,
+        ctime_nsec: st.ctime.nsec,
+        flags: if born { FILE_BTIME } else { 0 },
+        btime_sec: if born { st.btime.sec } else { 0 },
+        btime_nsec: if born { st.btime.nsec } else { 0 },
+        reserved: 0,
+    };
+    let other_inode = st.ino != rec.inode || st.dev_major != rec.dev_major || st.dev_minor != rec.dev_minor;
+    if other_inode || then.is_some_and(|t| t.born_apart(&now)) {
+        eprint_line!(
+            "mtcp_restart: warning: fd {}: {} was replaced by another file since the checkpoint; the program gets the new one",
+            rec.fd,
+            Lossy(path)
+        );
+    } else if let Some(t) = then.filter(|t| t.changed(&now)) {
+        eprint_line!(
+            "mtcp_restart: warning: fd {}: {} was modified since the checkpoint (size {} then, {} now)",
+            rec.fd,
+            Lossy(path),
+            t.size,
+            now.size
+        );
     }
 }
 

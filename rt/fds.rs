@@ -15,7 +15,8 @@ pub struct OpenFiles {
     pub records: &'static [FdRecord],
     /// Each record's path as a range of `paths`.
     pub ranges: &'static [(usize, usize)],
-    /// The bytes in the pipe, for read ends of pipes, as a range of `paths`.
+    /// The bytes in the pipe, for read ends of pipes, or a regular file's FileIdentity,
+    /// as a range of `paths`.
     pub data_ranges: &'static [(usize, usize)],
     pub paths: &'static [u8],
 }
@@ -54,7 +55,18 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
             kind: FD_OTHER,
             ..FdRecord::default()
         };
+        let mut identity = None;
         if let Ok(st) = CPath::new(link.as_bytes()).and_then(|p| sys::statx(sys::AT_FDCWD, &p, 0)) {
+            let born = st.mask & sys::STATX_BTIME != 0;
+            identity = Some(FileIdentity {
+                size: st.size,
+                ctime_sec: st.ctime.sec,
+                ctime_nsec: st.ctime.nsec,
+                flags: if born { FILE_BTIME } else { 0 },
+                btime_sec: if born { st.btime.sec } else { 0 },
+                btime_nsec: if born { st.btime.nsec } else { 0 },
+                reserved: 0,
+            });
             rec.mode = st.mode as u32;
             rec.inode = st.ino;
             rec.dev_major = st.dev_major;
@@ -85,8 +97,15 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
         for &c in target {
             paths.push(c)?;
         }
-        records[kept] = rec;
         ranges[kept] = (start, paths.len());
+        if let Some(id) = identity.filter(|_| rec.kind == FD_FILE) {
+            let start = paths.len();
+            for &c in as_bytes(&id) {
+                paths.push(c)?;
+            }
+            data_ranges[kept] = (start, paths.len());
+        }
+        records[kept] = rec;
         kept += 1;
     }
     // The bytes in each pipe whose both ends are ours: read them, put them straight back.

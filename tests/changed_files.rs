@@ -106,3 +106,57 @@ fn open_file_replaced_by_another_type() {
         r.kill9();
     }
 }
+
+/// A file the program held open is restored silently while untouched; once modified, the
+/// restart says so with its sizes; once replaced (removed and written anew, maybe at the
+/// same inode number), it says that. The program gets the file in each case and goes on.
+#[test]
+fn open_file_modified_or_replaced_is_named() {
+    let t = Test::new("file_identity");
+    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
+    let data = t.path("data");
+    fs::write(&data, "some data\n").unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"exec 7<"$1"; exec "$2" launch --dir "$3" -- "$4" 100000"#)
+        .arg("sh")
+        .arg(&data)
+        .arg(&bins().mtcp)
+        .arg(&t.dir)
+        .arg(&prog)
+        .current_dir(&t.dir);
+    let mut p = Proc::spawn(cmd, "launch holding a file open");
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let image = checkpoint(p.pid());
+    p.kill9();
+    let restart_and_tell = |what: &str| -> Vec<String> {
+        let mut r = t.restart(&image);
+        let first = r.wait_first_count(LINE_TIMEOUT);
+        r.wait_for_count(first + 3, LINE_TIMEOUT);
+        r.assert_no_bad();
+        let said: Vec<String> = r.stderr_lines().into_iter().filter(|l| l.contains("fd 7")).collect();
+        r.kill9();
+        eprintln!("[{what}] {said:?}");
+        said
+    };
+    assert!(
+        restart_and_tell("untouched").is_empty(),
+        "an untouched file drew a warning"
+    );
+
+    fs::write(&data, "some data\nmore\n").unwrap();
+    let said = restart_and_tell("modified");
+    assert!(
+        said.iter()
+            .any(|l| l.contains("modified since the checkpoint") && l.contains("size 10 then, 15 now")),
+        "the modification was not named: {said:?}"
+    );
+
+    fs::remove_file(&data).unwrap();
+    fs::write(&data, "other\n").unwrap();
+    let said = restart_and_tell("replaced");
+    assert!(
+        said.iter().any(|l| l.contains("replaced by another file")),
+        "the replacement was not named: {said:?}"
+    );
+}

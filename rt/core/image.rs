@@ -505,10 +505,55 @@ pub struct FdRecord {
     pub inode: u64,
     /// The link target of /proc/PID/fd/N.
     pub path: StrRef,
-    /// For the read end of a pipe: the bytes that were in the pipe (in the string table).
+    /// For the read end of a pipe: the bytes that were in the pipe; for a regular file
+    /// (version 2): its FileIdentity (in the string table).
     pub data: StrRef,
 }
 const_assert_eq!(size_of::<FdRecord>(), 56);
+
+/// What a regular file was at checkpoint time, beyond its inode: its size, change time
+/// and (where the filesystem keeps one) birth time. Version 2 images keep it as the
+/// `data` of a regular file's FdRecord, so a restart can tell a file that was modified,
+/// or replaced by another that happens to reuse its inode number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub size: u64,
+    pub ctime_sec: i64,
+    pub ctime_nsec: u32,
+    /// FILE_BTIME: `btime_*` are valid.
+    pub flags: u32,
+    pub btime_sec: i64,
+    pub btime_nsec: u32,
+    pub reserved: u32,
+}
+const_assert_eq!(size_of::<FileIdentity>(), 40);
+
+/// FileIdentity.flags
+pub const FILE_BTIME: u32 = 1;
+
+impl FileIdentity {
+    /// The identity a regular file's record carries, if it carries one.
+    pub fn of(rec: &FdRecord, data: &[u8]) -> Option<FileIdentity> {
+        if rec.kind != FD_FILE || data.len() != size_of::<FileIdentity>() {
+            return None;
+        }
+        // SAFETY: the slice holds exactly one FileIdentity, a plain record valid for any
+        // bit pattern; read_unaligned copes with any alignment.
+        Some(unsafe { core::ptr::read_unaligned(data.as_ptr() as *const FileIdentity) })
+    }
+
+    /// Whether both are known to be different files (different birth times).
+    pub fn born_apart(&self, other: &FileIdentity) -> bool {
+        self.flags & other.flags & FILE_BTIME != 0
+            && (self.btime_sec, self.btime_nsec) != (other.btime_sec, other.btime_nsec)
+    }
+
+    /// Whether the file changed (size or change time).
+    pub fn changed(&self, other: &FileIdentity) -> bool {
+        (self.size, self.ctime_sec, self.ctime_nsec) != (other.size, other.ctime_sec, other.ctime_nsec)
+    }
+}
 
 /// Why an image cannot be used; every reader reports these the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -980,6 +1025,40 @@ mod tests {
         assert_ne!(digest(2, 0), digest(2, 1), "version 2: a moved run does not pass");
         assert_eq!(digest(1, 0), digest(1, 1), "version 1 covered the data only");
         assert_eq!(digest(1, 0), xxh64(&data, 0));
+    }
+
+    #[test]
+    fn file_identities() {
+        let id = FileIdentity {
+            size: 10,
+            ctime_sec: 5,
+            ctime_nsec: 6,
+            flags: FILE_BTIME,
+            btime_sec: 1,
+            btime_nsec: 2,
+            reserved: 0,
+        };
+        let file = FdRecord {
+            kind: FD_FILE,
+            ..FdRecord::default()
+        };
+        let pipe = FdRecord {
+            kind: FD_PIPE,
+            ..FdRecord::default()
+        };
+        assert_eq!(FileIdentity::of(&file, as_bytes(&id)), Some(id));
+        assert_eq!(
+            FileIdentity::of(&pipe, as_bytes(&id)),
+            None,
+            "a pipe's data is its bytes"
+        );
+        assert_eq!(FileIdentity::of(&file, &as_bytes(&id)[1..]), None);
+        let grown = FileIdentity { size: 11, ..id };
+        let reborn = FileIdentity { btime_nsec: 3, ..id };
+        let unknown_birth = FileIdentity { flags: 0, ..reborn };
+        assert!(grown.changed(&id) && !grown.born_apart(&id));
+        assert!(reborn.born_apart(&id) && !reborn.changed(&id));
+        assert!(!unknown_birth.born_apart(&id), "without birth times nothing is known");
     }
 
     fn unsafe_read<T: Copy>(bytes: &[u8], at: usize) -> T {

@@ -214,6 +214,8 @@ pub struct StatxTime {
 
 pub const AT_EMPTY_PATH: usize = 0x1000;
 const STATX_BASIC_STATS: usize = 0x7ff;
+/// `Statx::mask` bit: `btime` (the file's birth) is valid.
+pub const STATX_BTIME: u32 = 0x800;
 
 /// statx of `path` (or of `fd` itself when `path` is empty).
 pub fn statx<const N: usize>(fd: i32, path: &CPathBuf<N>, flags: usize) -> Result<Statx, Errno> {
@@ -226,7 +228,7 @@ pub fn statx<const N: usize>(fd: i32, path: &CPathBuf<N>, flags: usize) -> Resul
             fd_arg(fd),
             path.ptr(),
             flags,
-            STATX_BASIC_STATS,
+            STATX_BASIC_STATS | STATX_BTIME as usize,
             &mut st as *mut Statx as usize,
         )?;
     }
