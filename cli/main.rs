@@ -4,6 +4,7 @@ use mtcp_core::image;
 
 mod args;
 mod checkpoint;
+mod clean;
 mod elf;
 mod inspect;
 mod launch;
@@ -20,11 +21,12 @@ use std::process::ExitCode;
 
 use args::Subcommand;
 
-const COMMANDS: [&Subcommand; 4] = [
+const COMMANDS: [&Subcommand; 5] = [
     &launch::COMMAND,
     &checkpoint::COMMAND,
     &restart::COMMAND,
     &inspect::COMMAND,
+    &clean::COMMAND,
 ];
 
 /// What `mtcp --help` prints: each command's synopsis and summary from its table entry.

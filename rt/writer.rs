@@ -13,6 +13,7 @@ use mtcp_core::arena::{Arena, ArenaVec};
 use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
 use mtcp_core::image::*;
 use mtcp_core::maps::{self, MapEntry};
+use mtcp_core::protocol::{temp_image_writer, TempImageName};
 use mtcp_core::sys::{self, CPath, Fd};
 use mtcp_core::xxh64::xxh64;
 
@@ -298,11 +299,12 @@ fn write_file(
     let mut tmp_name = FmtBuf::<200>::new();
     let _ = write!(
         tmp_name,
-        ".{}.{}.{:016x}{}",
-        Lossy(name.as_bytes()),
-        sys::getpid(),
-        sys::random_u64(),
-        TEMP_SUFFIX
+        "{}",
+        TempImageName {
+            image: name.as_bytes(),
+            pid: sys::getpid(),
+            random: sys::random_u64(),
+        }
     );
     let mut final_path = CPath::new(dir).map_err(|e| fail("bad image directory", dir, e))?;
     let _ = final_path.push(b"/");
@@ -353,26 +355,13 @@ fn write_file(
     }
 }
 
-/// How every temporary image's name ends: `.<image name>.<writer pid>.<random>.tmp`.
-const TEMP_SUFFIX: &str = ".tmp";
-
 /// Temporary images whose writer is gone (killed in the middle of a checkpoint), ours
-/// to remove: they are only ever reclaimed here, by the next checkpoint in the directory.
+/// to remove: they are only ever reclaimed here, by the next checkpoint in the directory
+/// (or by `mtcp clean`).
 fn remove_dead_temporaries(dir: &sys::Fd) {
     let owner = sys::geteuid();
     let _ = sys::for_each_dir_entry(dir, |entry| {
-        let Some(stem) = entry.strip_suffix(TEMP_SUFFIX.as_bytes()) else {
-            return;
-        };
-        // .<name>.mtcp.<pid>.<16 hex digits>
-        let mut parts = stem.rsplitn(3, |&c| c == b'.');
-        let random = parts.next().unwrap_or(b"");
-        let pid = parts.next().and_then(maps::dec);
-        let ours = stem.starts_with(b".")
-            && parts.next().is_some_and(|name| name.ends_with(b".mtcp"))
-            && random.len() == 16
-            && random.iter().all(u8::is_ascii_hexdigit);
-        let writer_gone = ours && pid.is_some_and(|p| p > 0 && !crate::status::process_exists(p as u32));
+        let writer_gone = temp_image_writer(entry).is_some_and(|pid| !crate::status::process_exists(pid));
         if !writer_gone {
             return;
         }

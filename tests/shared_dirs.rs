@@ -323,3 +323,48 @@ fn image_paths_are_bytes_end_to_end() {
     assert_eq!(out.stdout, want, "the printed path is not the image's");
     p.kill9();
 }
+
+/// `mtcp clean DIR` lists (with --dry-run) and removes the temporary images of dead
+/// writers and the status files of processes that are gone, and nothing else.
+#[test]
+fn mtcp_clean_removes_only_leftovers() {
+    let t = Test::new("clean");
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let live = std::process::id();
+    let stale = t.path(&format!(".ckpt_x_1.mtcp.{dead}.00000000000000aa.tmp"));
+    let busy = t.path(&format!(".ckpt_x_1.mtcp.{live}.00000000000000bb.tmp"));
+    let other = t.path(&format!(".notes.{dead}.00000000000000cc.tmp"));
+    let image = t.path("ckpt_x_1.mtcp");
+    for f in [&stale, &busy, &other, &image] {
+        fs::write(f, "x").unwrap();
+    }
+    let status_dir = PathBuf::from("/tmp/.mtcp-0");
+    let _ = fs::create_dir(&status_dir);
+    chmod(&status_dir, 0o700);
+    let old_status = status_dir.join(format!("{dead}.status"));
+    fs::write(&old_status, "1 0 ready -\n").unwrap();
+
+    let dir = t.dir.to_str().unwrap();
+    let out = mtcp(&["clean", "--dry-run", dir], Duration::from_secs(20));
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", describe_output(&out));
+    assert!(
+        listed.contains(stale.to_str().unwrap()) && listed.contains(old_status.to_str().unwrap()),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(busy.to_str().unwrap()) && !listed.contains("notes"),
+        "{listed}"
+    );
+    assert!(stale.exists() && old_status.exists(), "--dry-run removed something");
+
+    let out = mtcp(&["clean", dir], Duration::from_secs(20));
+    assert!(out.status.success(), "{}", describe_output(&out));
+    assert!(!stale.exists() && !old_status.exists(), "{}", describe_output(&out));
+    assert!(
+        busy.exists() && other.exists() && image.exists(),
+        "removed more than leftovers"
+    );
+}

@@ -53,6 +53,37 @@ impl Display for StatusFile {
     }
 }
 
+/// The temporary file an image is written to before it is renamed into place:
+/// `.<image name>.<writer pid>.<16 hex digits>.tmp`, in the image's directory.
+pub struct TempImageName<'a> {
+    pub image: &'a [u8],
+    pub pid: u32,
+    pub random: u64,
+}
+
+impl Display for TempImageName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            ".{}.{}.{:016x}.tmp",
+            crate::fmt::Lossy(self.image),
+            self.pid,
+            self.random
+        )
+    }
+}
+
+/// The writer's pid, if `name` is a temporary image's (see TempImageName).
+pub fn temp_image_writer(name: &[u8]) -> Option<u32> {
+    let stem = name.strip_prefix(b".")?.strip_suffix(b".tmp")?;
+    let mut parts = stem.rsplitn(3, |&c| c == b'.');
+    let random = parts.next()?;
+    let pid = crate::maps::dec(parts.next()?)?;
+    let image = parts.next()?;
+    let ours = image.ends_with(b".mtcp") && random.len() == 16 && random.iter().all(u8::is_ascii_hexdigit);
+    (ours && pid > 0 && pid <= u32::MAX as u64).then_some(pid as u32)
+}
+
 /// What a status line reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome<'a> {
@@ -264,6 +295,29 @@ mod tests {
         let mut out = [0u8; 8];
         assert_eq!(unescape(b"%2", &mut out), None);
         assert_eq!(unescape(b"%41", &mut out), None);
+    }
+
+    #[test]
+    fn temporary_image_names() {
+        let mut s = String::new();
+        let name = TempImageName {
+            image: b"ckpt_a.b_7.mtcp",
+            pid: 42,
+            random: 0xabc,
+        };
+        write!(s, "{}", name).unwrap();
+        assert_eq!(s, ".ckpt_a.b_7.mtcp.42.0000000000000abc.tmp");
+        assert_eq!(temp_image_writer(s.as_bytes()), Some(42));
+        for other in [
+            &b".ckpt_a_7.mtcp.tmp"[..],
+            b".notes.42.0000000000000abc.tmp",
+            b"ckpt_a_7.mtcp.42.0000000000000abc.tmp",
+            b".ckpt_a_7.mtcp.x.0000000000000abc.tmp",
+            b".ckpt_a_7.mtcp.42.000000000000abc.tmp",
+            b".ckpt_a_7.mtcp.0.0000000000000abc.tmp",
+        ] {
+            assert_eq!(temp_image_writer(other), None, "{:?}", core::str::from_utf8(other));
+        }
     }
 
     #[test]
