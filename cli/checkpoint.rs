@@ -56,7 +56,8 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
         Some(s) if !is_dead(&s) => s,
         _ => return fail(format!("no process {}", pid)),
     };
-    let sig = checkpoint_signal(pid)?;
+    let environ = environ_of(pid)?;
+    let sig = checkpoint_signal(pid, &environ)?;
     let caught = status_field(&status, "SigCgt:")
         .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
         .unwrap_or(0);
@@ -71,7 +72,7 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
     // The runtime writes under its own real uid; that is ours unless we are root.
     let our_uid = real_uid(&proc_status_self()?).unwrap_or(0);
     let uid = real_uid(&status).unwrap_or(our_uid);
-    let path = status_path(uid, pid);
+    let path = status_path(uid, pid, &environ);
     // Catching the signal is not enough: a process that catches it for its own reasons
     // must not get it from us.
     if !runs_runtime(pid, &path) {
@@ -254,15 +255,42 @@ pub enum Outcome {
     Error(String),
 }
 
-pub fn status_path(uid: u32, pid: i32) -> PathBuf {
+/// Where the runtime in `pid` (run by `uid`, with this initial environment) keeps its
+/// status file: decided as the runtime decides it (protocol::StatusDir).
+pub fn status_path(uid: u32, pid: i32, environ: &[u8]) -> PathBuf {
     PathBuf::from(
         StatusFile {
-            uid,
+            dir: status_dir(uid, environ),
             pid: pid as u32,
-            tmp: false,
         }
         .to_string(),
     )
+}
+
+/// The status directory of a process of `uid` with this environment.
+pub fn status_dir(uid: u32, environ: &[u8]) -> protocol::StatusDir<'_> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let runtime_dir = mtcp_core::config::env_lookup(environ, b"XDG_RUNTIME_DIR").filter(|d| {
+        protocol::usable_runtime_dir(d, uid, |p| {
+            let md = std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(p)).ok()?;
+            Some((md.uid(), md.mode()))
+        })
+    });
+    protocol::StatusDir { uid, runtime_dir }
+}
+
+/// The initial environment of `pid`.
+fn environ_of(pid: i32) -> Result<Vec<u8>> {
+    match std::fs::read(format!("/proc/{}/environ", pid)) {
+        Ok(e) => Ok(e),
+        Err(e) if e.kind() == ErrorKind::NotFound => fail(format!("no process {}", pid)),
+        Err(e) => fail(format!(
+            "cannot read the environment of process {}: {}",
+            pid,
+            io_msg(&e)
+        )),
+    }
 }
 
 /// /proc/PID/status, or None if there is no such process.
@@ -299,18 +327,7 @@ fn real_uid(status: &str) -> Option<u32> {
 }
 
 /// MTCP_SIGNAL from the process's initial environment, read as the runtime reads it.
-fn checkpoint_signal(pid: i32) -> Result<u32> {
-    let environ = match std::fs::read(format!("/proc/{}/environ", pid)) {
-        Ok(e) => e,
-        Err(e) if e.kind() == ErrorKind::NotFound => return fail(format!("no process {}", pid)),
-        Err(e) => {
-            return fail(format!(
-                "cannot read the environment of process {}: {}",
-                pid,
-                io_msg(&e)
-            ))
-        }
-    };
+fn checkpoint_signal(pid: i32, environ: &[u8]) -> Result<u32> {
     let value = environ.split(|&c| c == 0).find_map(|e| e.strip_prefix(b"MTCP_SIGNAL="));
     match value {
         None | Some(b"") => Ok(crate::signal::DEFAULT_SIGNAL),

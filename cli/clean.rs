@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use mtcp_core::protocol::{temp_image_writer, StatusDir};
+use mtcp_core::protocol::temp_image_writer;
 
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
 use crate::{fail, io_msg, Result};
@@ -37,7 +37,8 @@ fn main(args: Args) -> Result<u8> {
         .or_else(|e| fail(format!("cannot read /proc/self: {}", io_msg(&e))))?
         .uid();
     let mut found = leftovers(&dir, me, temp_image_writer)?;
-    let status_dir = PathBuf::from(StatusDir { uid: me }.to_string());
+    let environ = std::fs::read("/proc/self/environ").unwrap_or_default();
+    let status_dir = PathBuf::from(crate::checkpoint::status_dir(me, &environ).to_string());
     let status_pid = |name: &[u8]| {
         let pid = name.strip_suffix(b".status")?;
         std::str::from_utf8(pid).ok()?.parse::<u32>().ok()

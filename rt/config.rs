@@ -14,6 +14,9 @@ pub struct Config {
     pub dir_len: usize,
     pub interval_sec: u32,
     pub signal: u32,
+    /// XDG_RUNTIME_DIR, where the status directory may go (see protocol::StatusDir).
+    runtime_dir: [u8; 256],
+    runtime_dir_len: usize,
 }
 
 pub static CONFIG: Global<Config> = Global::new(Config {
@@ -21,11 +24,17 @@ pub static CONFIG: Global<Config> = Global::new(Config {
     dir_len: 0,
     interval_sec: 0,
     signal: DEFAULT_SIGNAL,
+    runtime_dir: [0; 256],
+    runtime_dir_len: 0,
 });
 
 impl Config {
     pub fn dir(&self) -> &[u8] {
         &self.dir[..self.dir_len]
+    }
+
+    pub fn runtime_dir(&self) -> Option<&[u8]> {
+        (self.runtime_dir_len > 0).then(|| &self.runtime_dir[..self.runtime_dir_len])
     }
 }
 
@@ -51,6 +60,12 @@ pub fn load(environ: &[u8]) -> Result<(), ConfigError> {
                 return Err(err);
             }
         }
+    }
+
+    cfg.runtime_dir_len = 0;
+    if let Some(d) = env_lookup(environ, b"XDG_RUNTIME_DIR").filter(|d| d.len() < cfg.runtime_dir.len()) {
+        cfg.runtime_dir[..d.len()].copy_from_slice(d);
+        cfg.runtime_dir_len = d.len();
     }
 
     cfg.interval_sec = 0;

@@ -12,7 +12,7 @@ use mtcp_core::eprint_line;
 use mtcp_core::fmt::{FmtBuf, Lossy};
 use mtcp_core::global::Global;
 use mtcp_core::maps::dec;
-use mtcp_core::protocol::{escape, Outcome, Status, StatusDir, STATUS_HISTORY};
+use mtcp_core::protocol::{escape, usable_runtime_dir, Outcome, Status, StatusDir, STATUS_HISTORY};
 use mtcp_core::sys::{self, CPathBuf, Fd};
 
 /// Room for the file: a few lines, each a head and an escaped path.
@@ -76,9 +76,19 @@ fn write_status(status: &Status) {
 /// a directory this user owns, or cannot be made private.
 fn private_dir() -> Option<Fd> {
     let uid = sys::getuid();
-    let mut path = FmtBuf::<64>::new();
-    let _ = write!(path, "{}", StatusDir { uid });
-    let cpath = CPathBuf::<64>::new(path.as_bytes()).ok()?;
+    let owner = sys::geteuid();
+    // SAFETY: the configuration is written only before the first checkpoint.
+    let cfg = unsafe { &*crate::config::CONFIG.get() };
+    let runtime_dir = cfg.runtime_dir().filter(|d| {
+        usable_runtime_dir(d, owner, |p| {
+            let c = CPathBuf::<256>::new(p).ok()?;
+            let st = sys::statx(sys::AT_FDCWD, &c, sys::AT_SYMLINK_NOFOLLOW).ok()?;
+            Some((st.uid, st.mode as u32))
+        })
+    });
+    let mut path = FmtBuf::<300>::new();
+    let _ = write!(path, "{}", StatusDir { uid, runtime_dir });
+    let cpath = CPathBuf::<300>::new(path.as_bytes()).ok()?;
     let _ = sys::mkdirat(sys::AT_FDCWD, &cpath, 0o700);
     let refuse = |why: core::fmt::Arguments| {
         if !WARNED.swap(true, Ordering::AcqRel) {
@@ -100,7 +110,6 @@ fn private_dir() -> Option<Fd> {
         Err(_) => return refuse(format_args!("is not a directory")),
     };
     let st = sys::fstat(dir.raw()).ok()?;
-    let owner = sys::geteuid();
     if st.uid != owner {
         return refuse(format_args!("belongs to uid {}, not to uid {}", st.uid, owner));
     }

@@ -370,15 +370,13 @@ fn remove_dead_temporaries(dir: &sys::Fd) {
         };
         // Never another user's file (in a shared, sticky directory it could not be
         // removed anyway), never through a link.
-        let mine = sys::statx(dir.raw(), &path, AT_SYMLINK_NOFOLLOW)
+        let mine = sys::statx(dir.raw(), &path, sys::AT_SYMLINK_NOFOLLOW)
             .is_ok_and(|st| st.uid == owner && st.mode as u32 & 0o170000 == 0o100000);
         if mine {
             let _ = sys::unlinkat(dir.raw(), &path);
         }
     });
 }
-
-const AT_SYMLINK_NOFOLLOW: usize = 0x100;
 
 /// The metadata block: index, records and the string table they refer to.
 fn fill_metadata(meta: &mut [u8], rt: &Runtime, facts: &Facts, plans: &[Plan], runs: &[Run], layout: &Layout) {

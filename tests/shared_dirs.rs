@@ -368,3 +368,37 @@ fn mtcp_clean_removes_only_leftovers() {
         "removed more than leftovers"
     );
 }
+
+/// Where the process's XDG_RUNTIME_DIR is a private directory of its user, the status
+/// file goes there (`$XDG_RUNTIME_DIR/mtcp`), and `mtcp checkpoint` finds it; where it is
+/// not (open to all), /tmp/.mtcp-<uid> serves as before.
+#[test]
+fn status_files_go_to_a_private_runtime_dir() {
+    let t = Test::new("xdg");
+    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
+    let private = t.subdir("run-user");
+    chmod(&private, 0o700);
+    let open = t.subdir("run-open");
+    chmod(&open, 0o777);
+    for (runtime_dir, expected) in [(&private, private.join("mtcp")), (&open, PathBuf::from("/tmp/.mtcp-0"))] {
+        let mut cmd = Command::new(&bins().mtcp);
+        cmd.args(["launch", "--dir"])
+            .arg(&t.dir)
+            .arg("--")
+            .arg(&prog)
+            .arg("100000")
+            .env("XDG_RUNTIME_DIR", runtime_dir)
+            .current_dir(&t.dir);
+        let mut p = Proc::spawn(cmd, "launch with XDG_RUNTIME_DIR");
+        p.wait_for_count(3, LINE_TIMEOUT);
+        let status = expected.join(format!("{}.status", p.pid()));
+        assert!(status.is_file(), "no {}\n{}", status.display(), p.describe());
+        let image = checkpoint(p.pid());
+        assert!(image.is_file());
+        let line = fs::read_to_string(&status).unwrap();
+        assert!(line.contains(image.to_str().unwrap()), "{line}");
+        p.kill9();
+    }
+    let md = fs::metadata(private.join("mtcp")).unwrap();
+    assert_eq!(md.mode() & 0o777, 0o700, "the status directory is private");
+}

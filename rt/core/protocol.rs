@@ -23,33 +23,45 @@ pub const RUNTIME_NOTE: [u32; 6] = [
     NOTE_VERSION,
 ];
 
-/// The directory of status files for user `uid`.
-pub struct StatusDir {
+/// The directory of status files for user `uid`: `$XDG_RUNTIME_DIR/mtcp` where the
+/// process's `XDG_RUNTIME_DIR` is usable (see `usable_runtime_dir`), `/tmp/.mtcp-<uid>`
+/// otherwise. The runtime and the tool decide alike, from the process's environment.
+pub struct StatusDir<'a> {
     pub uid: u32,
+    pub runtime_dir: Option<&'a [u8]>,
 }
 
-impl Display for StatusDir {
+impl Display for StatusDir<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "/tmp/.mtcp-{}", self.uid)
+        match self.runtime_dir {
+            Some(d) => write!(f, "{}/mtcp", crate::fmt::Lossy(d)),
+            None => write!(f, "/tmp/.mtcp-{}", self.uid),
+        }
     }
 }
 
-/// The status file of process `pid` (run by `uid`); the runtime writes `tmp` first and
-/// renames it over the real one, so a reader never sees a partial line.
-pub struct StatusFile {
-    pub uid: u32,
-    pub pid: u32,
-    pub tmp: bool,
+/// Whether `XDG_RUNTIME_DIR=dir` may hold the status directory: an absolute path of a
+/// directory (not a link) that `uid` owns and nobody else may write to, as a login
+/// session's is. `owner_and_mode` stats it (the caller's way: raw syscalls or std).
+pub fn usable_runtime_dir(dir: &[u8], uid: u32, owner_and_mode: impl FnOnce(&[u8]) -> Option<(u32, u32)>) -> bool {
+    const S_IFMT: u32 = 0o170000;
+    const S_IFDIR: u32 = 0o040000;
+    dir.starts_with(b"/")
+        && dir.len() < 200
+        && !dir.contains(&b'\n')
+        && owner_and_mode(dir)
+            .is_some_and(|(owner, mode)| owner == uid && mode & S_IFMT == S_IFDIR && mode & 0o022 == 0)
 }
 
-impl Display for StatusFile {
+/// The status file of process `pid` in `dir`.
+pub struct StatusFile<'a> {
+    pub dir: StatusDir<'a>,
+    pub pid: u32,
+}
+
+impl Display for StatusFile<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dir = StatusDir { uid: self.uid };
-        if self.tmp {
-            write!(f, "{}/.{}.status.tmp", dir, self.pid)
-        } else {
-            write!(f, "{}/{}.status", dir, self.pid)
-        }
+        write!(f, "{}/{}.status", self.dir, self.pid)
     }
 }
 
@@ -323,22 +335,32 @@ mod tests {
     #[test]
     fn paths_and_note() {
         let mut s = String::new();
+        let tmp = StatusDir {
+            uid: 5,
+            runtime_dir: None,
+        };
+        let run = StatusDir {
+            uid: 5,
+            runtime_dir: Some(b"/run/user/5"),
+        };
         write!(
             s,
             "{} {}",
-            StatusFile {
-                uid: 5,
-                pid: 9,
-                tmp: false
-            },
-            StatusFile {
-                uid: 5,
-                pid: 9,
-                tmp: true
-            }
+            StatusFile { dir: tmp, pid: 9 },
+            StatusFile { dir: run, pid: 9 }
         )
         .unwrap();
-        assert_eq!(s, "/tmp/.mtcp-5/9.status /tmp/.mtcp-5/.9.status.tmp");
+        assert_eq!(s, "/tmp/.mtcp-5/9.status /run/user/5/mtcp/9.status");
+        let dir = |owner, mode| move |_: &[u8]| Some((owner, mode));
+        assert!(usable_runtime_dir(b"/run/user/5", 5, dir(5, 0o040700)));
+        assert!(
+            !usable_runtime_dir(b"/run/user/5", 5, dir(6, 0o040700)),
+            "another user's"
+        );
+        assert!(!usable_runtime_dir(b"/run/user/5", 5, dir(5, 0o040777)), "open to all");
+        assert!(!usable_runtime_dir(b"/run/user/5", 5, dir(5, 0o120777)), "a link");
+        assert!(!usable_runtime_dir(b"run/user/5", 5, dir(5, 0o040700)), "relative");
+        assert!(!usable_runtime_dir(b"/gone", 5, |_| None));
         assert_eq!(RUNTIME_NOTE, [5, 4, 1, u32::from_le_bytes(*b"mtcp"), 0, 1]);
     }
 }

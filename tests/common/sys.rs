@@ -16,8 +16,13 @@ const CLOSE_RANGE_CLOEXEC: i32 = 4;
 
 /// Children start with stdin/stdout/stderr only: descriptors the test runner inherited
 /// (a job server, whatever ran `cargo test`) are closed at exec, so that images hold
-/// only what the test set up.
+/// only what the test set up. XDG_RUNTIME_DIR, which decides where status files go, is
+/// left out unless the test sets it.
 pub(super) fn hermetic(cmd: &mut Command) {
+    // Where status files go depends on it; tests that want one set it themselves.
+    if cmd.get_envs().all(|(k, _)| k != "XDG_RUNTIME_DIR") {
+        cmd.env_remove("XDG_RUNTIME_DIR");
+    }
     // SAFETY: close_range is async-signal-safe; CLOEXEC (not closing) keeps the
     // descriptor std uses to report exec failures working.
     unsafe {

@@ -214,6 +214,8 @@ pub struct StatxTime {
 
 pub const AT_EMPTY_PATH: usize = 0x1000;
 const STATX_BASIC_STATS: usize = 0x7ff;
+/// statx/fstatat flag: describe a symbolic link itself, not what it points to.
+pub const AT_SYMLINK_NOFOLLOW: usize = 0x100;
 /// `Statx::mask` bit: `btime` (the file's birth) is valid.
 pub const STATX_BTIME: u32 = 0x800;
 
