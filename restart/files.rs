@@ -5,7 +5,7 @@
 
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{ErrnoName, Lossy};
-use mtcp_core::image::{FdRecord, FileIdentity, Meta, FD_FILE, FD_OTHER, FD_PIPE, FILE_BTIME};
+use mtcp_core::image::{FdRecord, FileIdentity, Meta, FD_FILE, FD_OTHER, FD_PIPE};
 use mtcp_core::sys;
 
 /// Opens the program's files again at their numbers and offsets. Standard input, output
@@ -124,16 +124,7 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
 /// data file appended to by another program), but never silently: a replaced file and
 /// a modified one are each named, with what changed.
 fn say_how_the_file_changed(rec: &FdRecord, then: Option<FileIdentity>, st: &sys::Statx, path: &[u8]) {
-    let born = st.mask & sys::STATX_BTIME != 0;
-    let now = FileIdentity {
-        size: st.size,
-        ctime_sec: st.ctime.sec,
-        ctime_nsec: st.ctime.nsec,
-        flags: if born { FILE_BTIME } else { 0 },
-        btime_sec: if born { st.btime.sec } else { 0 },
-        btime_nsec: if born { st.btime.nsec } else { 0 },
-        reserved: 0,
-    };
+    let now = st.identity();
     let other_inode = st.ino != rec.inode || st.dev_major != rec.dev_major || st.dev_minor != rec.dev_minor;
     if other_inode || then.is_some_and(|t| t.born_apart(&now)) {
         eprint_line!(

@@ -57,16 +57,7 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
         };
         let mut identity = None;
         if let Ok(st) = CPath::new(link.as_bytes()).and_then(|p| sys::statx(sys::AT_FDCWD, &p, 0)) {
-            let born = st.mask & sys::STATX_BTIME != 0;
-            identity = Some(FileIdentity {
-                size: st.size,
-                ctime_sec: st.ctime.sec,
-                ctime_nsec: st.ctime.nsec,
-                flags: if born { FILE_BTIME } else { 0 },
-                btime_sec: if born { st.btime.sec } else { 0 },
-                btime_nsec: if born { st.btime.nsec } else { 0 },
-                reserved: 0,
-            });
+            identity = Some(st.identity());
             rec.mode = st.mode as u32;
             rec.inode = st.ino;
             rec.dev_major = st.dev_major;

@@ -54,6 +54,21 @@ fn deleted_executable_restarts_from_the_image() {
     r.assert_no_bad();
 }
 
+/// Launches `prog` with `data` open for reading at fd 7 (the shell opens it, the program
+/// inherits it).
+fn launch_holding_open(t: &Test, prog: &std::path::Path, data: &std::path::Path) -> Proc {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"exec 7<"$1"; exec "$2" launch --dir "$3" -- "$4" 100000"#)
+        .arg("sh")
+        .arg(data)
+        .arg(&bins().mtcp)
+        .arg(&t.dir)
+        .arg(prog)
+        .current_dir(&t.dir);
+    Proc::spawn(cmd, "launch holding a file open")
+}
+
 /// A file the program held open was replaced by a FIFO, then by a directory: the restart
 /// never blocks opening it (a FIFO nobody writes to would block for ever) and never hands
 /// the program something of another type; it names the descriptor, which stays closed,
@@ -64,17 +79,7 @@ fn open_file_replaced_by_another_type() {
     let prog = t.compile_c("counter", Variant::Dynamic, &[]);
     let data = t.path("data");
     fs::write(&data, "some data\n").unwrap();
-    // The shell opens `data` at fd 7, which the program inherits.
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(r#"exec 7<"$1"; exec "$2" launch --dir "$3" -- "$4" 100000"#)
-        .arg("sh")
-        .arg(&data)
-        .arg(&bins().mtcp)
-        .arg(&t.dir)
-        .arg(&prog)
-        .current_dir(&t.dir);
-    let mut p = Proc::spawn(cmd, "launch holding a file open");
+    let mut p = launch_holding_open(&t, &prog, &data);
     p.wait_for_count(3, LINE_TIMEOUT);
     let image = checkpoint(p.pid());
     p.kill9();
@@ -116,16 +121,7 @@ fn open_file_modified_or_replaced_is_named() {
     let prog = t.compile_c("counter", Variant::Dynamic, &[]);
     let data = t.path("data");
     fs::write(&data, "some data\n").unwrap();
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(r#"exec 7<"$1"; exec "$2" launch --dir "$3" -- "$4" 100000"#)
-        .arg("sh")
-        .arg(&data)
-        .arg(&bins().mtcp)
-        .arg(&t.dir)
-        .arg(&prog)
-        .current_dir(&t.dir);
-    let mut p = Proc::spawn(cmd, "launch holding a file open");
+    let mut p = launch_holding_open(&t, &prog, &data);
     p.wait_for_count(3, LINE_TIMEOUT);
     let image = checkpoint(p.pid());
     p.kill9();

@@ -340,14 +340,24 @@ fn mtcp_clean_removes_only_leftovers() {
     for f in [&stale, &busy, &other, &image] {
         fs::write(f, "x").unwrap();
     }
-    let status_dir = PathBuf::from("/tmp/.mtcp-0");
-    let _ = fs::create_dir(&status_dir);
+    // A status directory of this test's own (other tests' runtimes tidy /tmp/.mtcp-0).
+    let runtime_dir = t.subdir("run");
+    chmod(&runtime_dir, 0o700);
+    let status_dir = runtime_dir.join("mtcp");
+    fs::create_dir(&status_dir).unwrap();
     chmod(&status_dir, 0o700);
     let old_status = status_dir.join(format!("{dead}.status"));
     fs::write(&old_status, "1 0 ready -\n").unwrap();
+    let clean = |extra: &[&str]| {
+        let mut cmd = Command::new(&bins().mtcp);
+        cmd.arg("clean")
+            .args(extra)
+            .arg(&t.dir)
+            .env("XDG_RUNTIME_DIR", &runtime_dir);
+        run_output(cmd, Duration::from_secs(20))
+    };
 
-    let dir = t.dir.to_str().unwrap();
-    let out = mtcp(&["clean", "--dry-run", dir], Duration::from_secs(20));
+    let out = clean(&["--dry-run"]);
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{}", describe_output(&out));
     assert!(
@@ -360,7 +370,7 @@ fn mtcp_clean_removes_only_leftovers() {
     );
     assert!(stale.exists() && old_status.exists(), "--dry-run removed something");
 
-    let out = mtcp(&["clean", dir], Duration::from_secs(20));
+    let out = clean(&[]);
     assert!(out.status.success(), "{}", describe_output(&out));
     assert!(!stale.exists() && !old_status.exists(), "{}", describe_output(&out));
     assert!(

@@ -204,6 +204,22 @@ static_assertions::const_assert_eq!(core::mem::offset_of!(Statx, ino), 32);
 static_assertions::const_assert_eq!(core::mem::offset_of!(Statx, mtime), 112);
 static_assertions::const_assert_eq!(core::mem::offset_of!(Statx, dev_major), 136);
 
+impl Statx {
+    /// What the image keeps of a regular file beyond its inode.
+    pub fn identity(&self) -> crate::image::FileIdentity {
+        let born = self.mask & STATX_BTIME != 0;
+        crate::image::FileIdentity {
+            size: self.size,
+            ctime_sec: self.ctime.sec,
+            ctime_nsec: self.ctime.nsec,
+            flags: if born { crate::image::FILE_BTIME } else { 0 },
+            btime_sec: if born { self.btime.sec } else { 0 },
+            btime_nsec: if born { self.btime.nsec } else { 0 },
+            reserved: 0,
+        }
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct StatxTime {
