@@ -46,7 +46,7 @@ fn stripped_static_program_with_the_runtime_is_recognised() {
 }
 
 /// A program the loader runs in secure-execution mode (set-user-ID or set-group-ID to
-/// someone else) ignores LD_PRELOAD: it would run without checkpoints, so `mtcp launch`
+/// someone else, or given file capabilities) ignores LD_PRELOAD: it would run without checkpoints, so `mtcp launch`
 /// refuses it with one line and does not run it. Set-user-ID to ourselves is no such
 /// case and launches as usual. (Needs root, to give the file away.)
 #[test]
@@ -62,9 +62,17 @@ fn setuid_program_is_refused_not_run_without_checkpoints() {
         assert!(chmod.success());
         p
     };
+    let capable = give("with_caps", "0:0", "0755");
+    let setcap = Command::new("setcap").arg("cap_net_raw+ep").arg(&capable).status();
+    assert!(
+        setcap.is_ok_and(|s| s.success()),
+        "setcap cap_net_raw+ep {} (needs Debian's libcap2-bin, which .ci/run installs)",
+        capable.display()
+    );
     for (prog, why) in [
         (give("suid_nobody", "65534:0", "4755"), "set-user-ID"),
         (give("sgid_nogroup", "0:65534", "2755"), "set-group-ID"),
+        (capable, "file capabilities"),
     ] {
         let out = mtcp(&["launch", "--", prog.to_str().unwrap(), "3"], Duration::from_secs(20));
         let err = String::from_utf8_lossy(&out.stderr);
