@@ -103,7 +103,8 @@ static JOINED: [AtomicU32; 8] = [const { AtomicU32::new(0) }; 8];
 
 fn join_request(nonce: u32) {
     if nonce != 0 {
-        // More than eight at once: the rest time out in their `mtcp checkpoint`.
+        // More than eight at once: the others are not listed, and their `mtcp checkpoint`
+        // asks again when it sees this checkpoint end without its answer.
         let _ = JOINED.iter().any(|slot| {
             slot.compare_exchange(0, nonce, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
