@@ -224,9 +224,10 @@ pub unsafe extern "C" fn sigaction(sig: i32, act: *const u8, oact: *mut u8) -> i
             let flags = core::ptr::read_unaligned(act.add(usa::FLAGS) as *const i32) as u32 as usize;
             Some(sys::KernelSigaction {
                 handler: rd(usa::HANDLER),
-                // Like libc: every handler returns through a restorer that calls rt_sigreturn.
+                // Like libc: every handler returns through a restorer that undoes the frame
+                // the kernel builds for it (an old one, without SA_SIGINFO, on i386).
                 flags: flags | sys::SA_RESTORER,
-                restorer: mtcp_core::arch::sigreturn_trampoline as *const () as usize,
+                restorer: mtcp_core::arch::signal_restorer(flags),
                 mask: core::ptr::read_unaligned(act.add(usa::MASK) as *const u64),
             })
         }

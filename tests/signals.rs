@@ -53,3 +53,20 @@ fn alarm_and_resource_limits_survive_a_restart() {
         "the alarm rang more than once"
     );
 }
+
+/// Handlers installed with signal() (no SA_SIGINFO), which i386 kernels deliver with the
+/// old, non-rt frame: they run (an i386 program crashed at its first signal before), and
+/// still run after a restart.
+fn old_style_handlers(bits: Bits) {
+    let t = Test::new(&bits.name("oldsignal"));
+    for variant in [Variant::Dynamic, Variant::Static] {
+        let prog = t.compile("oldsignal", variant, bits, &[]);
+        let mut p = t.launch(&prog, &["80"]);
+        p.wait_for_count(5, LINE_TIMEOUT);
+        let mut c = cycle(&t, p);
+        expect_done(&mut c.restarted, 80, Duration::from_secs(30));
+        c.restarted.assert_no_bad();
+    }
+}
+
+per_width!(old_style_signal_handlers, old_style_signal_handlers_32 => old_style_handlers());

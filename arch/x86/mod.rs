@@ -109,6 +109,28 @@ pub unsafe extern "C" fn sigreturn_trampoline() {
     naked_asm!("mov eax, 173", "int 0x80", "ud2")
 }
 
+/// Returns from a handler installed without SA_SIGINFO: for those the ia32 kernel builds
+/// the old, non-rt frame (signal number, then `struct sigcontext`), which only
+/// `sigreturn` (119) undoes. The signal number is popped first, as glibc's restorer does.
+///
+/// # Safety
+/// Only the kernel calls this, as the SA_RESTORER, with a non-rt frame at the stack pointer.
+#[unsafe(naked)]
+pub unsafe extern "C" fn old_sigreturn_trampoline() {
+    naked_asm!("pop eax", "mov eax, 119", "int 0x80", "ud2")
+}
+
+/// The SA_RESTORER for a handler with these `sa_flags`: the frame the kernel builds
+/// depends on SA_SIGINFO on i386.
+pub fn signal_restorer(flags: usize) -> usize {
+    const SA_SIGINFO: usize = 4;
+    if flags & SA_SIGINFO != 0 {
+        sigreturn_trampoline as *const () as usize
+    } else {
+        old_sigreturn_trampoline as *const () as usize
+    }
+}
+
 /// `struct ucontext_ia32` as the kernel lays it out in the rt signal frame
 /// (arch/x86/include/asm/ia32.h, sigframe.h): uc_flags, uc_link, compat_stack_t
 /// {ss_sp, ss_flags, ss_size}, `struct sigcontext_32` (uapi/asm/sigcontext.h: gs, fs,

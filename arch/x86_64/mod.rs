@@ -84,6 +84,12 @@ pub unsafe extern "C" fn sigreturn_trampoline() {
     naked_asm!("mov eax, 15", "syscall", "ud2")
 }
 
+/// The SA_RESTORER for a handler with these `sa_flags`: x86_64 builds an rt frame for
+/// every handler.
+pub fn signal_restorer(_flags: usize) -> usize {
+    sigreturn_trampoline as *const () as usize
+}
+
 /// `ucontext_t` as the kernel lays it out on the stack (arch/x86/include/uapi/asm/ucontext.h
 /// and sigcontext.h): flags, link, stack_t, sigcontext (32 slots), sigmask.
 pub mod uc {
