@@ -1,7 +1,9 @@
 //! Reading the process-wide and per-thread kernel state that is not in memory.
 
 use mtcp_core::arch;
-use mtcp_core::image::{MmFields, ProcessRecord, SigActionRecord, ThreadRecord, NSIG, THREAD_RSEQ};
+use mtcp_core::image::{
+    MmFields, ProcessRecord, SigActionRecord, ThreadRecord, NSIG, THREAD_AFFINITY, THREAD_RSEQ, THREAD_SCHED,
+};
 use mtcp_core::maps::dec;
 use mtcp_core::sys::{self, KernelSigaction};
 
@@ -24,6 +26,16 @@ pub unsafe fn capture_thread(rec: &mut ThreadRecord, uc: *const u8) {
     rec.altstack_flags = ss_flags;
     rec.altstack_size = ss_size as u64;
     rec.name = sys::thread_name();
+    if let (Ok((policy, priority)), Ok(nice)) = (sys::get_scheduling(), sys::get_nice()) {
+        rec.sched_policy = policy;
+        rec.sched_priority = priority;
+        rec.nice = nice;
+        rec.sched_flags |= THREAD_SCHED;
+    }
+    if let Ok(mask) = sys::get_affinity64() {
+        rec.affinity = mask;
+        rec.sched_flags |= THREAD_AFFINITY;
+    }
     // SAFETY: `uc` is the kernel's ucontext for this thread's handler (our contract).
     let frame = unsafe { arch::frame_view(uc) };
     rec.sp = frame.sp;

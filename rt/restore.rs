@@ -14,7 +14,7 @@ use mtcp_core::fmt::{ErrnoName, Lossy};
 use mtcp_core::global::Global;
 use mtcp_core::image::{
     ProcessRecord, RestartArgs, SigActionRecord, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_SAME_PID,
-    RESTART_VERBOSE, THREAD_MAIN, THREAD_RSEQ,
+    RESTART_VERBOSE, THREAD_AFFINITY, THREAD_MAIN, THREAD_RSEQ, THREAD_SCHED,
 };
 use mtcp_core::sys::{self, CPath, KernelSigaction};
 
@@ -296,6 +296,39 @@ unsafe fn restore_thread(rec: &ThreadRecord, main: bool) {
         let _ = unsafe { sys::rseq(rec.rseq as usize, rec.rseq_len, 0, rec.rseq_sig) };
     }
     sys::set_thread_name(&rec.name);
+    restore_scheduling(rec);
+}
+
+/// The thread's scheduling policy and priority, nice value and CPU set, where the image
+/// recorded them and they differ from what the thread has now. What this user may not
+/// set (a real-time policy, a lower nice value) or this machine lacks (its CPUs) is
+/// reported, and the thread keeps what it has.
+fn restore_scheduling(rec: &ThreadRecord) {
+    let warn = |what: &str, e: syscalls::Errno| {
+        eprint_line!(
+            "mtcp_restart: warning: thread {}: cannot restore its {}: {}",
+            rec.tid,
+            what,
+            ErrnoName(e)
+        );
+    };
+    if rec.sched_flags & THREAD_SCHED != 0 {
+        if sys::get_scheduling() != Ok((rec.sched_policy, rec.sched_priority)) {
+            if let Err(e) = sys::set_scheduling(rec.sched_policy, rec.sched_priority) {
+                warn("scheduling policy", e);
+            }
+        }
+        if sys::get_nice() != Ok(rec.nice) {
+            if let Err(e) = sys::set_nice(rec.nice) {
+                warn("nice value", e);
+            }
+        }
+    }
+    if rec.sched_flags & THREAD_AFFINITY != 0 && sys::get_affinity64() != Ok(rec.affinity) {
+        if let Err(e) = sys::set_affinity64(rec.affinity) {
+            warn("CPU affinity", e);
+        }
+    }
 }
 
 /// Signals that were pending at checkpoint time are sent again (one of each: the kernel's

@@ -907,3 +907,24 @@ fn overlapping_requests() {
     let mut c = cycle(&t, p);
     finale(&mut c.restarted, &fin, threads);
 }
+
+/// Each thread's scheduling policy, nice value and CPU set come back after a restart
+/// (sched.c checks them itself, by tid, as the kernel reports them).
+fn scheduling_survives(bits: Bits) {
+    let t = Test::new(&bits.name("sched"));
+    let prog = t.compile("sched", Variant::Dynamic, bits, &["-pthread"]);
+    let mut p = t.launch(&prog, &["80"]);
+    p.wait_for_count(5, LINE_TIMEOUT);
+    let mut c = cycle(&t, p);
+    expect_done(&mut c.restarted, 80, Duration::from_secs(30));
+    c.restarted.assert_no_bad();
+    let complained: Vec<String> = c
+        .restarted
+        .stderr_lines()
+        .into_iter()
+        .filter(|l| l.contains("cannot restore"))
+        .collect();
+    assert!(complained.is_empty(), "{complained:?}");
+}
+
+per_width!(scheduling_survives_a_restart, scheduling_survives_a_restart_32 => scheduling_survives());

@@ -314,9 +314,25 @@ pub struct ThreadRecord {
     pub name: [u8; 16],
     /// Signals pending for this thread (bit n-1 for signal n); sent again at restart.
     pub pending: u64,
-    pub reserved: [u64; 3],
+    /// Scheduling policy as sched_getscheduler gives it (SCHED_RESET_ON_FORK included),
+    /// its static priority, and the nice value (when THREAD_SCHED is set: version 1
+    /// images have zeros here, recorded nothing).
+    pub sched_policy: u32,
+    pub sched_priority: u32,
+    pub nice: i32,
+    /// THREAD_SCHED, THREAD_AFFINITY: which of these fields were recorded.
+    pub sched_flags: u32,
+    /// The CPUs (0-63) the thread may run on, when THREAD_AFFINITY is set.
+    pub affinity: u64,
 }
 const_assert_eq!(size_of::<ThreadRecord>(), 160);
+const_assert_eq!(core::mem::offset_of!(ThreadRecord, sched_policy), 136);
+const_assert_eq!(core::mem::offset_of!(ThreadRecord, affinity), 152);
+
+/// ThreadRecord.sched_flags
+pub const THREAD_SCHED: u32 = 1;
+/// The thread's CPU set fits in `affinity` (the machine has at most 64 CPUs).
+pub const THREAD_AFFINITY: u32 = 2;
 
 impl ThreadRecord {
     pub const fn zeroed() -> ThreadRecord {
@@ -339,7 +355,11 @@ impl ThreadRecord {
             ip: 0,
             name: [0; 16],
             pending: 0,
-            reserved: [0; 3],
+            sched_policy: 0,
+            sched_priority: 0,
+            nice: 0,
+            sched_flags: 0,
+            affinity: 0,
         }
     }
 }
@@ -673,9 +693,9 @@ impl<'a> Meta<'a> {
         }
         let in_strings = |s: StrRef| (s.offset as u64) + (s.len as u64) <= index.strings_size;
         let p = m.process();
-        if p.reserved != [0; 7] || (0..m.thread_count).any(|i| m.thread(i).reserved != [0; 3]) {
+        if p.reserved != [0; 7] {
             return Err(FormatError::BadLayout(
-                "image process or thread record has reserved fields set (written by a newer mtcp?)",
+                "image process record has reserved fields set (written by a newer mtcp?)",
             ));
         }
         if !in_strings(p.cwd) || !in_strings(p.exe) {
@@ -958,10 +978,6 @@ mod tests {
             (
                 "process reserved",
                 patched::<ProcessRecord>(&h, &meta, index.process_offset, |p| p.reserved[6] = 1),
-            ),
-            (
-                "thread reserved",
-                patched::<ThreadRecord>(&h, &meta, index.thread_offset, |t| t.reserved[0] = 1),
             ),
         ];
         for (what, (h, meta)) in cases {

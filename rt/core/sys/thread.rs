@@ -251,3 +251,60 @@ pub unsafe fn clone_thread_with_tid(
     let ret = unsafe { mtcp_arch::clone3_raw(&args as *const CloneArgs as usize, size_of::<CloneArgs>()) };
     Errno::from_ret(ret).map(|t| t as u32)
 }
+
+/// The calling thread's scheduling policy (SCHED_RESET_ON_FORK included) and static
+/// priority (sched_getscheduler, sched_getparam).
+pub fn get_scheduling() -> Result<(u32, u32), Errno> {
+    let mut priority: i32 = 0;
+    // SAFETY: pid 0 is the calling thread; sched_getparam writes one int.
+    unsafe {
+        let policy = syscalls::syscall1(Sysno::sched_getscheduler, 0)?;
+        syscalls::syscall2(Sysno::sched_getparam, 0, &mut priority as *mut i32 as usize)?;
+        Ok((policy as u32, priority as u32))
+    }
+}
+
+/// sched_setscheduler for the calling thread. EPERM for a real-time policy, or a higher
+/// priority, without the privilege; EINVAL for a policy this kernel lacks.
+pub fn set_scheduling(policy: u32, priority: u32) -> Result<(), Errno> {
+    let param = priority as i32;
+    // SAFETY: pid 0 is the calling thread; the kernel reads one int.
+    unsafe {
+        syscalls::syscall3(
+            Sysno::sched_setscheduler,
+            0,
+            policy as usize,
+            &param as *const i32 as usize,
+        )
+        .map(|_| ())
+    }
+}
+
+const PRIO_PROCESS: usize = 0;
+
+/// The calling thread's nice value (Linux keeps one per thread).
+pub fn get_nice() -> Result<i32, Errno> {
+    // SAFETY: getpriority touches no memory; the raw call returns 20 - nice.
+    unsafe { syscalls::syscall2(Sysno::getpriority, PRIO_PROCESS, 0).map(|v| 20 - v as i32) }
+}
+
+/// Sets the calling thread's nice value: EACCES to lower it without the privilege.
+pub fn set_nice(nice: i32) -> Result<(), Errno> {
+    // SAFETY: setpriority touches no memory.
+    unsafe { syscalls::syscall3(Sysno::setpriority, PRIO_PROCESS, 0, nice as isize as usize).map(|_| ()) }
+}
+
+/// The CPUs (0-63) the calling thread may run on; EINVAL where the kernel knows more
+/// than 64 CPUs (the set would not fit).
+pub fn get_affinity64() -> Result<u64, Errno> {
+    let mut mask: u64 = 0;
+    // SAFETY: the kernel writes at most 8 bytes into mask.
+    unsafe { syscalls::syscall3(Sysno::sched_getaffinity, 0, 8, &mut mask as *mut u64 as usize)? };
+    Ok(mask)
+}
+
+/// Restricts the calling thread to the CPUs in `mask`; EINVAL if none of them exists.
+pub fn set_affinity64(mask: u64) -> Result<(), Errno> {
+    // SAFETY: the kernel reads 8 bytes from mask.
+    unsafe { syscalls::syscall3(Sysno::sched_setaffinity, 0, 8, &mask as *const u64 as usize).map(|_| ()) }
+}
