@@ -5,6 +5,7 @@ pub mod common;
 
 use common::*;
 use std::fs;
+use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
@@ -54,19 +55,26 @@ fn deleted_executable_restarts_from_the_image() {
     r.assert_no_bad();
 }
 
-/// Launches `prog` with `data` open for reading at fd 7 (the shell opens it, the program
-/// inherits it).
-fn launch_holding_open(t: &Test, prog: &std::path::Path, data: &std::path::Path) -> Proc {
+/// The image of a counter that held `data` (in the test directory, "some data\n") open
+/// for reading at fd 7: the shell opened it, the program inherited it.
+fn image_holding_open_file(t: &Test) -> (PathBuf, PathBuf) {
+    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
+    let data = t.path("data");
+    fs::write(&data, "some data\n").unwrap();
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(r#"exec 7<"$1"; exec "$2" launch --dir "$3" -- "$4" 100000"#)
         .arg("sh")
-        .arg(data)
+        .arg(&data)
         .arg(&bins().mtcp)
         .arg(&t.dir)
-        .arg(prog)
+        .arg(&prog)
         .current_dir(&t.dir);
-    Proc::spawn(cmd, "launch holding a file open")
+    let mut p = Proc::spawn(cmd, "launch holding a file open");
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let image = checkpoint(p.pid());
+    p.kill9();
+    (data, image)
 }
 
 /// A file the program held open was replaced by a FIFO, then by a directory: the restart
@@ -76,13 +84,7 @@ fn launch_holding_open(t: &Test, prog: &std::path::Path, data: &std::path::Path)
 #[test]
 fn open_file_replaced_by_another_type() {
     let t = Test::new("replaced_type");
-    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
-    let data = t.path("data");
-    fs::write(&data, "some data\n").unwrap();
-    let mut p = launch_holding_open(&t, &prog, &data);
-    p.wait_for_count(3, LINE_TIMEOUT);
-    let image = checkpoint(p.pid());
-    p.kill9();
+    let (data, image) = image_holding_open_file(&t);
     let json = inspect_json(&image);
     let held = json["fds"]
         .as_array()
@@ -118,13 +120,7 @@ fn open_file_replaced_by_another_type() {
 #[test]
 fn open_file_modified_or_replaced_is_named() {
     let t = Test::new("file_identity");
-    let prog = t.compile_c("counter", Variant::Dynamic, &[]);
-    let data = t.path("data");
-    fs::write(&data, "some data\n").unwrap();
-    let mut p = launch_holding_open(&t, &prog, &data);
-    p.wait_for_count(3, LINE_TIMEOUT);
-    let image = checkpoint(p.pid());
-    p.kill9();
+    let (data, image) = image_holding_open_file(&t);
     let restart_and_tell = |what: &str| -> Vec<String> {
         let mut r = t.restart(&image);
         let first = r.wait_first_count(LINE_TIMEOUT);
