@@ -2,10 +2,8 @@
 //! (clone3 with set_tid), where the kernel lets us choose ids.
 #![deny(unsafe_code)]
 
-use core::fmt::Write;
-
 use mtcp_core::eprint_line;
-use mtcp_core::fmt::{ErrnoName, FmtBuf};
+use mtcp_core::fmt::ErrnoName;
 use mtcp_core::image::Meta;
 use mtcp_core::sys::{self, KernelSigaction};
 use mtcp_core::Errno;
@@ -21,7 +19,7 @@ pub fn become_old_pid(meta: &Meta) -> bool {
     let deadline = sys::monotonic_ns() + 3_000_000_000;
     for i in 0..meta.thread_count {
         let tid = meta.thread(i).tid as u32;
-        while id_in_use(tid) {
+        while sys::id_in_use(tid) {
             if sys::monotonic_ns() > deadline {
                 eprint_line!(
                     "mtcp_restart: --same-pid: id {} is in use by another process; restoring with new ids",
@@ -69,13 +67,4 @@ pub fn become_old_pid(meta: &Meta) -> bool {
     let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(0));
     let _ = sys::tgkill(sys::getpid(), sys::gettid(), sig as u32);
     sys::exit_group(128 + sig as i32)
-}
-
-fn id_in_use(id: u32) -> bool {
-    let mut p = FmtBuf::<32>::new();
-    let _ = write!(p, "/proc/{}", id);
-    match sys::CPath::new(p.as_bytes()) {
-        Ok(c) => sys::statx(sys::AT_FDCWD, &c, 0).is_ok(),
-        Err(_) => false,
-    }
 }

@@ -150,17 +150,10 @@ fn remove_dead_files(dir: &Fd) {
         } else {
             None
         };
-        if pid.is_some_and(|p| p > 0 && !process_exists(p as u32)) {
+        if pid.is_some_and(|p| p > 0 && !sys::id_in_use(p as u32)) {
             if let Ok(n) = CPathBuf::<256>::new(name) {
                 let _ = sys::unlinkat(dir.raw(), &n);
             }
         }
     });
-}
-
-/// Whether `/proc/PID` exists.
-pub fn process_exists(pid: u32) -> bool {
-    let mut p = FmtBuf::<32>::new();
-    let _ = write!(p, "/proc/{}", pid);
-    CPathBuf::<32>::new(p.as_bytes()).is_ok_and(|c| sys::statx(sys::AT_FDCWD, &c, 0).is_ok())
 }

@@ -361,7 +361,7 @@ fn write_file(
 fn remove_dead_temporaries(dir: &sys::Fd) {
     let owner = sys::geteuid();
     let _ = sys::for_each_dir_entry(dir, |entry| {
-        let writer_gone = temp_image_writer(entry).is_some_and(|pid| !crate::status::process_exists(pid));
+        let writer_gone = temp_image_writer(entry).is_some_and(|pid| !sys::id_in_use(pid));
         if !writer_gone {
             return;
         }

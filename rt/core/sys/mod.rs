@@ -132,6 +132,13 @@ pub fn getuid() -> u32 {
     unsafe { syscalls::syscall0(Sysno::getuid).unwrap_or(0) as u32 }
 }
 
+/// Whether a process or thread with this id exists here (`/proc/ID`).
+pub fn id_in_use(id: u32) -> bool {
+    let mut path = crate::fmt::FmtBuf::<32>::new();
+    let _ = core::fmt::Write::write_fmt(&mut path, format_args!("/proc/{}", id));
+    CPathBuf::<32>::new(path.as_bytes()).is_ok_and(|c| statx(AT_FDCWD, &c, 0).is_ok())
+}
+
 /// The effective uid: the owner of the files this process creates.
 pub fn geteuid() -> u32 {
     // SAFETY: geteuid cannot fail.
