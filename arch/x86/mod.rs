@@ -683,3 +683,90 @@ pub unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
         "ret",
     )
 }
+
+// ---------------------------------------------------------------------------------
+// Another thread's registers, as ptrace reads and writes them.
+
+/// The kernel's `struct user_regs_struct` for i386 tasks (arch/x86/include/asm/
+/// user_32.h), which PTRACE_GETREGS fills and PTRACE_SETREGS takes.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct UserRegs {
+    pub bx: u32,
+    pub cx: u32,
+    pub dx: u32,
+    pub si: u32,
+    pub di: u32,
+    pub bp: u32,
+    pub ax: u32,
+    pub ds: u32,
+    pub es: u32,
+    pub fs: u32,
+    pub gs: u32,
+    pub orig_ax: u32,
+    pub ip: u32,
+    pub cs: u32,
+    pub flags: u32,
+    pub sp: u32,
+    pub ss: u32,
+}
+const_assert_eq!(size_of::<UserRegs>(), 17 * 4);
+const_assert_eq!(offset_of!(UserRegs, orig_ax), 11 * 4);
+const_assert_eq!(offset_of!(UserRegs, ip), 12 * 4);
+const_assert_eq!(offset_of!(UserRegs, sp), 15 * 4);
+
+impl UserRegs {
+    /// The system call the thread is in, if it is in one: (number, return value so far).
+    /// The kernel keeps `orig_ax` negative outside system calls.
+    pub fn syscall(&self) -> Option<(usize, isize)> {
+        let nr = self.orig_ax as i32;
+        (nr >= 0).then_some((nr as usize, self.ax as i32 as isize))
+    }
+
+    /// Makes the thread execute its system call again when it next runs, as the
+    /// kernel's own restart does: the number back in `eax`, the instruction pointer back
+    /// over the 2-byte `int $0x80` (the vDSO's `sysenter` path returns just after one,
+    /// for exactly this). `orig_ax` becomes -1 so that the kernel applies no restart of
+    /// its own on top.
+    pub fn rewind_syscall(&mut self) {
+        self.ax = self.orig_ax;
+        self.ip -= 2;
+        self.orig_ax = u32::MAX;
+    }
+
+    /// Always false: an i386 tracer sees only i386 threads' native numbers.
+    pub fn is_compat(&self) -> bool {
+        false
+    }
+}
+
+/// System calls that did nothing when they return EINTR, so that running them again
+/// with the same arguments is what an uninterrupted thread would have done. `close`
+/// and `connect` (also through `socketcall`) are the classic exceptions (they may have
+/// acted), so they are not here; `ipc` only multiplexes calls that qualify. `compat`
+/// is always false here (every thread an i386 process traces is i386).
+fn repeatable_after_eintr(nr: usize, _compat: bool) -> bool {
+    use Sysno::*;
+    const LIST: &[Sysno] = &[
+        read, write, readv, writev, pread64, pwrite64, preadv, pwritev, poll, ppoll, ppoll_time64, select,
+        _newselect, pselect6, pselect6_time64, epoll_wait, epoll_pwait, epoll_pwait2, nanosleep, clock_nanosleep,
+        clock_nanosleep_time64, pause, sigsuspend, rt_sigsuspend, rt_sigtimedwait, rt_sigtimedwait_time64, futex,
+        futex_time64, futex_waitv, ipc, msgrcv, msgsnd, semtimedop_time64, mq_timedreceive, mq_timedreceive_time64,
+        mq_timedsend, mq_timedsend_time64, io_getevents, io_pgetevents, io_pgetevents_time64, waitpid, wait4,
+        waitid, accept4, recvfrom, recvmsg, recvmmsg, recvmmsg_time64, sendto, sendmsg, sendmmsg, flock,
+    ];
+    LIST.iter().any(|&s| s as usize == nr)
+}
+
+impl UserRegs {
+    /// Whether the system call this thread is in (see `syscall`), having returned EINTR,
+    /// did nothing and may simply run again (`repeatable_after_eintr`).
+    pub fn repeatable_after_eintr(&self) -> bool {
+        match self.syscall() {
+            // socketcall: the socket call number is in ebx.
+            Some((102, _)) => crate::socketcall_repeatable(self.bx),
+            Some((nr, _)) => repeatable_after_eintr(nr, false),
+            None => false,
+        }
+    }
+}

@@ -488,3 +488,110 @@ pub unsafe extern "C" fn clone3_raw(args: usize, size: usize) -> usize {
         "1: ret",
     )
 }
+
+// ---------------------------------------------------------------------------------
+// Another thread's registers, as ptrace reads and writes them.
+
+/// The kernel's `struct user_regs_struct` (arch/x86/include/asm/user_64.h), which
+/// PTRACE_GETREGS fills and PTRACE_SETREGS takes.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct UserRegs {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub bp: u64,
+    pub bx: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub ax: u64,
+    pub cx: u64,
+    pub dx: u64,
+    pub si: u64,
+    pub di: u64,
+    pub orig_ax: u64,
+    pub ip: u64,
+    pub cs: u64,
+    pub flags: u64,
+    pub sp: u64,
+    pub ss: u64,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    pub ds: u64,
+    pub es: u64,
+    pub fs: u64,
+    pub gs: u64,
+}
+const_assert_eq!(size_of::<UserRegs>(), 27 * 8);
+const_assert_eq!(offset_of!(UserRegs, orig_ax), 15 * 8);
+const_assert_eq!(offset_of!(UserRegs, ip), 16 * 8);
+const_assert_eq!(offset_of!(UserRegs, sp), 19 * 8);
+
+impl UserRegs {
+    /// The system call the thread is in, if it is in one: (number, return value so far).
+    /// The kernel keeps `orig_ax` negative outside system calls.
+    pub fn syscall(&self) -> Option<(usize, isize)> {
+        let nr = self.orig_ax as i64;
+        (nr >= 0).then_some((nr as usize, self.ax as i64 as isize))
+    }
+
+    /// Makes the thread execute its system call again when it next runs, as the
+    /// kernel's own restart does: the number back in `ax`, the instruction pointer back
+    /// over the 2-byte `syscall`. `orig_ax` becomes -1 so that the kernel applies no
+    /// restart of its own on top.
+    pub fn rewind_syscall(&mut self) {
+        self.ax = self.orig_ax;
+        self.ip -= 2;
+        self.orig_ax = u64::MAX;
+    }
+
+    /// Whether the thread runs 32-bit code (the kernel's __USER32_CS), so that its call
+    /// numbers are i386 ones.
+    pub fn is_compat(&self) -> bool {
+        self.cs == 0x23
+    }
+}
+
+/// `repeatable_after_eintr`'s list in i386 numbers (arch/x86/entry/syscalls/
+/// syscall_32.tbl), for 32-bit tracees; arch/x86/mod.rs names the same calls.
+const I386_REPEATABLE: [usize; 52] = [
+    3, 4, 145, 146, 180, 181, 333, 334, 168, 309, 414, 82, 142, 308, 413, 256, 319, 441, 162, 267, 407,
+    29, 72, 179, 177, 421, 240, 422, 449, 117, 401, 400, 420, 280, 419, 279, 418, 247, 385, 416, 7, 114,
+    284, 364, 371, 372, 337, 417, 369, 370, 345, 143,
+];
+
+/// System calls that did nothing when they return EINTR, so that running them again
+/// with the same arguments is what an uninterrupted thread would have done. `close`
+/// and `connect` are the classic exceptions (they may have acted), so they are not here.
+/// `compat`: `nr` is an i386 call number (a 32-bit tracee, see `UserRegs::is_compat`);
+/// i386 socket calls through `socketcall` are `socketcall_repeatable`'s business.
+fn repeatable_after_eintr(nr: usize, compat: bool) -> bool {
+    use Sysno::*;
+    if compat {
+        return I386_REPEATABLE.contains(&nr);
+    }
+    const LIST: &[Sysno] = &[
+        read, write, readv, writev, pread64, pwrite64, preadv, pwritev, poll, ppoll, select, pselect6,
+        epoll_wait, epoll_pwait, epoll_pwait2, nanosleep, clock_nanosleep, pause, rt_sigsuspend, rt_sigtimedwait,
+        futex, futex_waitv, msgrcv, msgsnd, semop, semtimedop, mq_timedreceive, mq_timedsend, io_getevents,
+        io_pgetevents, wait4, waitid, accept, accept4, recvfrom, recvmsg, recvmmsg, sendto, sendmsg, sendmmsg,
+        flock,
+    ];
+    LIST.iter().any(|&s| s as usize == nr)
+}
+
+impl UserRegs {
+    /// Whether the system call this thread is in (see `syscall`), having returned EINTR,
+    /// did nothing and may simply run again (`repeatable_after_eintr`).
+    pub fn repeatable_after_eintr(&self) -> bool {
+        match self.syscall() {
+            // i386 socketcall: the socket call number is in ebx.
+            Some((102, _)) if self.is_compat() => crate::socketcall_repeatable(self.bx as u32),
+            Some((nr, _)) => repeatable_after_eintr(nr, self.is_compat()),
+            None => false,
+        }
+    }
+}

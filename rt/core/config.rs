@@ -52,6 +52,15 @@ pub fn parse_signal(s: &[u8]) -> Option<u32> {
     }
 }
 
+/// An on/off setting (`MTCP_PTRACE`): 1/0, yes/no, on/off.
+pub fn parse_switch(s: &[u8]) -> Option<bool> {
+    match s {
+        b"1" | b"yes" | b"on" => Some(true),
+        b"0" | b"no" | b"off" => Some(false),
+        _ => None,
+    }
+}
+
 /// `MTCP_INTERVAL`: whole seconds that fit in 32 bits (0 means never).
 pub fn parse_interval(s: &[u8]) -> Option<u32> {
     dec(s).filter(|&n| n <= u32::MAX as u64).map(|n| n as u32)
@@ -116,6 +125,14 @@ mod tests {
             assert_eq!(parse_signal(bad), None, "{:?}", core::str::from_utf8(bad));
         }
         assert_eq!(parse_signal(b"RTMIN+18446744073709551615"), None);
+    }
+
+    #[test]
+    fn switches() {
+        assert_eq!(parse_switch(b"1"), Some(true));
+        assert_eq!(parse_switch(b"off"), Some(false));
+        assert_eq!(parse_switch(b""), None);
+        assert_eq!(parse_switch(b"2"), None);
     }
 
     #[test]

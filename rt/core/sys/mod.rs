@@ -13,6 +13,7 @@ mod file;
 mod signal;
 mod thread;
 mod time;
+pub mod trace;
 
 pub use file::*;
 pub use signal::*;

@@ -66,13 +66,7 @@ pub const SI_QUEUE: i32 = -1;
 /// sigqueue(3) does; `sender` and `uid` are the caller's ids, which the kernel checks).
 /// ESRCH: no such process; EPERM: not allowed to signal it.
 pub fn sigqueue(pid: u32, sig: u32, value: u32, sender: u32, uid: u32) -> Result<(), Errno> {
-    let mut info = [0u8; 128];
-    let mut put = |at: usize, v: [u8; 4]| info[at..at + 4].copy_from_slice(&v);
-    put(0, (sig as i32).to_le_bytes());
-    put(mtcp_arch::SIGINFO_CODE, SI_QUEUE.to_le_bytes());
-    put(mtcp_arch::SIGINFO_PID, sender.to_le_bytes());
-    put(mtcp_arch::SIGINFO_UID, uid.to_le_bytes());
-    put(mtcp_arch::SIGINFO_VALUE, value.to_le_bytes());
+    let info = queued_info(sig, value, sender, uid);
     // SAFETY: the kernel reads 128 bytes of siginfo from `info`, which holds them.
     unsafe {
         syscalls::syscall3(
@@ -83,6 +77,35 @@ pub fn sigqueue(pid: u32, sig: u32, value: u32, sender: u32, uid: u32) -> Result
         )
         .map(|_| ())
     }
+}
+
+/// Like `sigqueue`, for one thread `tid` of process `pid` (rt_tgsigqueueinfo). ESRCH:
+/// no such thread; EPERM: not allowed to signal it.
+pub fn tgsigqueue(pid: u32, tid: u32, sig: u32, value: u32, sender: u32, uid: u32) -> Result<(), Errno> {
+    let info = queued_info(sig, value, sender, uid);
+    // SAFETY: the kernel reads 128 bytes of siginfo from `info`, which holds them.
+    unsafe {
+        syscalls::syscall4(
+            Sysno::rt_tgsigqueueinfo,
+            pid as usize,
+            tid as usize,
+            sig as usize,
+            info.as_ptr() as usize,
+        )
+        .map(|_| ())
+    }
+}
+
+/// The siginfo of a queued signal (SI_QUEUE) from `sender`.
+fn queued_info(sig: u32, value: u32, sender: u32, uid: u32) -> [u8; 128] {
+    let mut info = [0u8; 128];
+    let mut put = |at: usize, v: [u8; 4]| info[at..at + 4].copy_from_slice(&v);
+    put(0, (sig as i32).to_le_bytes());
+    put(mtcp_arch::SIGINFO_CODE, SI_QUEUE.to_le_bytes());
+    put(mtcp_arch::SIGINFO_PID, sender.to_le_bytes());
+    put(mtcp_arch::SIGINFO_UID, uid.to_le_bytes());
+    put(mtcp_arch::SIGINFO_VALUE, value.to_le_bytes());
+    info
 }
 
 pub fn tgkill(tgid: u32, tid: u32, sig: u32) -> Result<(), Errno> {
