@@ -16,6 +16,7 @@ use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
 use mtcp_core::image::{THREAD_COORDINATOR, THREAD_MAIN};
 use mtcp_core::protocol::TIMER_VALUE;
 use mtcp_core::sys;
+use syscalls::Errno;
 
 use crate::config::CONFIG;
 use crate::state::{
@@ -34,6 +35,8 @@ const SI_TKILL: i32 = -6;
 pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
     let tid = sys::gettid();
     crate::interpose::note_handler_run(tid);
+    // SAFETY: `uc` is the kernel's ucontext for this thread's handler (our contract).
+    unsafe { crate::force::reblock_if_unblocked(tid, uc, (*CONFIG.get()).signal) };
     // SAFETY: `info` is the siginfo_t the kernel wrote on this thread's signal frame (our
     // contract); the three fields lie inside it, naturally aligned, at the offsets arch
     // checks against the kernel's layout.
@@ -413,8 +416,60 @@ const BLOCKED_LIMIT_NS: u64 = 5_000_000_000;
 /// How long a round waits for a thread that blocks the signal before starting over.
 const ROUND_PATIENCE_NS: u64 = 50_000_000;
 
-/// Signals every thread not yet parked until a scan of /proc/self/task finds only
-/// parked threads. Threads that exit meanwhile are simply not found again. A thread
+/// How long a thread that blocks the signal while running gets to reach its handler
+/// on its own (it may be in our handler already) before the helper is sent for it.
+const FORCE_PATIENCE_NS: u64 = 20_000_000;
+/// How often a thread may be found about to take one of the program's own signals
+/// before it is simply signalled.
+const BUSY_LIMIT: u32 = 20;
+
+/// The threads a stop round has asked to stop, and how.
+struct Requests {
+    /// Signalled or reached by the helper. Past its length the record overflows, and
+    /// every thread not parked is asked again now and then.
+    asked: [u32; 256],
+    count: usize,
+    /// Reached by the helper (it is not sent for the same thread twice in a round).
+    forced: [u32; 256],
+    nforced: usize,
+    /// Whether the helper may be used, and why not once it failed.
+    force_ok: bool,
+    force_error: Option<Errno>,
+    busy: u32,
+}
+
+impl Requests {
+    fn asked(&self, tid: u32) -> bool {
+        self.asked[..self.count.min(self.asked.len())].contains(&tid)
+    }
+
+    fn note(&mut self, tid: u32) {
+        if self.count < self.asked.len() {
+            self.asked[self.count] = tid;
+        }
+        self.count += 1;
+    }
+
+    fn forced(&self, tid: u32) -> bool {
+        self.forced[..self.nforced.min(self.forced.len())].contains(&tid)
+    }
+
+    fn note_forced(&mut self, tid: u32) {
+        self.note(tid);
+        if self.nforced < self.forced.len() {
+            self.forced[self.nforced] = tid;
+        }
+        self.nforced += 1;
+    }
+}
+
+/// Asks every thread not yet parked to stop until a scan of /proc/self/task finds only
+/// parked threads. Threads that exit meanwhile are simply not found again.
+///
+/// Every thread is reached through the helper process (force.rs), so that the system
+/// call it sleeps in, or is about to enter, is not cut short with EINTR, and its mask
+/// does not keep the signal out. Without the helper (ptrace not allowed: the
+/// process is traced already, or Yama forbids it), such a thread is signalled; one
 /// that blocks the signal is most often one of glibc's, exiting or being created, that
 /// waits for a lock a parked thread holds: the round is abandoned so that the lock can
 /// be released, and only a thread that stays blocked for BLOCKED_LIMIT_NS fails it.
@@ -424,27 +479,43 @@ const ROUND_PATIENCE_NS: u64 = 50_000_000;
 unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
     let pid = sys::getpid();
     // SAFETY: CONFIG is written only by the constructor, before the handler is installed.
-    let sig = unsafe { (*CONFIG.get()).signal };
+    let (sig, quiet) = unsafe { ((*CONFIG.get()).signal, (*CONFIG.get()).quiet_delivery) };
     let started = sys::monotonic_ns();
-    let mut signalled = [0u32; 256];
-    let mut nsignalled = 0usize;
+    let mut req = Requests {
+        asked: [0; 256],
+        count: 0,
+        forced: [0; 256],
+        nforced: 0,
+        force_ok: quiet,
+        force_error: None,
+        busy: 0,
+    };
+    let mut batch = crate::force::Batch::new(sig);
     let mut warned_at = 0u64;
     loop {
         let mut missing = 0u32;
         let mut blocked_tid = 0u32;
+        let waited = sys::monotonic_ns() - started;
+        batch.clear();
         let scan = crate::tasks::for_each_task(|tid| {
             // SAFETY: the coordinator, while it stops threads (our contract).
             if unsafe { is_parked(tid) } {
                 return;
             }
             missing += 1;
-            if !signalled[..nsignalled.min(signalled.len())].contains(&tid) {
-                let _ = sys::tgkill(pid, tid, sig);
-                if nsignalled < signalled.len() {
-                    signalled[nsignalled] = tid;
+            if !req.asked(tid) {
+                if req.force_ok {
+                    // Even a thread running now may enter a system call before a plain
+                    // signal reaches it. A full batch leaves it for the next scan.
+                    batch.push(tid);
+                    return;
                 }
-                nsignalled += 1;
+                let _ = sys::tgkill(pid, tid, sig);
+                req.note(tid);
             } else if crate::tasks::blocks_signal(tid, sig) {
+                if req.force_ok && !req.forced(tid) && waited > FORCE_PATIENCE_NS && batch.push(tid) {
+                    return;
+                }
                 blocked_tid = tid;
             }
         });
@@ -452,6 +523,11 @@ unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
             let mut m = FailMessage::new();
             let _ = write!(m, "cannot list threads in /proc/self/task: {}", ErrnoName(e));
             return Err(Stop::Fail(m));
+        }
+        if batch.count > 0 {
+            // SAFETY: the coordinator, in its handler with every signal blocked.
+            unsafe { reach_batch(&mut batch, &mut req, pid, sig) };
+            continue;
         }
         if SLOTS_USED.load(Ordering::Acquire) as usize > MAX_THREADS {
             return Err(Stop::Fail(too_many_threads()));
@@ -464,9 +540,21 @@ unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
         if blocked_tid != 0 && now - checkpoint_started > BLOCKED_LIMIT_NS {
             let mut m = FailMessage::new();
             let _ = write!(m, "thread {} blocks the checkpoint signal {}", blocked_tid, sig);
+            match req.force_error {
+                Some(e) => {
+                    let _ = write!(m, ", and ptrace cannot reach it: {}", ErrnoName(e));
+                    if e == Errno::EPERM {
+                        let _ = write!(m, " (is the process traced, or ptrace restricted?)");
+                    }
+                }
+                None if !quiet => {
+                    let _ = write!(m, " (MTCP_PTRACE=0 keeps ptrace from reaching it)");
+                }
+                None => {}
+            }
             return Err(Stop::Fail(m));
         }
-        if blocked_tid != 0 && waited > ROUND_PATIENCE_NS {
+        if blocked_tid != 0 && waited > ROUND_PATIENCE_NS && !req.force_ok {
             return Err(Stop::Retry);
         }
         if waited > 60_000_000_000 {
@@ -474,13 +562,46 @@ unsafe fn stop_other_threads(checkpoint_started: u64) -> Result<(), Stop> {
             let _ = write!(m, "{} thread(s) did not stop within 60 s", missing);
             return Err(Stop::Fail(m));
         }
-        if nsignalled > signalled.len() && waited > warned_at + 1_000_000_000 {
-            // Our record of signalled threads overflowed: signal again now and then.
-            nsignalled = 0;
+        if req.count > req.asked.len() && waited > warned_at + 1_000_000_000 {
+            // Our record of asked threads overflowed: ask again now and then.
+            req.count = 0;
+            req.nforced = 0;
             warned_at = waited;
         }
         let parked = PARKED.load(Ordering::Acquire);
         sys::futex_wait_timeout(&PARKED, parked, 5_000_000);
+    }
+}
+
+/// Sends the helper to the threads of `batch` and records what became of each; a
+/// thread it could not reach is signalled instead, and the helper is not used again.
+///
+/// # Safety
+/// Only the coordinator, in its handler.
+unsafe fn reach_batch(batch: &mut crate::force::Batch, req: &mut Requests, pid: u32, sig: u32) {
+    use crate::force::Outcome;
+    // SAFETY: the coordinator, in its handler (our contract).
+    if let Err(e) = unsafe { crate::force::deliver(batch) } {
+        req.force_ok = false;
+        req.force_error = Some(e);
+    }
+    for i in 0..batch.count {
+        let tid = batch.tids[i];
+        match batch.outcome[i] {
+            Outcome::Sent => req.note_forced(tid),
+            Outcome::Gone => req.note(tid),
+            Outcome::Busy if req.busy < BUSY_LIMIT => req.busy += 1,
+            Outcome::Pending | Outcome::Busy | Outcome::Failed(_) => {
+                if let Outcome::Failed(e) = batch.outcome[i] {
+                    if e != Errno::ESRCH {
+                        req.force_ok = false;
+                        req.force_error = Some(e);
+                    }
+                }
+                let _ = sys::tgkill(pid, tid, sig);
+                req.note(tid);
+            }
+        }
     }
 }
 
@@ -515,6 +636,7 @@ fn release_threads() {
 unsafe fn finish(result: Result<(), FailMessage>, nonce: u32) {
     PHASE.store(FINISHING, Ordering::Release);
     release_threads();
+    crate::force::forget_unblocked();
     // SAFETY: the coordinator (our contract), with the other threads released; of RT it
     // uses only status_seq and the image path, which only the coordinator and the
     // restore code change (mtcp_image_path writes just the NUL after the path).

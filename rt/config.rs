@@ -1,9 +1,9 @@
-//! The runtime's configuration: MTCP_DIR, MTCP_INTERVAL and MTCP_SIGNAL, read once at
+//! The runtime's configuration: MTCP_DIR, MTCP_INTERVAL, MTCP_SIGNAL and MTCP_PTRACE, read once at
 //! start (the parsing itself is `mtcp_core::config`).
 
 use core::fmt::Write;
 
-use mtcp_core::config::{absolute_dir, env_lookup, parse_interval, parse_signal, DEFAULT_SIGNAL};
+use mtcp_core::config::{absolute_dir, env_lookup, parse_interval, parse_signal, parse_switch, DEFAULT_SIGNAL};
 use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
 use mtcp_core::global::Global;
 use mtcp_core::sys::{self, Fd};
@@ -14,6 +14,9 @@ pub struct Config {
     pub dir_len: usize,
     pub interval_sec: u32,
     pub signal: u32,
+    /// Whether threads asleep in system calls, or blocking the signal, are reached by a
+    /// ptrace helper (force.rs) rather than signalled.
+    pub quiet_delivery: bool,
     /// XDG_RUNTIME_DIR, where the status directory may go (see protocol::StatusDir).
     runtime_dir: [u8; 256],
     runtime_dir_len: usize,
@@ -24,6 +27,7 @@ pub static CONFIG: Global<Config> = Global::new(Config {
     dir_len: 0,
     interval_sec: 0,
     signal: DEFAULT_SIGNAL,
+    quiet_delivery: true,
     runtime_dir: [0; 256],
     runtime_dir_len: 0,
 });
@@ -57,6 +61,17 @@ pub fn load(environ: &[u8]) -> Result<(), ConfigError> {
                     "MTCP_SIGNAL={} is not a signal the runtime can use (try USR2 or RTMIN+n)",
                     Lossy(v)
                 );
+                return Err(err);
+            }
+        }
+    }
+
+    cfg.quiet_delivery = true;
+    if let Some(v) = env_lookup(environ, b"MTCP_PTRACE") {
+        match parse_switch(v) {
+            Some(on) => cfg.quiet_delivery = on,
+            None => {
+                let _ = write!(err, "MTCP_PTRACE={} is not 0 or 1", Lossy(v));
                 return Err(err);
             }
         }

@@ -9,6 +9,7 @@ mod capture;
 mod checkpoint;
 mod config;
 mod fds;
+mod force;
 mod interpose;
 mod restore;
 mod state;
