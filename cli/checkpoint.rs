@@ -85,7 +85,8 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
     // Before anything is sent: a status file we could not trust is an error now.
     let mut newest = newest_line(&path, uid)?;
     let nonce = make_nonce();
-    send_signal(pid, sig, nonce, our_uid)?;
+    let quiet = quiet_delivery_allowed(&environ);
+    send_request(pid, sig, nonce, our_uid, quiet)?;
 
     let deadline = Instant::now() + Duration::from_secs(timeout);
     loop {
@@ -98,7 +99,7 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
         let now = newest_line(&path, uid)?;
         if now != newest {
             newest = now;
-            send_signal(pid, sig, nonce, our_uid)?;
+            send_request(pid, sig, nonce, our_uid, quiet)?;
         }
         let alive = matches!(proc_status(pid), Ok(Some(ref s)) if !is_dead(s));
         if !alive {
@@ -365,9 +366,32 @@ fn make_nonce() -> u64 {
     }
 }
 
-/// Queues `sig` to `pid` with the nonce as si_value (sigqueue).
-fn send_signal(pid: i32, sig: u32, nonce: u64, uid: u32) -> Result<()> {
-    match sys::sigqueue(pid as u32, sig, nonce as u32, std::process::id(), uid) {
+/// Sends the request: `sig` with the nonce as si_value. The thread that takes a signal
+/// while asleep in `poll`, `nanosleep`, `epoll_wait` and the like would see the call
+/// fail with EINTR; so, where ptrace is allowed (and MTCP_PTRACE is not 0 in the
+/// process's environment), the signal goes to one thread stopped for the purpose, its
+/// call set to run again (sys::trace::deliver_quietly). Otherwise it is queued to the
+/// process (sigqueue) and the kernel picks the thread.
+fn send_request(pid: i32, sig: u32, nonce: u64, uid: u32, quiet: bool) -> Result<()> {
+    let me = std::process::id();
+    if quiet {
+        if let Some(tid) = thread_to_signal(pid, sig) {
+            // A thread that blocks the signal needs its mask changed, which only the
+            // runtime's own helper can undo: leave those to the plain request.
+            let mut send = |unblocked: bool| {
+                if unblocked {
+                    return Err(Errno::EAGAIN);
+                }
+                sys::tgsigqueue(pid as u32, tid, sig, nonce as u32, me, uid)
+            };
+            if let Ok(sys::trace::Delivery::Sent { .. }) =
+                sys::trace::deliver_quietly(pid as u32, tid, sig, &mut send)
+            {
+                return Ok(());
+            }
+        }
+    }
+    match sys::sigqueue(pid as u32, sig, nonce as u32, me, uid) {
         Ok(()) => Ok(()),
         Err(Errno::ESRCH) => fail(format!("no process {}", pid)),
         Err(e) => fail(format!(
@@ -376,6 +400,30 @@ fn send_signal(pid: i32, sig: u32, nonce: u64, uid: u32) -> Result<()> {
             io_msg(&std::io::Error::from_raw_os_error(e.into_raw()))
         )),
     }
+}
+
+/// MTCP_PTRACE=0 in the process's environment turns quiet delivery off, for the
+/// runtime and for us.
+fn quiet_delivery_allowed(environ: &[u8]) -> bool {
+    mtcp_core::config::env_lookup(environ, b"MTCP_PTRACE")
+        .and_then(mtcp_core::config::parse_switch)
+        .unwrap_or(true)
+}
+
+/// The thread the request goes to: the main thread, or else the first one that does
+/// not block the signal.
+fn thread_to_signal(pid: i32, sig: u32) -> Option<u32> {
+    let bit = 1u64 << (sig - 1);
+    let takes_it = |tid: u32| {
+        sys::trace::task_mask(pid as u32, tid, b"SigBlk:").is_some_and(|m| m & bit == 0)
+    };
+    if takes_it(pid as u32) {
+        return Some(pid as u32);
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", pid)).ok()?;
+    tasks
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&tid| takes_it(tid))
 }
 
 #[cfg(test)]
