@@ -541,14 +541,44 @@ fn raw_clone_thread() {
 }
 
 /// A thread blocks the checkpoint signal with a raw rt_sigprocmask (the runtime cannot
-/// see it): `mtcp checkpoint` fails within its time-out saying so, and the process goes
-/// on; once the thread unblocks it, a checkpoint works and the process restarts.
+/// see it): the checkpoint reaches it anyway (the runtime's ptrace helper), the process
+/// restarts, the thread still blocks the signal afterwards and can unblock it.
 #[test]
 fn raw_blocked_checkpoint_signal() {
     let t = Test::new("raw_blocked");
     let prog = t.compile_c("rawclone", Variant::Dynamic, &[]);
     let unblock = t.path("unblock");
     let mut p = t.launch(&prog, &["200", "--raw-block", unblock.to_str().unwrap()]);
+    p.wait_for_line("`blocked`", LINE_TIMEOUT, |l| l == "blocked");
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let mut c = cycle(&t, p);
+    let r = &mut c.restarted;
+    assert_progress(r, "raw", 0, 10);
+    let usr2 = 1u64 << 11;
+    let blockers = r.thread_masks("SigBlk:").into_iter().filter(|(_, m)| m & usr2 != 0).count();
+    assert_eq!(blockers, 1, "after the restart one thread must still block SIGUSR2\n{}", r.describe());
+    touch(&unblock);
+    r.wait_for_line("`unblocked`", LINE_TIMEOUT, |l| l == "unblocked");
+    expect_done(r, 200, Duration::from_secs(30));
+}
+
+/// The same thread with MTCP_PTRACE=0: `mtcp checkpoint` fails within its time-out
+/// saying that the thread blocks the signal, leaves no image, and the process goes on;
+/// once the thread unblocks it, a checkpoint works and the process restarts.
+#[test]
+fn raw_blocked_checkpoint_signal_without_ptrace() {
+    let t = Test::new("raw_blocked_noptrace");
+    let prog = t.compile_c("rawclone", Variant::Dynamic, &[]);
+    let unblock = t.path("unblock");
+    let mut cmd = Command::new(&bins().mtcp);
+    cmd.args(["launch", "--dir"])
+        .arg(&t.dir)
+        .arg("--")
+        .arg(&prog)
+        .args(["200", "--raw-block", unblock.to_str().unwrap()])
+        .current_dir(&t.dir)
+        .env("MTCP_PTRACE", "0");
+    let mut p = Proc::spawn(cmd, "launch rawclone (MTCP_PTRACE=0)");
     p.wait_for_line("`blocked`", LINE_TIMEOUT, |l| l == "blocked");
     p.wait_for_count(3, LINE_TIMEOUT);
     let started = Instant::now();
@@ -559,12 +589,12 @@ fn raw_blocked_checkpoint_signal() {
     let took = started.elapsed();
     assert!(
         !out.status.success(),
-        "mtcp checkpoint succeeded although a thread blocks the checkpoint signal:\n{}",
+        "mtcp checkpoint succeeded although a thread blocks the checkpoint signal and ptrace is off:\n{}",
         describe_output(&out)
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("blocks the checkpoint signal"),
+        stderr.contains("blocks the checkpoint signal") && stderr.contains("MTCP_PTRACE=0"),
         "mtcp checkpoint failed without saying that a thread blocks the checkpoint signal:\n{}",
         describe_output(&out)
     );

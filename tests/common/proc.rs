@@ -257,6 +257,21 @@ impl Proc {
         self.err.wait_eof(Duration::from_secs(5));
     }
 
+    /// A signal mask line (`SigBlk:`, ...) of each of the process's threads: (tid, mask).
+    pub fn thread_masks(&self, key: &str) -> Vec<(i32, u64)> {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return Vec::new();
+        };
+        tasks
+            .filter_map(|e| {
+                let tid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+                let status = std::fs::read_to_string(format!("/proc/{}/task/{}/status", self.pid, tid)).ok()?;
+                let line = status.lines().find_map(|l| l.strip_prefix(key))?;
+                Some((tid, u64::from_str_radix(line.trim(), 16).ok()?))
+            })
+            .collect()
+    }
+
     /// Lines starting with `BAD`.
     pub fn bad_lines(&self) -> Vec<String> {
         self.lines().into_iter().filter(|l| l.starts_with("BAD")).collect()
