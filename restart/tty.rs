@@ -239,6 +239,8 @@ fn retype(t: &Termios, state: &TtyState, typed: &[u8]) {
     if typed.is_empty() {
         return;
     }
+    // More than a terminal holds can only come from a damaged image.
+    let typed = &typed[..typed.len().min(TTY_BUF)];
     let mut all = [0u8; 2 * TTY_BUF];
     all[..typed.len()].copy_from_slice(typed);
     let pushed = match take_input(0, t, &mut all[typed.len()..]) {
