@@ -361,11 +361,7 @@ fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
             f.flags,
             f.pos,
             lossy(meta.string(f.path)),
-            if f.kind == image::FD_PIPE && f.data.len > 0 {
-                format!("  ({} bytes buffered)", f.data.len)
-            } else {
-                String::new()
-            }
+            fd_note(meta, &f)
         );
     }
 
@@ -486,19 +482,63 @@ fn to_json(path: &str, h: &Header, meta: &Meta, checks: &[Check]) -> String {
         .map(|i| {
             let f = meta.fd(i);
             format!(
-                "{{\"fd\":{},\"kind\":{},\"flags\":{},\"offset\":{},\"path\":{},\"buffered\":{}}}",
+                "{{\"fd\":{},\"kind\":{},\"flags\":{},\"offset\":{},\"path\":{},\"buffered\":{},\"terminal\":{}}}",
                 f.fd,
                 json_str(image::fd_kind_name(f.kind)),
                 f.flags,
                 f.pos,
                 json_str(&lossy(meta.string(f.path))),
-                if f.kind == image::FD_PIPE { f.data.len } else { 0 }
+                if f.kind == image::FD_PIPE || image::is_stdin_pipe(&f) {
+                    f.data.len
+                } else {
+                    0
+                },
+                terminal_json(meta, &f)
             )
         })
         .collect();
     let _ = write!(s, "\"fds\":[{}],", fds.join(","));
     let _ = writeln!(s, "\"checksums_ok\":{}}}", checks.iter().all(|c| c.ok()));
     s
+}
+
+/// What the text view adds to a descriptor's line: the bytes buffered in a pipe, or a
+/// terminal's state.
+fn fd_note(meta: &image::Meta, f: &image::FdRecord) -> String {
+    if (f.kind == image::FD_PIPE || image::is_stdin_pipe(f)) && f.data.len > 0 {
+        return format!("  ({} bytes buffered)", f.data.len);
+    }
+    match image::TtyState::of(f, meta.string(f.data)) {
+        Some((t, _)) => format!(
+            "  (terminal {}x{}: {}icanon {}echo{})",
+            t.cols,
+            t.rows,
+            if t.lflag & 2 != 0 { "" } else { "-" },
+            if t.lflag & 8 != 0 { "" } else { "-" },
+            if t.pending > 0 {
+                format!(", {} of {} typed bytes saved", t.saved, t.pending)
+            } else {
+                String::new()
+            }
+        ),
+        None => String::new(),
+    }
+}
+
+/// A terminal's state for `--json`, or null.
+fn terminal_json(meta: &image::Meta, f: &image::FdRecord) -> String {
+    match image::TtyState::of(f, meta.string(f.data)) {
+        Some((t, _)) => format!(
+            "{{\"icanon\":{},\"echo\":{},\"rows\":{},\"cols\":{},\"typed_pending\":{},\"typed_saved\":{}}}",
+            t.lflag & 2 != 0,
+            t.lflag & 8 != 0,
+            t.rows,
+            t.cols,
+            t.pending,
+            t.saved
+        ),
+        None => "null".to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -168,7 +168,8 @@ pub fn check_pipes(meta: &Meta) {
     for i in 0..meta.fd_count() {
         let rec = meta.fd(i);
         let held = meta.string(rec.data).len();
-        if rec.kind != FD_PIPE || held <= DEFAULT_PIPE_SIZE {
+        // Bytes of a pipe with an end outside (stdin's) are fed in by a process: any size.
+        if rec.kind != FD_PIPE || held <= DEFAULT_PIPE_SIZE || pipe_end(meta, &rec).is_none() {
             continue;
         }
         let enlarged = sys::pipe().and_then(|(_r, w)| sys::fcntl(w.raw(), F_SETPIPE_SZ, held));

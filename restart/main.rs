@@ -3,8 +3,9 @@
 //!
 //! The steps, one module each: `check` the image, `survey` this process and the
 //! image's needs (nothing is changed until both passed), `map` the image's memory in
-//! place of ours, restore the program's `files`, then `hand_over` to the runtime inside
-//! the restored image. `same_pid` (optional) forks into the image's pid before `map`.
+//! place of ours, restore the program's `files` and its terminals and standard input
+//! (`tty`), then `hand_over` to the runtime inside the restored image. `same_pid`
+//! (optional) forks into the image's pid before `map`.
 #![no_std]
 // Errors carry their message in a fixed buffer (there is no allocator): large by design.
 #![allow(clippy::result_large_err)]
@@ -12,7 +13,7 @@
 
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{FmtBuf, Lossy};
-use mtcp_core::image::{RestartArgs, RESTART_ARGS_MAGIC, RESTART_SAME_PID, RESTART_VERBOSE};
+use mtcp_core::image::{RestartArgs, RESTART_ARGS_MAGIC, RESTART_SAME_PID, RESTART_VERBOSE, RESTART_WINCH};
 use mtcp_core::sys;
 
 /// Prints `mtcp_restart: IMAGE: message` and exits 1.
@@ -35,6 +36,7 @@ mod files;
 mod map;
 mod same_pid;
 mod survey;
+mod tty;
 mod window;
 
 use window::Window;
@@ -152,6 +154,7 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     let survey = survey::survey(&image, &window, &mut arena, verbose);
     files::check_pipes(&image.meta);
     let same_pid = same_pid && same_pid::become_old_pid(&image.meta);
+    let stdin_pipe = tty::start_stdin_forwarder(&image.meta);
     // No way back from here on: nothing may interrupt what follows (each thread gets its
     // own mask back from its frame).
     let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!0u64));
@@ -162,6 +165,8 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     let meta = image.meta;
     drop(image.fd);
     files::restore_fds(&meta, verbose);
+    tty::restore_stdin(&meta, stdin_pipe, verbose);
+    let winch = tty::restore_terminals(&meta, verbose);
     if verbose {
         let p = meta.process();
         eprint_line!(
@@ -175,7 +180,16 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
         );
     }
     // SAFETY: every region of the image is in place.
-    unsafe { hand_over(image.header.restore_entry as usize, path, &window, verbose, same_pid) }
+    unsafe {
+        hand_over(
+            image.header.restore_entry as usize,
+            path,
+            &window,
+            verbose,
+            same_pid,
+            winch,
+        )
+    }
 }
 
 /// Step 5, hand over: jump to the runtime's restore entry inside the restored image,
@@ -183,13 +197,15 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
 ///
 /// # Safety
 /// `entry` must be the runtime's restore entry in fully restored memory.
-unsafe fn hand_over(entry: usize, path: &[u8], window: &Window, verbose: bool, same_pid: bool) -> ! {
+unsafe fn hand_over(entry: usize, path: &[u8], window: &Window, verbose: bool, same_pid: bool, winch: bool) -> ! {
     // SAFETY: single-threaded; ARGS is only written here, and read by the runtime after the jump.
     let args = unsafe { &mut *core::ptr::addr_of_mut!(ARGS) };
     args.magic = RESTART_ARGS_MAGIC;
     args.window_start = window.start as u64;
     args.window_len = (window.end - window.start) as u64;
-    args.flags = if verbose { RESTART_VERBOSE } else { 0 } | if same_pid { RESTART_SAME_PID } else { 0 };
+    args.flags = if verbose { RESTART_VERBOSE } else { 0 }
+        | if same_pid { RESTART_SAME_PID } else { 0 }
+        | if winch { RESTART_WINCH } else { 0 };
     let abs = absolute_path(path);
     let n = abs.as_bytes().len().min(args.image_path.len());
     args.image_path[..n].copy_from_slice(&abs.as_bytes()[..n]);

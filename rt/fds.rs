@@ -1,5 +1,6 @@
 //! The process's open file descriptors as the image records them: kind, flags, offset,
-//! identity, and the bytes waiting in pipes whose both ends the process holds.
+//! identity, and the bytes waiting in pipes whose both ends the process holds (terminals
+//! and standard input: `tty`).
 
 use core::fmt::Write;
 use syscalls::Errno;
@@ -96,6 +97,11 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
             }
             data_ranges[kept] = (start, paths.len());
         }
+        if rec.kind == FD_CHAR {
+            if let Some(range) = crate::tty::capture_terminal(fd, &mut paths)? {
+                data_ranges[kept] = range;
+            }
+        }
         records[kept] = rec;
         kept += 1;
     }
@@ -128,6 +134,7 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
         sys::write_all(writer, &paths.as_slice()[start..])?;
         data_ranges[i] = (start, paths.len());
     }
+    crate::tty::capture_stdin_pipe(&mut records[..kept], &mut data_ranges[..kept], &mut paths)?;
     let paths = paths.finish();
     Ok(OpenFiles {
         records: &records[..kept],

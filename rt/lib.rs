@@ -16,6 +16,7 @@ mod state;
 mod status;
 mod tasks;
 mod triggers;
+mod tty;
 mod writer;
 
 use core::sync::atomic::{AtomicU32, Ordering};

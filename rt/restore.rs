@@ -14,7 +14,7 @@ use mtcp_core::fmt::{ErrnoName, Lossy};
 use mtcp_core::global::Global;
 use mtcp_core::image::{
     ProcessRecord, RestartArgs, SigActionRecord, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_SAME_PID,
-    RESTART_VERBOSE, THREAD_AFFINITY, THREAD_MAIN, THREAD_RSEQ, THREAD_SCHED,
+    RESTART_VERBOSE, RESTART_WINCH, THREAD_AFFINITY, THREAD_MAIN, THREAD_RSEQ, THREAD_SCHED,
 };
 use mtcp_core::sys::{self, CPath, KernelSigaction};
 
@@ -161,6 +161,10 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     }
     // SAFETY: from restore_main, once every thread exists.
     unsafe { resend_pending_signals(rt) };
+    if a.flags & RESTART_WINCH != 0 {
+        // A new terminal, perhaps of another size: the program looks again (and redraws).
+        let _ = sys::kill(sys::getpid(), sys::SIGWINCH);
+    }
     let ctx: JumpContext = rt.slots[main].ctx;
     end_phase();
     // SAFETY: ctx was filled by save_and_call in the main thread's handler at checkpoint

@@ -166,6 +166,9 @@ pub const RESTART_ARGS_MAGIC: u64 = 0x6d74_6370_5253_5431; // "mtcpRST1"
 pub const RESTART_VERBOSE: u64 = 1;
 /// The process already has its old pid: give every thread its old tid too.
 pub const RESTART_SAME_PID: u64 = 2;
+/// A terminal got its settings back: send the program SIGWINCH once it runs again, so
+/// that it looks at its new terminal's size (and redraws).
+pub const RESTART_WINCH: u64 = 4;
 
 /// One signal's disposition, widened to 64-bit fields.
 #[repr(C)]
@@ -573,6 +576,63 @@ impl FileIdentity {
     pub fn changed(&self, other: &FileIdentity) -> bool {
         (self.size, self.ctime_sec, self.ctime_nsec) != (other.size, other.ctime_sec, other.ctime_nsec)
     }
+}
+
+/// What a terminal was at checkpoint time: the `data` of a character device's FdRecord
+/// when the device is a terminal, followed by the `saved` bytes of typed input (fd 0
+/// only). Images without it (older ones) simply bring no terminal state back.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TtyState {
+    /// TTY_STATE_MAGIC: tells the record from other data.
+    pub magic: u32,
+    /// TTY_WINSIZE: `rows` .. `ypixel` are valid.
+    pub flags: u32,
+    /// The kernel's struct termios (TCGETS), field by field.
+    pub iflag: u32,
+    pub oflag: u32,
+    pub cflag: u32,
+    pub lflag: u32,
+    pub line: u8,
+    pub cc: [u8; 19],
+    /// The window size (TIOCGWINSZ).
+    pub rows: u16,
+    pub cols: u16,
+    pub xpixel: u16,
+    pub ypixel: u16,
+    /// Bytes of typed input waiting to be read at checkpoint time (fd 0, when the
+    /// process was in the terminal's foreground).
+    pub pending: u32,
+    /// How many of them follow this record (all, where TIOCSTI was permitted; else 0).
+    pub saved: u32,
+    pub reserved: u32,
+}
+const_assert_eq!(size_of::<TtyState>(), 64);
+
+pub const TTY_STATE_MAGIC: u32 = 0x5954_5431; // "1TTY"
+/// TtyState.flags
+pub const TTY_WINSIZE: u32 = 1;
+
+impl TtyState {
+    /// The terminal state a character device's record carries, and the typed input
+    /// after it, if it carries any.
+    pub fn of<'a>(rec: &FdRecord, data: &'a [u8]) -> Option<(TtyState, &'a [u8])> {
+        if rec.kind != FD_CHAR || data.len() < size_of::<TtyState>() {
+            return None;
+        }
+        // SAFETY: the slice holds at least one TtyState, a plain record valid for any
+        // bit pattern; read_unaligned copes with any alignment.
+        let t = unsafe { core::ptr::read_unaligned(data.as_ptr() as *const TtyState) };
+        let input = &data[size_of::<TtyState>()..];
+        (t.magic == TTY_STATE_MAGIC && t.saved as usize == input.len()).then_some((t, input))
+    }
+}
+
+/// Whether `rec` is fd 0 as a pipe or FIFO whose write end was outside the process:
+/// then its `data` holds the bytes that waited in it and `pos` how many waited (more
+/// than `data` holds only if the runtime could not copy them all).
+pub fn is_stdin_pipe(rec: &FdRecord) -> bool {
+    rec.fd == 0 && rec.mode & 0o170000 == 0o010000 && (rec.kind == FD_PIPE || rec.kind == FD_OTHER)
 }
 
 /// Why an image cannot be used; every reader reports these the same way.

@@ -5,7 +5,7 @@ use super::sys::{hermetic, send_signal, SIGKILL};
 use super::watchdog::{register_group, unregister_group};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -106,27 +106,46 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn spawn(mut cmd: Command, label: &str) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+    pub fn spawn(cmd: Command, label: &str) -> Proc {
+        Proc::spawn_io(cmd, label, Stdio::null(), None).0
+    }
+
+    /// `spawn` with `stdin` as the child's standard input (its writing end is returned
+    /// for `Stdio::piped()`). With `output`, the caller has set the child's stdout (a
+    /// terminal, say) and made it lead a process group of its own (`setsid`, say), and
+    /// the lines are read from `output` (the terminal's master side).
+    pub fn spawn_io(
+        mut cmd: Command,
+        label: &str,
+        stdin: Stdio,
+        output: Option<Box<dyn Read + Send>>,
+    ) -> (Proc, Option<ChildStdin>) {
+        cmd.stdin(stdin).stderr(Stdio::piped());
+        if output.is_none() {
+            cmd.stdout(Stdio::piped()).process_group(0);
+        }
         hermetic(&mut cmd);
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {label} ({cmd:?}): {e}"));
+        drop(cmd); // descriptors given to the child (a terminal's slave side) close here
         let pid = child.id() as i32;
         register_group(pid);
-        let (out, _) = Lines::start(child.stdout.take().unwrap());
+        let (out, _) = match output {
+            Some(o) => Lines::start(o),
+            None => Lines::start(child.stdout.take().unwrap()),
+        };
         let (err, _) = Lines::start(child.stderr.take().unwrap());
-        Proc {
+        let input = child.stdin.take();
+        let p = Proc {
             label: label.to_string(),
             child: Some(child),
             pid,
             out,
             err,
             status: None,
-        }
+        };
+        (p, input)
     }
 
     pub fn pid(&self) -> i32 {

@@ -10,15 +10,19 @@ use syscalls::{Errno, Sysno};
 pub use mtcp_arch::{mmap, pread, pwrite, seek_set};
 
 mod file;
+mod forward;
 mod signal;
 mod thread;
 mod time;
 pub mod trace;
+mod tty;
 
 pub use file::*;
+pub use forward::*;
 pub use signal::*;
 pub use thread::*;
 pub use time::*;
+pub use tty::*;
 
 pub const AT_FDCWD: i32 = -100;
 pub const O_RDONLY: usize = 0;
