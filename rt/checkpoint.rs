@@ -592,11 +592,16 @@ unsafe fn reach_batch(batch: &mut crate::force::Batch, req: &mut Requests, pid: 
             Outcome::Gone => req.note(tid),
             Outcome::Busy if req.busy < BUSY_LIMIT => req.busy += 1,
             Outcome::Pending | Outcome::Busy | Outcome::Failed(_) => {
-                if let Outcome::Failed(e) = batch.outcome[i] {
-                    if e != Errno::ESRCH {
-                        req.force_ok = false;
-                        req.force_error = Some(e);
-                    }
+                // A helper that died before its work was done (a seccomp filter can kill
+                // it) is not sent again.
+                let broken = match batch.outcome[i] {
+                    Outcome::Failed(e) if e != Errno::ESRCH => Some(e),
+                    Outcome::Pending => Some(Errno::ECHILD),
+                    _ => None,
+                };
+                if let Some(e) = broken {
+                    req.force_ok = false;
+                    req.force_error = Some(e);
                 }
                 let _ = sys::tgkill(pid, tid, sig);
                 req.note(tid);
