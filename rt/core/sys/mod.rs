@@ -9,11 +9,13 @@ use syscalls::{Errno, Sysno};
 
 pub use mtcp_arch::{mmap, pread, pwrite, seek_set};
 
+mod event;
 mod file;
 mod signal;
 mod thread;
 mod time;
 
+pub use event::*;
 pub use file::*;
 pub use signal::*;
 pub use thread::*;
