@@ -482,7 +482,7 @@ fn to_json(path: &str, h: &Header, meta: &Meta, checks: &[Check]) -> String {
         .map(|i| {
             let f = meta.fd(i);
             format!(
-                "{{\"fd\":{},\"kind\":{},\"flags\":{},\"offset\":{},\"path\":{},\"buffered\":{},\"terminal\":{}}}",
+                "{{\"fd\":{},\"kind\":{},\"flags\":{},\"offset\":{},\"path\":{},\"buffered\":{},\"terminal\":{}{}}}",
                 f.fd,
                 json_str(image::fd_kind_name(f.kind)),
                 f.flags,
@@ -493,7 +493,11 @@ fn to_json(path: &str, h: &Header, meta: &Meta, checks: &[Check]) -> String {
                 } else {
                     0
                 },
-                terminal_json(meta, &f)
+                terminal_json(meta, &f),
+                match event_state(&f, meta.string(f.data)) {
+                    Some(state) => format!(",\"state\":{}", state.json),
+                    None => String::new(),
+                }
             )
         })
         .collect();
@@ -507,6 +511,9 @@ fn to_json(path: &str, h: &Header, meta: &Meta, checks: &[Check]) -> String {
 fn fd_note(meta: &image::Meta, f: &image::FdRecord) -> String {
     if (f.kind == image::FD_PIPE || image::is_stdin_pipe(f)) && f.data.len > 0 {
         return format!("  ({} bytes buffered)", f.data.len);
+    }
+    if let Some(state) = event_state(f, meta.string(f.data)) {
+        return format!("  ({})", state.text);
     }
     match image::TtyState::of(f, meta.string(f.data)) {
         Some((t, _)) => format!(
@@ -539,6 +546,68 @@ fn terminal_json(meta: &image::Meta, f: &image::FdRecord) -> String {
         ),
         None => "null".to_string(),
     }
+}
+
+/// An event descriptor's state, as text and as a JSON object.
+struct EventState {
+    text: String,
+    json: String,
+}
+
+/// The state an eventfd, timerfd, signalfd or epoll record holds; None for other kinds.
+fn event_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
+    let same_as = image::event_fd_same_as(f, data)?;
+    if same_as != image::NOT_SHARED {
+        return Some(EventState {
+            text: format!("same file as fd {same_as}"),
+            json: format!("{{\"same_as\":{same_as}}}"),
+        });
+    }
+    let secs = |s: i64, ns: u32| format!("{s}.{ns:09}");
+    if let Some(e) = image::EventFdState::of(f, data) {
+        let semaphore = e.flags & image::EVENTFD_SEMAPHORE != 0;
+        return Some(EventState {
+            text: format!("count {}{}", e.count, if semaphore { ", semaphore" } else { "" }),
+            json: format!("{{\"count\":{},\"semaphore\":{semaphore}}}", e.count),
+        });
+    }
+    if let Some(t) = image::TimerFdState::of(f, data) {
+        let abs = t.settime_flags & 1 != 0;
+        let value = secs(t.value_sec, t.value_nsec);
+        let interval = secs(t.interval_sec, t.interval_nsec);
+        return Some(EventState {
+            text: format!(
+                "clock {}, {} {value} s, every {interval} s, {} unread",
+                t.clock,
+                if abs { "fires at" } else { "fires in" },
+                t.ticks
+            ),
+            json: format!(
+                "{{\"clock\":{},\"abstime\":{abs},\"value\":{value},\"interval\":{interval},\"ticks\":{}}}",
+                t.clock, t.ticks
+            ),
+        });
+    }
+    if let Some(sg) = image::SignalFdState::of(f, data) {
+        return Some(EventState {
+            text: format!("signals {:#x}", sg.mask),
+            json: format!("{{\"mask\":{}}}", sg.mask),
+        });
+    }
+    let (_, entries) = image::EpollState::of(f, data)?;
+    let entries: Vec<image::EpollEntry> = entries.collect();
+    let watched: Vec<String> = entries
+        .iter()
+        .map(|e| format!("fd {} events {:#x} data {:#x}", e.fd, e.events, e.data))
+        .collect();
+    let json: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{{\"fd\":{},\"events\":{},\"data\":{}}}", e.fd, e.events, e.data))
+        .collect();
+    Some(EventState {
+        text: format!("watches {}: {}", entries.len(), watched.join("; ")),
+        json: format!("{{\"watches\":[{}]}}", json.join(",")),
+    })
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! Step 4, files: the program's descriptors at their numbers again: regular files,
 //! directories and devices reopened at their offsets, pipes whose both ends were in the
-//! process made again with their contents. What cannot come back is named.
+//! process made again with their contents, event descriptors (`event_fds`) remade.
+//! What cannot come back is named.
 #![deny(unsafe_code)]
 
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{ErrnoName, Lossy};
-use mtcp_core::image::{FdRecord, FileIdentity, Meta, FD_FILE, FD_OTHER, FD_PIPE};
+use mtcp_core::image::{FdRecord, FileIdentity, Meta, FD_CHAR, FD_DIR, FD_FILE, FD_PIPE};
 use mtcp_core::sys;
 
 /// Opens the program's files again at their numbers and offsets. Standard input, output
@@ -33,7 +34,12 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
             }
             continue;
         }
-        if rec.kind == FD_OTHER {
+        if crate::event_fds::is_event_kind(rec.kind) {
+            crate::event_fds::restore(meta, i, &rec, verbose);
+            continue;
+        }
+        // FD_OTHER, or a kind this mtcp_restart does not know.
+        if !matches!(rec.kind, FD_FILE | FD_DIR | FD_CHAR) {
             eprint_line!(
                 "mtcp_restart: warning: fd {} ({}) cannot be restored and stays closed",
                 rec.fd,
@@ -118,6 +124,8 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
             );
         }
     }
+    // Last: what each epoll instance watches, now that all of it is back.
+    crate::event_fds::restore_registrations(meta, verbose);
 }
 
 /// A regular file reopened at restart is used whatever happened to it (a log rotated, a

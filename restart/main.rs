@@ -32,6 +32,7 @@ macro_rules! die {
 }
 
 mod check;
+mod event_fds;
 mod files;
 mod map;
 mod same_pid;

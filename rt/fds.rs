@@ -1,6 +1,6 @@
 //! The process's open file descriptors as the image records them: kind, flags, offset,
-//! identity, and the bytes waiting in pipes whose both ends the process holds (terminals
-//! and standard input: `tty`).
+//! identity, the bytes waiting in pipes whose both ends the process holds (terminals
+//! and standard input: `tty`), and the state of event descriptors (`event_fds`).
 
 use core::fmt::Write;
 use syscalls::Errno;
@@ -16,8 +16,8 @@ pub struct OpenFiles {
     pub records: &'static [FdRecord],
     /// Each record's path as a range of `paths`.
     pub ranges: &'static [(usize, usize)],
-    /// The bytes in the pipe, for read ends of pipes, or a regular file's FileIdentity,
-    /// as a range of `paths`.
+    /// The bytes in the pipe, for read ends of pipes, a regular file's FileIdentity, or
+    /// an event descriptor's state, as a range of `paths`.
     pub data_ranges: &'static [(usize, usize)],
     pub paths: &'static [u8],
 }
@@ -90,6 +90,13 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
             paths.push(c)?;
         }
         ranges[kept] = (start, paths.len());
+        if let Some(kind) = crate::event_fds::kind_of(target) {
+            let start = paths.len();
+            if crate::event_fds::capture(fd, kind, &info[..n], &records[..kept], &mut paths)? {
+                rec.kind = kind;
+                data_ranges[kept] = (start, paths.len());
+            }
+        }
         if let Some(id) = identity.filter(|_| rec.kind == FD_FILE) {
             let start = paths.len();
             for &c in as_bytes(&id) {

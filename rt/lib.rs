@@ -8,6 +8,7 @@
 mod capture;
 mod checkpoint;
 mod config;
+mod event_fds;
 mod fds;
 mod force;
 mod interpose;

@@ -9,7 +9,9 @@ use mtcp_core::sys::{self, KernelSigaction};
 pub fn install_handler(sig: u32) -> Result<(), syscalls::Errno> {
     let act = KernelSigaction {
         handler: crate::checkpoint::on_signal as *const () as usize,
-        flags: sys::SA_SIGINFO | sys::SA_RESTART | sys::SA_RESTORER,
+        // SA_ONSTACK: on a thread with an alternate signal stack the handler runs there;
+        // Go requires it of every handler, since a goroutine's own stack may be tiny.
+        flags: sys::SA_SIGINFO | sys::SA_RESTART | sys::SA_RESTORER | sys::SA_ONSTACK,
         restorer: mtcp_core::arch::sigreturn_trampoline as *const () as usize,
         // No handler of the program may run inside ours: it would change memory while
         // the image is being written, or wait on a lock a parked thread holds. Signals

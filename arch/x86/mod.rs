@@ -517,6 +517,8 @@ pub unsafe extern "C" fn call_on_stack(stack_top: usize, f: extern "C" fn(usize)
 // Time: the syscalls that take the 64-bit `struct __kernel_timespec` (the time64
 // family; the old ones take 32-bit fields on i386).
 
+pub const SYS_TIMERFD_GETTIME64: Sysno = Sysno::timerfd_gettime64;
+pub const SYS_TIMERFD_SETTIME64: Sysno = Sysno::timerfd_settime64;
 pub const SYS_CLOCK_GETTIME64: Sysno = Sysno::clock_gettime64;
 pub const SYS_TIMER_SETTIME64: Sysno = Sysno::timer_settime64;
 pub const SYS_FUTEX_TIME64: Sysno = Sysno::futex_time64;

@@ -380,6 +380,8 @@ pub unsafe extern "C" fn call_on_stack(stack_top: usize, f: extern "C" fn(usize)
 // Time: the syscalls that take the 64-bit `struct __kernel_timespec`, which on x86_64
 // are the ordinary ones.
 
+pub const SYS_TIMERFD_GETTIME64: Sysno = Sysno::timerfd_gettime;
+pub const SYS_TIMERFD_SETTIME64: Sysno = Sysno::timerfd_settime;
 pub const SYS_CLOCK_GETTIME64: Sysno = Sysno::clock_gettime;
 pub const SYS_TIMER_SETTIME64: Sysno = Sysno::timer_settime;
 pub const SYS_FUTEX_TIME64: Sysno = Sysno::futex;

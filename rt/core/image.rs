@@ -495,11 +495,19 @@ pub const FD_FILE: u32 = 1;
 pub const FD_DIR: u32 = 2;
 /// A character device (terminal, /dev/null, ...).
 pub const FD_CHAR: u32 = 3;
-/// Sockets, eventfds and the like: recorded, not restorable.
+/// Sockets and the like: recorded, not restorable.
 pub const FD_OTHER: u32 = 4;
 /// One end of a pipe. A pipe whose both ends are in the process comes back, with the
 /// bytes that were in it (held by the read end's record).
 pub const FD_PIPE: u32 = 5;
+/// An eventfd; `data` holds its EventFdState.
+pub const FD_EVENTFD: u32 = 6;
+/// A timerfd; `data` holds its TimerFdState.
+pub const FD_TIMERFD: u32 = 7;
+/// A signalfd; `data` holds its SignalFdState.
+pub const FD_SIGNALFD: u32 = 8;
+/// An epoll instance; `data` holds an EpollState and then one EpollEntry per registration.
+pub const FD_EPOLL: u32 = 9;
 
 pub fn fd_kind_name(kind: u32) -> &'static str {
     match kind {
@@ -508,6 +516,10 @@ pub fn fd_kind_name(kind: u32) -> &'static str {
         FD_CHAR => "chardev",
         FD_OTHER => "other",
         FD_PIPE => "pipe",
+        FD_EVENTFD => "eventfd",
+        FD_TIMERFD => "timerfd",
+        FD_SIGNALFD => "signalfd",
+        FD_EPOLL => "epoll",
         _ => "?",
     }
 }
@@ -633,6 +645,153 @@ impl TtyState {
 /// than `data` holds only if the runtime could not copy them all).
 pub fn is_stdin_pipe(rec: &FdRecord) -> bool {
     rec.fd == 0 && rec.mode & 0o170000 == 0o010000 && (rec.kind == FD_PIPE || rec.kind == FD_OTHER)
+}
+
+/// `same_as` of an event descriptor's state when no earlier record shares its file.
+pub const NOT_SHARED: u32 = u32::MAX;
+
+/// An eventfd's state (FD_EVENTFD).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventFdState {
+    /// The number of an earlier record for the same open file (a dup), or NOT_SHARED.
+    pub same_as: u32,
+    /// EVENTFD_SEMAPHORE.
+    pub flags: u32,
+    /// The counter, as a read would return it (all of it, or 1 in semaphore mode).
+    pub count: u64,
+}
+const_assert_eq!(size_of::<EventFdState>(), 16);
+
+/// EventFdState.flags: the eventfd was made with EFD_SEMAPHORE.
+pub const EVENTFD_SEMAPHORE: u32 = 1;
+
+/// A timerfd's state (FD_TIMERFD).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerFdState {
+    pub same_as: u32,
+    /// The clock id given to timerfd_create.
+    pub clock: u32,
+    /// The flags of the last timerfd_settime (TFD_TIMER_ABSTIME 1, TFD_TIMER_CANCEL_ON_SET 2).
+    pub settime_flags: u32,
+    pub value_nsec: u32,
+    /// When it fires next: the time left, or with TFD_TIMER_ABSTIME the absolute time on
+    /// its clock; 0 and 0 = disarmed.
+    pub value_sec: i64,
+    pub interval_sec: i64,
+    pub interval_nsec: u32,
+    pub reserved: u32,
+    /// Expirations not read yet.
+    pub ticks: u64,
+}
+const_assert_eq!(size_of::<TimerFdState>(), 48);
+
+/// A signalfd's state (FD_SIGNALFD).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalFdState {
+    pub same_as: u32,
+    pub reserved: u32,
+    /// The signals it reads (bit n - 1 for signal n).
+    pub mask: u64,
+}
+const_assert_eq!(size_of::<SignalFdState>(), 16);
+
+/// The start of an epoll instance's state (FD_EPOLL); its EpollEntries follow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EpollState {
+    pub same_as: u32,
+    pub reserved: u32,
+}
+const_assert_eq!(size_of::<EpollState>(), 8);
+
+/// One registration of an epoll instance, as /proc/PID/fdinfo shows it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EpollEntry {
+    /// The descriptor number the file was registered under.
+    pub fd: u32,
+    /// The event mask (EPOLLET, EPOLLONESHOT, ... included).
+    pub events: u32,
+    /// The program's epoll_data.
+    pub data: u64,
+    /// The registered file's inode and device: if the record at `fd` is another file,
+    /// the file was registered under a number it no longer has.
+    pub inode: u64,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+}
+const_assert_eq!(size_of::<EpollEntry>(), 32);
+
+/// A plain record read from the exact bytes of a payload.
+fn record_from<T: Copy>(data: &[u8]) -> Option<T> {
+    if data.len() != size_of::<T>() {
+        return None;
+    }
+    // SAFETY: the slice holds exactly one T, one of this module's plain records, valid
+    // for any bit pattern; read_unaligned copes with any alignment.
+    Some(unsafe { core::ptr::read_unaligned(data.as_ptr() as *const T) })
+}
+
+impl EventFdState {
+    pub fn of(rec: &FdRecord, data: &[u8]) -> Option<EventFdState> {
+        record_from(data).filter(|_| rec.kind == FD_EVENTFD)
+    }
+}
+
+impl TimerFdState {
+    pub fn of(rec: &FdRecord, data: &[u8]) -> Option<TimerFdState> {
+        record_from(data).filter(|_| rec.kind == FD_TIMERFD)
+    }
+}
+
+impl SignalFdState {
+    pub fn of(rec: &FdRecord, data: &[u8]) -> Option<SignalFdState> {
+        record_from(data).filter(|_| rec.kind == FD_SIGNALFD)
+    }
+}
+
+impl EpollState {
+    /// The state and the registrations of an epoll record.
+    pub fn of<'a>(
+        rec: &FdRecord,
+        data: &'a [u8],
+    ) -> Option<(EpollState, impl Iterator<Item = EpollEntry> + 'a)> {
+        let head = size_of::<EpollState>();
+        let each = size_of::<EpollEntry>();
+        if rec.kind != FD_EPOLL || data.len() < head || !(data.len() - head).is_multiple_of(each) {
+            return None;
+        }
+        let state = record_from(&data[..head])?;
+        let entries = data[head..].chunks_exact(each).filter_map(record_from);
+        Some((state, entries))
+    }
+}
+
+/// Which earlier record an event descriptor shares its open file with (NOT_SHARED for
+/// none), if `rec` is one.
+pub fn event_fd_same_as(rec: &FdRecord, data: &[u8]) -> Option<u32> {
+    match rec.kind {
+        FD_EVENTFD => EventFdState::of(rec, data).map(|s| s.same_as),
+        FD_TIMERFD => TimerFdState::of(rec, data).map(|s| s.same_as),
+        FD_SIGNALFD => SignalFdState::of(rec, data).map(|s| s.same_as),
+        FD_EPOLL => EpollState::of(rec, data).map(|(s, _)| s.same_as),
+        _ => None,
+    }
+}
+
+/// Whether an event descriptor's payload is well formed (size, reserved fields); true
+/// for the other kinds.
+fn event_payload_ok(rec: &FdRecord, data: &[u8]) -> bool {
+    match rec.kind {
+        FD_EVENTFD => EventFdState::of(rec, data).is_some(),
+        FD_TIMERFD => TimerFdState::of(rec, data).is_some_and(|s| s.reserved == 0),
+        FD_SIGNALFD => SignalFdState::of(rec, data).is_some_and(|s| s.reserved == 0),
+        FD_EPOLL => EpollState::of(rec, data).is_some_and(|(s, _)| s.reserved == 0),
+        _ => true,
+    }
 }
 
 /// Why an image cannot be used; every reader reports these the same way.
@@ -800,6 +959,11 @@ impl<'a> Meta<'a> {
         for i in 0..m.fd_count() {
             if !in_strings(m.fd(i).path) || !in_strings(m.fd(i).data) {
                 return Err(FormatError::BadLayout("image fd path lies outside the string table"));
+            }
+            if !event_payload_ok(&m.fd(i), m.string(m.fd(i).data)) {
+                return Err(FormatError::BadLayout(
+                    "image event descriptor state (eventfd, timerfd, signalfd, epoll) is malformed",
+                ));
             }
         }
         Ok(m)

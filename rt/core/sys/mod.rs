@@ -9,6 +9,7 @@ use syscalls::{Errno, Sysno};
 
 pub use mtcp_arch::{mmap, pread, pwrite, seek_set};
 
+mod event;
 mod file;
 mod forward;
 mod signal;
@@ -17,6 +18,7 @@ mod time;
 pub mod trace;
 mod tty;
 
+pub use event::*;
 pub use file::*;
 pub use forward::*;
 pub use signal::*;
