@@ -7,8 +7,8 @@
  * Threads: poll, ppoll, select, pselect (with a mask blocking SIGUSR2), epoll_wait,
  * epoll_pwait, nanosleep, clock_nanosleep, futex wait, semtimedop, semop, msgrcv, read on
  * a pipe, recv on a socket with SO_RCVTIMEO, and one that blocks every signal with a raw
- * rt_sigprocmask and sleeps in nanosleep. `nosockets` leaves out the recv thread (a
- * restart does not bring sockets back).
+ * rt_sigprocmask and sleeps in nanosleep. `nosockets` leaves out the socket and its recv
+ * thread (a restart does not bring sockets back).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -189,7 +189,7 @@ int main(int argc, char **argv) {
     long limit = argc > 1 ? atol(argv[1]) : 100000;
     int sockets = !(argc > 2 && strcmp(argv[2], "nosockets") == 0);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (pipe(pipe_fds) || socketpair(AF_UNIX, SOCK_STREAM, 0, sock_fds)) return 1;
+    if (pipe(pipe_fds) || (sockets && socketpair(AF_UNIX, SOCK_STREAM, 0, sock_fds))) return 1;
     epfd = epoll_create1(0);
     struct epoll_event ev = {EPOLLIN, {0}};
     epoll_ctl(epfd, EPOLL_CTL_ADD, pipe_fds[1], &ev); /* a write end: never readable */
