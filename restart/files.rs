@@ -6,7 +6,7 @@
 
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{ErrnoName, Lossy};
-use mtcp_core::image::{FdRecord, FileIdentity, Meta, FD_CHAR, FD_DIR, FD_FILE, FD_PIPE};
+use mtcp_core::image::{FdRecord, FileIdentity, Meta, SocketInfo, AF_NETLINK, FD_CHAR, FD_DIR, FD_FILE, FD_PIPE, FD_SOCKET};
 use mtcp_core::sys;
 
 /// Opens the program's files again at their numbers and offsets. Standard input, output
@@ -36,6 +36,9 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
         }
         if crate::event_fds::is_event_kind(rec.kind) {
             crate::event_fds::restore(meta, i, &rec, verbose);
+            continue;
+        }
+        if rec.kind == FD_SOCKET && restore_netlink(meta, &rec) {
             continue;
         }
         // FD_OTHER, or a kind this mtcp_restart does not know.
@@ -270,4 +273,41 @@ fn restore_pipes(meta: &Meta, verbose: bool) {
             }
         }
     }
+}
+
+/// A netlink socket comes back new and unbound at its number, so that a thread waiting
+/// on it (glibc's mq_notify helper, say) goes on waiting instead of failing with EBADF
+/// for ever; whatever it was subscribed to is not, and the restart says so. False for
+/// any other socket.
+fn restore_netlink(meta: &Meta, rec: &FdRecord) -> bool {
+    let Some(info) = SocketInfo::of(rec, meta.string(rec.data)) else {
+        return false;
+    };
+    if info.domain != AF_NETLINK {
+        return false;
+    }
+    const SOCK_NONBLOCK: u32 = 0o4000;
+    const SOCK_CLOEXEC: u32 = 0o2000000;
+    let flags = rec.flags & (SOCK_NONBLOCK | SOCK_CLOEXEC);
+    let made = sys::socket(info.domain, info.kind | flags, info.protocol).and_then(|s| {
+        if s.raw() == rec.fd as i32 {
+            let _ = s.into_raw(); // it got its number already
+            Ok(())
+        } else {
+            sys::dup3(s.raw(), rec.fd as i32, (flags & SOCK_CLOEXEC) as usize)
+        }
+    });
+    match made {
+        Ok(()) => eprint_line!(
+            "mtcp_restart: warning: fd {} (netlink socket, protocol {}) comes back new and unbound: what it was subscribed to (an mq_notify registration, say) is lost",
+            rec.fd,
+            info.protocol
+        ),
+        Err(e) => eprint_line!(
+            "mtcp_restart: warning: fd {} (netlink socket) cannot be made again: {}; it stays closed",
+            rec.fd,
+            ErrnoName(e)
+        ),
+    }
+    true
 }

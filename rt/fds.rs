@@ -97,6 +97,22 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
                 data_ranges[kept] = (start, paths.len());
             }
         }
+        if rec.kind == FD_OTHER && target.starts_with(b"socket:") {
+            if let Ok((domain, kind, protocol)) = sys::socket_kind(fd as i32) {
+                let info = SocketInfo {
+                    domain,
+                    kind,
+                    protocol,
+                    reserved: 0,
+                };
+                let start = paths.len();
+                for &c in as_bytes(&info) {
+                    paths.push(c)?;
+                }
+                rec.kind = FD_SOCKET;
+                data_ranges[kept] = (start, paths.len());
+            }
+        }
         if let Some(id) = identity.filter(|_| rec.kind == FD_FILE) {
             let start = paths.len();
             for &c in as_bytes(&id) {

@@ -508,6 +508,9 @@ pub const FD_TIMERFD: u32 = 7;
 pub const FD_SIGNALFD: u32 = 8;
 /// An epoll instance; `data` holds an EpollState and then one EpollEntry per registration.
 pub const FD_EPOLL: u32 = 9;
+/// A socket; `data` holds its SocketInfo. Only a netlink socket comes back (new and
+/// unbound, so that a thread waiting on it keeps waiting); the others stay closed.
+pub const FD_SOCKET: u32 = 10;
 
 pub fn fd_kind_name(kind: u32) -> &'static str {
     match kind {
@@ -520,6 +523,7 @@ pub fn fd_kind_name(kind: u32) -> &'static str {
         FD_TIMERFD => "timerfd",
         FD_SIGNALFD => "signalfd",
         FD_EPOLL => "epoll",
+        FD_SOCKET => "socket",
         _ => "?",
     }
 }
@@ -735,6 +739,27 @@ fn record_from<T: Copy>(data: &[u8]) -> Option<T> {
     Some(unsafe { core::ptr::read_unaligned(data.as_ptr() as *const T) })
 }
 
+/// What a socket was: its address family, type and protocol (getsockopt SO_DOMAIN,
+/// SO_TYPE, SO_PROTOCOL).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SocketInfo {
+    pub domain: u32,
+    pub kind: u32,
+    pub protocol: u32,
+    pub reserved: u32,
+}
+const_assert_eq!(size_of::<SocketInfo>(), 16);
+
+/// SocketInfo.domain of a netlink socket.
+pub const AF_NETLINK: u32 = 16;
+
+impl SocketInfo {
+    pub fn of(rec: &FdRecord, data: &[u8]) -> Option<SocketInfo> {
+        record_from(data).filter(|_| rec.kind == FD_SOCKET)
+    }
+}
+
 impl EventFdState {
     pub fn of(rec: &FdRecord, data: &[u8]) -> Option<EventFdState> {
         record_from(data).filter(|_| rec.kind == FD_EVENTFD)
@@ -790,6 +815,7 @@ fn event_payload_ok(rec: &FdRecord, data: &[u8]) -> bool {
         FD_TIMERFD => TimerFdState::of(rec, data).is_some_and(|s| s.reserved == 0),
         FD_SIGNALFD => SignalFdState::of(rec, data).is_some_and(|s| s.reserved == 0),
         FD_EPOLL => EpollState::of(rec, data).is_some_and(|(s, _)| s.reserved == 0),
+        FD_SOCKET => SocketInfo::of(rec, data).is_some_and(|s| s.reserved == 0),
         _ => true,
     }
 }

@@ -354,3 +354,39 @@ pub fn readlink<'a>(path: &[u8], buf: &'a mut [u8]) -> Result<&'a [u8], Errno> {
     };
     Ok(&buf[..n])
 }
+
+const SOL_SOCKET: usize = 1;
+const SO_TYPE: usize = 3;
+const SO_PROTOCOL: usize = 38;
+const SO_DOMAIN: usize = 39;
+
+/// A socket's (address family, type, protocol), from getsockopt SO_DOMAIN, SO_TYPE and
+/// SO_PROTOCOL. ENOTSOCK if `fd` is not a socket; EBADF if it is not open.
+pub fn socket_kind(fd: i32) -> Result<(u32, u32, u32), Errno> {
+    let get = |opt: usize| -> Result<u32, Errno> {
+        let mut value: i32 = 0;
+        let mut len: u32 = 4;
+        // SAFETY: the kernel writes at most `len` (4) bytes into value and the length
+        // into len, both valid for the call.
+        unsafe {
+            syscalls::syscall5(
+                Sysno::getsockopt,
+                fd as usize,
+                SOL_SOCKET,
+                opt,
+                &mut value as *mut i32 as usize,
+                &mut len as *mut u32 as usize,
+            )?
+        };
+        Ok(value as u32)
+    };
+    Ok((get(SO_DOMAIN)?, get(SO_TYPE)?, get(SO_PROTOCOL)?))
+}
+
+/// socket(domain, type, protocol): a new socket descriptor. EAFNOSUPPORT,
+/// EPROTONOSUPPORT, EMFILE and the like as the kernel says.
+pub fn socket(domain: u32, kind: u32, protocol: u32) -> Result<Fd, Errno> {
+    // SAFETY: socket touches no memory of ours.
+    let fd = unsafe { syscalls::syscall3(Sysno::socket, domain as usize, kind as usize, protocol as usize)? };
+    Ok(Fd::from_ret(fd))
+}

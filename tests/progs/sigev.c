@@ -1,0 +1,87 @@
+/* sigev.c: glibc's helper threads, which block every signal: two SIGEV_THREAD timers
+ * (glibc runs their callbacks from its timer helper thread) and an mq_notify
+ * registration (glibc's netlink helper thread).
+ * usage: sigev LIMIT — prints `count N` every ~100 ms with `ticks A B` (the two timers'
+ * callback runs so far), then `done LIMIT`. Timer A fires every 20 ms, timer B every
+ * 35 ms. At start it registers for a notification on an empty message queue and sends
+ * it one message: `notified 1` once the notification thread ran.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <mqueue.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_long ticks[2];
+static atomic_int notified;
+
+static void on_tick(union sigval v) { atomic_fetch_add(&ticks[v.sival_int], 1); }
+static void on_message(union sigval v) {
+    (void)v;
+    atomic_store(&notified, 1);
+}
+
+static timer_t make_timer(int which, long period_ms) {
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD;
+    sev.sigev_notify_function = on_tick;
+    sev.sigev_value.sival_int = which;
+    timer_t id;
+    if (timer_create(CLOCK_MONOTONIC, &sev, &id)) {
+        perror("timer_create");
+        exit(1);
+    }
+    struct itimerspec its = {{0, period_ms * 1000000L}, {0, period_ms * 1000000L}};
+    if (timer_settime(id, 0, &its, NULL)) {
+        perror("timer_settime");
+        exit(1);
+    }
+    return id;
+}
+
+int main(int argc, char **argv) {
+    long limit = argc > 1 ? atol(argv[1]) : 100000;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    char name[64];
+    snprintf(name, sizeof name, "/mtcp-sigev-%d", getpid());
+    struct mq_attr attr = {0, 4, 16, 0};
+    mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+    if (q == (mqd_t)-1) {
+        perror("mq_open");
+        return 1;
+    }
+    mq_unlink(name);
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD;
+    sev.sigev_notify_function = on_message;
+    if (mq_notify(q, &sev)) {
+        perror("mq_notify");
+        return 1;
+    }
+    make_timer(0, 20);
+    make_timer(1, 35);
+    int told = 0;
+    for (long n = 1; n <= limit; n++) {
+        printf("count %ld\nticks %ld %ld\n", n, atomic_load(&ticks[0]), atomic_load(&ticks[1]));
+        if (n == 3 && mq_send(q, "x", 1, 0)) {
+            perror("mq_send");
+            return 1;
+        }
+        if (atomic_load(&notified) && !told) {
+            told = 1;
+            printf("notified 1\n");
+        }
+        struct timespec ts = {0, 100000000L};
+        while (nanosleep(&ts, &ts)) {
+        }
+    }
+    printf("done %ld\n", limit);
+    return 0;
+}
