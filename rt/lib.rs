@@ -14,6 +14,7 @@ mod restore;
 mod state;
 mod status;
 mod tasks;
+mod timers;
 mod triggers;
 mod writer;
 

@@ -382,6 +382,7 @@ pub unsafe extern "C" fn call_on_stack(stack_top: usize, f: extern "C" fn(usize)
 
 pub const SYS_CLOCK_GETTIME64: Sysno = Sysno::clock_gettime;
 pub const SYS_TIMER_SETTIME64: Sysno = Sysno::timer_settime;
+pub const SYS_TIMER_GETTIME64: Sysno = Sysno::timer_gettime;
 pub const SYS_FUTEX_TIME64: Sysno = Sysno::futex;
 
 // ---------------------------------------------------------------------------------

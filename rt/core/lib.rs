@@ -1,6 +1,6 @@
 //! mtcp-core: the no_std code the runtime, `mtcp_restart` and the `mtcp` tool share —
 //! typed syscalls, scratch memory, fixed-buffer formatting, the image format, maps
-//! parsing, checksums, configuration parsing and the runtime/tool protocol — over the
+//! and timers parsing, checksums, configuration parsing and the runtime/tool protocol — over the
 //! architecture layer (`mtcp-arch`, re-exported as `arch`).
 #![cfg_attr(not(test), no_std)]
 // Errors carry their message in a fixed buffer (there is no allocator): large by design.
@@ -15,6 +15,7 @@ pub mod fmt;
 pub mod global;
 pub mod image;
 pub mod maps;
+pub mod proc_timers;
 pub mod protocol;
 #[cfg(any(test, feature = "sample-image"))]
 pub mod sample_image;
