@@ -8,7 +8,7 @@ use mtcp_core::eprint_line;
 use mtcp_core::fmt::ErrnoName;
 use mtcp_core::global::Global;
 use mtcp_core::image::{TimerRecord, TIMER_NOTIFY_SIGNAL};
-use mtcp_core::proc_timers;
+use mtcp_core::posix_timers::{self, IdError};
 use mtcp_core::protocol::TIMER_VALUE;
 use mtcp_core::sys::{self, TimerEvent};
 use syscalls::Errno;
@@ -18,10 +18,6 @@ use crate::state::{FailMessage, Slot};
 /// More timers than this fail the checkpoint (the kernel's limit is the user's
 /// RLIMIT_SIGPENDING, typically in the thousands).
 pub const MAX_TIMERS: usize = 1024;
-
-/// On a kernel without PR_TIMER_CREATE_RESTORE_IDS, how many timers the restore may
-/// create and delete to reach one id.
-const MAX_SKIPPED_IDS: u32 = 1 << 20;
 
 pub struct Timers {
     /// Sorted by id.
@@ -54,7 +50,7 @@ pub unsafe fn capture(arena: &mut Arena, own_signal: u32) -> Result<&'static [Ti
         Err(e) => return Err(message(format_args!("cannot read /proc/self/timers: {}", ErrnoName(e)))),
     };
     let mut overflow = false;
-    let parsed = proc_timers::parse(text, |mut t| {
+    let parsed = posix_timers::parse(text, |mut t| {
         let own = t.notify == TIMER_NOTIFY_SIGNAL && t.signo == own_signal && t.value == TIMER_VALUE as u64;
         if own || overflow {
             return;
@@ -130,7 +126,7 @@ pub unsafe fn restore(slots: &[Slot], old_pid: u32) {
             fatal(format_args!("{}", why));
         }
     }
-    let exact = prctl_restore_ids(sys::PR_TIMER_CREATE_RESTORE_IDS_ON).is_ok();
+    let exact = posix_timers::restore_ids_mode(true).is_ok();
     for t in records {
         let (clock, tid) = t.restored(old_pid, slots.len(), new_tid).unwrap_or((t.clock, 0));
         let event = TimerEvent {
@@ -139,16 +135,24 @@ pub unsafe fn restore(slots: &[Slot], old_pid: u32) {
             notify: t.notify,
             tid,
         };
-        let created = if exact {
-            create_exact(t.id, clock, &event)
-        } else {
-            create_linear(t.id, clock, &event)
-        };
-        if let Err(e) = created {
+        if let Err(e) = posix_timers::create_with_id(t.id, clock, &event, exact) {
             if exact {
-                let _ = prctl_restore_ids(sys::PR_TIMER_CREATE_RESTORE_IDS_OFF);
+                let _ = posix_timers::restore_ids_mode(false);
             }
-            fatal(format_args!("cannot recreate POSIX timer {}: {}", t.id, ErrnoName(e)));
+            match e {
+                IdError::Kernel(e) => fatal(format_args!("cannot recreate POSIX timer {}: {}", t.id, ErrnoName(e))),
+                IdError::Passed { next } => fatal(format_args!(
+                    "cannot recreate POSIX timer {}: this kernel hands out id {} next and cannot be asked for \
+                     an id (it lacks PR_TIMER_CREATE_RESTORE_IDS)",
+                    t.id, next
+                )),
+                IdError::TooFar => fatal(format_args!(
+                    "cannot recreate POSIX timer {}: more than {} ids to skip on a kernel that cannot be asked \
+                     for an id (it lacks PR_TIMER_CREATE_RESTORE_IDS)",
+                    t.id,
+                    posix_timers::MAX_SKIPPED_IDS
+                )),
+            }
         }
         // A disarmed timer stays so; a periodic one keeps its period.
         if t.value_ns != 0 {
@@ -159,50 +163,8 @@ pub unsafe fn restore(slots: &[Slot], old_pid: u32) {
     }
     if exact {
         // Left on, the program's next timer_create would read its argument as an id.
-        if let Err(e) = prctl_restore_ids(sys::PR_TIMER_CREATE_RESTORE_IDS_OFF) {
+        if let Err(e) = posix_timers::restore_ids_mode(false) {
             fatal(format_args!("cannot end the timer id restore mode: {}", ErrnoName(e)));
         }
     }
-}
-
-fn prctl_restore_ids(mode: usize) -> Result<usize, Errno> {
-    // SAFETY: PR_TIMER_CREATE_RESTORE_IDS takes plain integers, no pointers.
-    unsafe { sys::prctl(sys::PR_TIMER_CREATE_RESTORE_IDS, mode, 0, 0, 0) }
-}
-
-/// With PR_TIMER_CREATE_RESTORE_IDS on: the kernel gives the id asked for, or EBUSY.
-fn create_exact(id: u32, clock: i32, event: &TimerEvent) -> Result<(), Errno> {
-    let mut got = id as i32;
-    sys::timer_create(clock, event, &mut got)?;
-    if got as u32 != id {
-        let _ = sys::timer_delete(got);
-        return Err(Errno::EBUSY);
-    }
-    Ok(())
-}
-
-/// Older kernels hand out ids in increasing order: create (and delete) timers until
-/// the wanted id comes up. Timers are restored in increasing id order, so an id already
-/// passed cannot come back; that, or too many ids to skip, fails.
-fn create_linear(id: u32, clock: i32, event: &TimerEvent) -> Result<(), Errno> {
-    for _ in 0..MAX_SKIPPED_IDS {
-        let mut got = 0i32;
-        sys::timer_create(clock, event, &mut got)?;
-        if got as u32 == id {
-            return Ok(());
-        }
-        let _ = sys::timer_delete(got);
-        if got as u32 > id {
-            fatal(format_args!(
-                "cannot recreate POSIX timer {}: this kernel hands out id {} next and cannot be asked for an id \
-                 (it lacks PR_TIMER_CREATE_RESTORE_IDS)",
-                id, got
-            ));
-        }
-    }
-    fatal(format_args!(
-        "cannot recreate POSIX timer {}: more than {} ids to skip on a kernel that cannot be asked for an id \
-         (it lacks PR_TIMER_CREATE_RESTORE_IDS)",
-        id, MAX_SKIPPED_IDS
-    ))
 }

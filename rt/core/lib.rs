@@ -15,7 +15,7 @@ pub mod fmt;
 pub mod global;
 pub mod image;
 pub mod maps;
-pub mod proc_timers;
+pub mod posix_timers;
 pub mod protocol;
 #[cfg(any(test, feature = "sample-image"))]
 pub mod sample_image;

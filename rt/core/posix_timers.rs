@@ -1,7 +1,9 @@
-//! Parsing `/proc/PID/timers`: the process's POSIX timers as the kernel lists them.
-#![deny(unsafe_code)]
+//! POSIX timers: parsing `/proc/PID/timers`, and creating a timer with a given id.
+
+use syscalls::Errno;
 
 use crate::image::{TimerRecord, TIMER_NOTIFY_NONE, TIMER_NOTIFY_SIGNAL, TIMER_NOTIFY_THREAD, TIMER_NOTIFY_THREAD_ID};
+use crate::sys::{self, TimerEvent};
 
 /// Calls `each` with every timer of `text` (the file's contents, four lines a timer:
 /// `ID: %d`, `signal: %d/%px`, `notify: %s/%s.%d`, `ClockID: %d`), the times left
@@ -75,6 +77,63 @@ pub fn parse(text: &[u8], mut each: impl FnMut(TimerRecord)) -> Result<(), usize
         each(t);
     }
     Ok(())
+}
+
+/// Switches timer_create's "take the id asked for" mode on or off (kernels from 6.15:
+/// PR_TIMER_CREATE_RESTORE_IDS). EINVAL where the kernel lacks it. The mode is the
+/// whole process's: while it is on, every timer_create reads its id argument.
+pub fn restore_ids_mode(on: bool) -> Result<(), Errno> {
+    let mode = if on {
+        sys::PR_TIMER_CREATE_RESTORE_IDS_ON
+    } else {
+        sys::PR_TIMER_CREATE_RESTORE_IDS_OFF
+    };
+    // SAFETY: PR_TIMER_CREATE_RESTORE_IDS takes plain integers, no pointers.
+    unsafe { sys::prctl(sys::PR_TIMER_CREATE_RESTORE_IDS, mode, 0, 0, 0).map(|_| ()) }
+}
+
+/// Why a timer could not be had with the id wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdError {
+    /// timer_create failed (EBUSY: the id is taken).
+    Kernel(Errno),
+    /// Without the restore mode: the kernel hands out ids in increasing order and gave
+    /// `next`, past the one wanted.
+    Passed { next: u32 },
+    /// Without the restore mode: more than `MAX_SKIPPED_IDS` ids lie before it.
+    TooFar,
+}
+
+/// Without the restore mode, how many timers `create_with_id` may create and delete to
+/// reach an id.
+pub const MAX_SKIPPED_IDS: u32 = 1 << 20;
+
+/// Creates a timer with id `id`. With the restore mode on (`restore_ids_mode`), the
+/// kernel gives that id or EBUSY. Without it, kernels hand out ids in increasing order:
+/// timers are created (and deleted) until the id comes up, so timers must be asked for
+/// in increasing id order.
+pub fn create_with_id(id: u32, clock: i32, event: &TimerEvent, restore_mode: bool) -> Result<(), IdError> {
+    if restore_mode {
+        let mut got = id as i32;
+        sys::timer_create(clock, event, &mut got).map_err(IdError::Kernel)?;
+        if got as u32 != id {
+            let _ = sys::timer_delete(got);
+            return Err(IdError::Kernel(Errno::EBUSY));
+        }
+        return Ok(());
+    }
+    for _ in 0..MAX_SKIPPED_IDS {
+        let mut got = 0i32;
+        sys::timer_create(clock, event, &mut got).map_err(IdError::Kernel)?;
+        if got as u32 == id {
+            return Ok(());
+        }
+        let _ = sys::timer_delete(got);
+        if got as u32 > id {
+            return Err(IdError::Passed { next: got as u32 });
+        }
+    }
+    Err(IdError::TooFar)
 }
 
 fn trim(s: &[u8]) -> &[u8] {
@@ -155,6 +214,46 @@ mod tests {
         );
         assert_eq!(all(b"ID: 1\nsignal: 14/zz\n"), Err(2));
         assert_eq!(all(b"ID: 1\nClockID: 1\nID: 2\n"), Err(3), "a timer without its lines");
+    }
+
+    /// Both ways to get a timer with a given id, on this kernel (one test: the restore
+    /// mode and the ids are the whole process's).
+    #[test]
+    fn timers_with_given_ids() {
+        let none = TimerEvent {
+            value: 0,
+            signo: 0,
+            notify: sys::SIGEV_NONE,
+            tid: 0,
+        };
+        let clock = sys::CLOCK_MONOTONIC as i32;
+        let mut first = 0;
+        sys::timer_create(clock, &none, &mut first).unwrap();
+        let first = first as u32;
+        // Without the restore mode: the ids before the wanted one are skipped.
+        assert_eq!(create_with_id(first + 5, clock, &none, false), Ok(()));
+        assert!(sys::timer_gettime(first as i32 + 5).is_ok());
+        for skipped in first + 1..first + 5 {
+            assert_eq!(sys::timer_gettime(skipped as i32), Err(Errno::EINVAL), "id {skipped}");
+        }
+        assert_eq!(
+            create_with_id(first + 2, clock, &none, false),
+            Err(IdError::Passed { next: first + 6 })
+        );
+        // With it (where the kernel has it): any free id, and EBUSY for a taken one.
+        if restore_ids_mode(true).is_ok() {
+            let made = (
+                create_with_id(first + 1000, clock, &none, true),
+                create_with_id(first, clock, &none, true),
+            );
+            restore_ids_mode(false).unwrap();
+            assert_eq!(made, (Ok(()), Err(IdError::Kernel(Errno::EBUSY))));
+            assert!(sys::timer_gettime(first as i32 + 1000).is_ok());
+            let _ = sys::timer_delete(first as i32 + 1000);
+        }
+        for id in [first, first + 5] {
+            sys::timer_delete(id as i32).unwrap();
+        }
     }
 
     #[test]
