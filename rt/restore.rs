@@ -136,7 +136,7 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
             }
         );
     }
-    // The other threads come last: each runs the program as soon as it exists, so the
+    // The other threads come last: each runs the program as soon as GO is set, so the
     // shared state above must be complete by then.
     STARTED.store(0, Ordering::Release);
     GO.store(0, Ordering::Release);

@@ -5,6 +5,7 @@
 pub mod common;
 
 use common::*;
+use std::time::Duration;
 
 /// One `timers` line of the program.
 #[derive(Clone, Copy, Debug)]
@@ -189,4 +190,58 @@ fn unnamed_thread_clock_is_refused() {
     if let Some(problem) = one_line_failure("restart", &out, true, &["clock_thread_cputime_id"]) {
         panic!("{problem}");
     }
+}
+
+/// With periodic checkpoints (`--interval`), the runtime's own POSIX timer is not in the
+/// image, and at restart it does not take one of the program's ids: the program's timers
+/// come back with theirs and the restarted process goes on checkpointing.
+#[test]
+fn runtime_interval_timer_stays_apart() {
+    let t = Test::new("posix_timers_interval");
+    let prog = t.compile_c("posix_timers", Variant::Dynamic, &["-pthread"]);
+    let mut p = t.launch_with(&["--interval", "1"], &prog, &["100000"]);
+    let ids = numbers(&mut p, "ids");
+    let worker = numbers(&mut p, "tid")[0];
+    let pid = p.pid();
+    assert_eq!(
+        kernel_ids(pid).len(),
+        ids.len() + 1,
+        "the runtime's own timer is missing"
+    );
+    let image = poll(Duration::from_secs(6), || image_for(&t.dir, pid))
+        .unwrap_or_else(|| panic!("no image within 6 s with --interval 1\n{}", p.describe()));
+    // Let the write end (the image appears by rename, whole).
+    p.wait_for_count(p.last_count().unwrap() + 2, LINE_TIMEOUT);
+    let before = last_timers(&p);
+    p.kill9();
+    p.assert_no_bad();
+    check_image(&image, &ids, worker);
+    let written = std::fs::metadata(&image).unwrap().modified().unwrap();
+    let mut r = t.restart(&image);
+    r.wait_first_count(LINE_TIMEOUT);
+    let restarted_ids = kernel_ids(r.pid());
+    assert_eq!(restarted_ids.len(), ids.len() + 1, "{restarted_ids:?}");
+    assert!(
+        ids.iter().all(|id| restarted_ids.contains(id)),
+        "the program's timer ids {ids:?} are not all back: {restarted_ids:?}"
+    );
+    poll(Duration::from_secs(6), || {
+        (std::fs::metadata(&image).unwrap().modified().unwrap() > written).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the restarted process stopped checkpointing\n{}", r.describe()));
+    let first = *timers_lines(&r).first().unwrap();
+    // The image is from some time before the kill: the one-shot had more time left then.
+    assert!(
+        first.oneshot_ms > before.oneshot_ms - 30_000 && first.oneshot_ms <= 1_000_000,
+        "{first:?} after {before:?}"
+    );
+    let n = r.last_count().unwrap();
+    r.wait_for_count(n + 5, LINE_TIMEOUT);
+    let last = last_timers(&r);
+    assert!(
+        last.periodic > first.periodic && last.thread > first.thread,
+        "the timers stopped firing ({first:?} then {last:?})\n{}",
+        r.describe()
+    );
+    r.assert_no_bad();
 }
