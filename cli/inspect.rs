@@ -1,4 +1,4 @@
-//! `mtcp inspect`: prints an image's header, process, threads and regions (text or JSON) and verifies its checksums.
+//! `mtcp inspect`: prints an image's header, process, threads, regions, files and timers (text or JSON) and verifies its checksums.
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -6,7 +6,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
-use crate::image::{self, FormatError, Header, Meta, ProcessRecord, RegionRecord, ThreadRecord};
+use crate::image::{self, CpuClock, FormatError, Header, Meta, ProcessRecord, RegionRecord, ThreadRecord, TimerRecord};
 use crate::{fail, io_msg, Result};
 
 pub const COMMAND: Subcommand = Subcommand {
@@ -365,6 +365,20 @@ fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
         );
     }
 
+    let _ = writeln!(s, "timers       {}", meta.timer_count());
+    for i in 0..meta.timer_count() {
+        let t = meta.timer(i);
+        let _ = writeln!(
+            s,
+            "  id {:<4} {:<22} {}  value 0x{:x}  {}",
+            t.id,
+            clock_name(t.clock),
+            notify_text(&t),
+            t.value,
+            timer_times(&t)
+        );
+    }
+
     let bad: Vec<usize> = (0..checks.len()).filter(|&i| !checks[i].ok()).collect();
     if bad.is_empty() {
         let _ = writeln!(s, "checksums: all {} regions ok", checks.len());
@@ -385,6 +399,50 @@ fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
         }
     }
     s
+}
+
+/// A timer's clock: the CLOCK_* name, or whose CPU time it measures.
+fn clock_name(clock: i32) -> String {
+    if let Some(c) = CpuClock::decode(clock) {
+        let which = ["prof", "virt", "sched", "?"][c.which as usize & 3];
+        let whose = match (c.per_thread, c.pid) {
+            (false, 0) => "process-cpu".to_string(),
+            (false, pid) => format!("process-cpu({})", pid),
+            (true, 0) => "thread-cpu".to_string(),
+            (true, tid) => format!("thread-cpu({})", tid),
+        };
+        return format!("{}/{}", whose, which);
+    }
+    match clock {
+        0 => "realtime",
+        1 => "monotonic",
+        7 => "boottime",
+        8 => "realtime-alarm",
+        9 => "boottime-alarm",
+        11 => "tai",
+        _ => return format!("clock {}", clock),
+    }
+    .to_string()
+}
+
+fn notify_text(t: &TimerRecord) -> String {
+    match t.notify {
+        image::TIMER_NOTIFY_NONE => "notify none".to_string(),
+        image::TIMER_NOTIFY_THREAD_ID => format!("{} to thread {}", crate::signal::name(t.signo), t.target),
+        n => format!("{} ({})", crate::signal::name(t.signo), image::timer_notify_name(n)),
+    }
+}
+
+fn seconds(ns: u64) -> String {
+    format!("{}.{:09} s", ns / 1_000_000_000, ns % 1_000_000_000)
+}
+
+fn timer_times(t: &TimerRecord) -> String {
+    match (t.value_ns, t.interval_ns) {
+        (0, _) => "disarmed".to_string(),
+        (left, 0) => format!("in {}, once", seconds(left)),
+        (left, every) => format!("in {}, every {}", seconds(left), seconds(every)),
+    }
 }
 
 /// A JSON string literal.
@@ -502,6 +560,24 @@ fn to_json(path: &str, h: &Header, meta: &Meta, checks: &[Check]) -> String {
         })
         .collect();
     let _ = write!(s, "\"fds\":[{}],", fds.join(","));
+    let timers: Vec<String> = (0..meta.timer_count())
+        .map(|i| {
+            let t = meta.timer(i);
+            format!(
+                "{{\"id\":{},\"clock\":{},\"clock_name\":{},\"notify\":{},\"signal\":{},\"target\":{},\"value\":{},\"value_ns\":{},\"interval_ns\":{}}}",
+                t.id,
+                t.clock,
+                json_str(&clock_name(t.clock)),
+                json_str(image::timer_notify_name(t.notify)),
+                t.signo,
+                t.target,
+                t.value,
+                t.value_ns,
+                t.interval_ns
+            )
+        })
+        .collect();
+    let _ = write!(s, "\"timers\":[{}],", timers.join(","));
     let _ = writeln!(s, "\"checksums_ok\":{}}}", checks.iter().all(|c| c.ok()));
     s
 }
@@ -641,5 +717,25 @@ mod tests {
         assert_eq!(joined(flag_names(0, THREAD_FLAGS)), "-");
         assert_eq!(human(4096), "4K");
         assert_eq!(human(3 << 20), "3.0M");
+        assert_eq!(clock_name(1), "monotonic");
+        assert_eq!(clock_name(-6), "process-cpu/sched");
+        assert_eq!(
+            clock_name(
+                CpuClock {
+                    pid: 77,
+                    per_thread: true,
+                    which: 0
+                }
+                .encode()
+            ),
+            "thread-cpu(77)/prof"
+        );
+        let t = TimerRecord {
+            value_ns: 1_500_000_000,
+            interval_ns: 2_000_000_000,
+            ..TimerRecord::zeroed()
+        };
+        assert_eq!(timer_times(&t), "in 1.500000000 s, every 2.000000000 s");
+        assert_eq!(timer_times(&TimerRecord { value_ns: 0, ..t }), "disarmed");
     }
 }

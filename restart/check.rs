@@ -48,6 +48,7 @@ pub fn open_image(path: &[u8], window: &Window) -> (Image, Arena) {
         Ok(m) => m,
         Err(e) => die!("{}", e.message()),
     };
+    check_timers(&meta);
     (Image { fd, header, meta }, arena)
 }
 
@@ -100,5 +101,21 @@ fn check_machine(header: &Header) {
             xsave_size,
             header.xsave_size
         );
+    }
+}
+
+/// Every POSIX timer of the image must be one the runtime can recreate (its clock and
+/// target thread found in the image): it is refused now, while nothing has changed.
+fn check_timers(meta: &Meta) {
+    let pid = meta.process().pid as u32;
+    let in_image = |tid: u32| {
+        (0..meta.thread_count)
+            .any(|i| meta.thread(i).tid == tid as u64)
+            .then_some(tid)
+    };
+    for i in 0..meta.timer_count() {
+        if let Err(why) = meta.timer(i).restored(pid, meta.thread_count, in_image) {
+            die!("{}", why);
+        }
     }
 }

@@ -16,6 +16,7 @@ mod restore;
 mod state;
 mod status;
 mod tasks;
+mod timers;
 mod triggers;
 mod tty;
 mod writer;

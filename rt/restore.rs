@@ -120,9 +120,6 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     // SAFETY: this thread goes on as the main thread: the record is the one it resumes.
     unsafe { restore_thread(&rt.slots[main].rec, true) };
     rt.slots[main].new_tid = sys::gettid();
-    if rt.process.interval_sec > 0 {
-        crate::triggers::start_interval_timer(rt.process.checkpoint_signal, rt.process.interval_sec);
-    }
     // Requests that joined the checkpoint in the image were answered by it.
     let _ = crate::checkpoint::answered_nonces(0);
     crate::status::publish_ready(rt.status_seq);
@@ -139,9 +136,10 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
             }
         );
     }
-    // The other threads come last: each runs the program as soon as it exists, so the
+    // The other threads come last: each runs the program as soon as GO is set, so the
     // shared state above must be complete by then.
     STARTED.store(0, Ordering::Release);
+    GO.store(0, Ordering::Release);
     for i in 0..count {
         if i != main {
             // SAFETY: from restore_main; slot i's thread does not exist yet, so its saved
@@ -159,8 +157,17 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
         }
         sys::futex_wait(&STARTED, started);
     }
+    // Timers need every thread's new tid; the program's own first, so that the runtime's
+    // interval timer cannot take one of their ids.
+    // SAFETY: every thread exists, and none runs the program yet (they wait for GO).
+    unsafe { crate::timers::restore(&rt.slots[..count], old_pid as u32) };
+    if rt.process.interval_sec > 0 {
+        crate::triggers::start_interval_timer(rt.process.checkpoint_signal, rt.process.interval_sec);
+    }
     // SAFETY: from restore_main, once every thread exists.
     unsafe { resend_pending_signals(rt) };
+    GO.store(1, Ordering::Release);
+    sys::futex_wake_all(&GO);
     if a.flags & RESTART_WINCH != 0 {
         // A new terminal, perhaps of another size: the program looks again (and redraws).
         let _ = sys::kill(sys::getpid(), sys::SIGWINCH);
@@ -176,6 +183,9 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
 /// Threads recreated by the restore that have copied their slot (a futex word
 /// restore_main waits on).
 static STARTED: AtomicU32 = AtomicU32::new(0);
+/// Set once the process-wide state that needs every thread (timers) is back: recreated
+/// threads wait for it before they resume the program.
+static GO: AtomicU32 = AtomicU32::new(0);
 
 /// # Safety
 /// Only from `restore_main`, before any other thread exists.
@@ -471,6 +481,9 @@ unsafe extern "C" fn thread_entry(i: usize) -> ! {
     let ctx: JumpContext = rt.slots[i].ctx;
     STARTED.fetch_add(1, Ordering::AcqRel);
     sys::futex_wake_all(&STARTED);
+    while GO.load(Ordering::Acquire) == 0 {
+        sys::futex_wait(&GO, 0);
+    }
     // SAFETY: slot i's context was filled by save_and_call in `park` at checkpoint time;
     // its stack is back byte for byte, and this thread started below ctx.sp, so the
     // frames above it are intact; the copy lies below ctx.sp and is read before the jump.

@@ -118,11 +118,13 @@ struct Facts {
     cwd: &'static [u8],
     exe: &'static [u8],
     fds: crate::fds::OpenFiles,
+    timers: &'static [TimerRecord],
     smaps: &'static [u8],
     pagemap: Fd,
 }
 
-/// Fills the process record and reads cwd, exe, open files, smaps and the page map.
+/// Fills the process record and reads cwd, exe, open files, POSIX timers, smaps and the
+/// page map.
 fn gather_facts(rt: &mut Runtime, arena: &mut Arena) -> Result<Facts, FailMessage> {
     // SAFETY: the configuration is written only before the first checkpoint.
     let cfg = unsafe { &*CONFIG.get() };
@@ -144,6 +146,8 @@ fn gather_facts(rt: &mut Runtime, arena: &mut Arena) -> Result<Facts, FailMessag
 
     // Before the writer opens any file of its own.
     let fds = crate::fds::capture(arena).map_err(|e| fail("cannot list open files in", b"/proc/self/fd", e))?;
+    // SAFETY: the writer runs in the coordinator while every other thread is parked.
+    let timers = unsafe { crate::timers::capture(arena, cfg.signal)? };
     let smaps = arena
         .read_file(b"/proc/self/smaps")
         .map_err(|e| fail("cannot read", b"/proc/self/smaps", e))?;
@@ -153,6 +157,7 @@ fn gather_facts(rt: &mut Runtime, arena: &mut Arena) -> Result<Facts, FailMessag
         cwd,
         exe,
         fds,
+        timers,
         smaps,
         pagemap,
     })
@@ -226,8 +231,8 @@ struct Layout {
     thread_count: usize,
 }
 
-/// Step 3: header page, metadata (index, process, threads, regions, runs, fds, strings),
-/// then the page-aligned data; gives each run its place in the file.
+/// Step 3: header page, metadata (index, process, threads, regions, runs, fds, timers,
+/// strings), then the page-aligned data; gives each run its place in the file.
 fn lay_out(threads: &[Slot], plans: &[Plan], runs: &mut [Run], facts: &Facts) -> Layout {
     let mut strings_size = facts.cwd.len() + facts.exe.len() + facts.fds.paths.len();
     for plan in plans.iter() {
@@ -238,7 +243,8 @@ fn lay_out(threads: &[Slot], plans: &[Plan], runs: &mut [Run], facts: &Facts) ->
     let region_offset = align8(thread_offset + threads.len() * size_of::<ThreadRecord>());
     let run_offset = align8(region_offset + plans.len() * size_of::<RegionRecord>());
     let fd_offset = align8(run_offset + core::mem::size_of_val(runs));
-    let strings_offset = align8(fd_offset + core::mem::size_of_val(facts.fds.records));
+    let timer_offset = align8(fd_offset + core::mem::size_of_val(facts.fds.records));
+    let strings_offset = align8(timer_offset + core::mem::size_of_val(facts.timers));
     let meta_size = strings_offset + strings_size;
     let data_offset = align_up(META_OFFSET + meta_size as u64, PAGE as u64);
     let mut cursor = data_offset;
@@ -256,6 +262,9 @@ fn lay_out(threads: &[Slot], plans: &[Plan], runs: &mut [Run], facts: &Facts) ->
             strings_size: strings_size as u64,
             fd_offset: fd_offset as u64,
             fd_count: facts.fds.records.len() as u64,
+            timer_offset: timer_offset as u64,
+            timer_count: facts.timers.len() as u64,
+            reserved: [0; 6],
         },
         meta_size,
         data_offset,
@@ -417,6 +426,13 @@ fn fill_metadata(meta: &mut [u8], rt: &Runtime, facts: &Facts, plans: &[Plan], r
         let data = fds.data_ranges[i];
         rec.data = strings.add(&fds.paths[data.0..data.1]);
         put(tables, index.fd_offset as usize + i * size_of::<FdRecord>(), &rec);
+    }
+    for (i, timer) in facts.timers.iter().enumerate() {
+        put(
+            tables,
+            index.timer_offset as usize + i * size_of::<TimerRecord>(),
+            timer,
+        );
     }
 }
 

@@ -112,6 +112,9 @@ fn read_all(bytes: &[u8]) -> bool {
         let f = meta.fd(i);
         let _ = (meta.string(f.path), meta.string(f.data));
     }
+    for i in 0..meta.timer_count() {
+        let _ = meta.timer(i);
+    }
     true
 }
 

@@ -521,6 +521,7 @@ pub const SYS_TIMERFD_GETTIME64: Sysno = Sysno::timerfd_gettime64;
 pub const SYS_TIMERFD_SETTIME64: Sysno = Sysno::timerfd_settime64;
 pub const SYS_CLOCK_GETTIME64: Sysno = Sysno::clock_gettime64;
 pub const SYS_TIMER_SETTIME64: Sysno = Sysno::timer_settime64;
+pub const SYS_TIMER_GETTIME64: Sysno = Sysno::timer_gettime64;
 pub const SYS_FUTEX_TIME64: Sysno = Sysno::futex_time64;
 
 // ---------------------------------------------------------------------------------

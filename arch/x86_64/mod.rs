@@ -384,6 +384,7 @@ pub const SYS_TIMERFD_GETTIME64: Sysno = Sysno::timerfd_gettime;
 pub const SYS_TIMERFD_SETTIME64: Sysno = Sysno::timerfd_settime;
 pub const SYS_CLOCK_GETTIME64: Sysno = Sysno::clock_gettime;
 pub const SYS_TIMER_SETTIME64: Sysno = Sysno::timer_settime;
+pub const SYS_TIMER_GETTIME64: Sysno = Sysno::timer_gettime;
 pub const SYS_FUTEX_TIME64: Sysno = Sysno::futex;
 
 // ---------------------------------------------------------------------------------

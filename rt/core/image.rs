@@ -1,4 +1,4 @@
-//! Image format v1: the on-disk layout shared by the runtime, `mtcp_restart` and `mtcp`.
+//! Image format v3: the on-disk layout shared by the runtime, `mtcp_restart` and `mtcp`.
 //!
 //! Everything here is plain `#[repr(C)]` data with fixed-width fields, identical for
 //! x86_64 and i386 images, so one reader understands both. `docs/image-format.md`
@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! 0                 Header (HEADER_SIZE bytes, padded to one page)
-//! meta_offset       MetaIndex, ProcessRecord, ThreadRecord[], RegionRecord[], Run[], FdRecord[], strings
+//! meta_offset       MetaIndex, ProcessRecord, ThreadRecord[], RegionRecord[], Run[], FdRecord[],
+//!                   TimerRecord[], strings
 //! data_offset       page-aligned memory data, one block per Run, in Run order
 //! file_size         end of file
 //! ```
@@ -20,8 +21,11 @@ use crate::xxh64::{xxh64, Xxh64};
 
 pub const MAGIC: [u8; 8] = *b"MTCPIMG\0";
 /// The version this code writes. Version 2 binds each region's data checksum to where
-/// its runs go (see `RegionChecksum`); version 1 images are still read.
-pub const VERSION: u32 = 2;
+/// its runs go (see `RegionChecksum`); version 3 adds the POSIX timer table (and grows
+/// the MetaIndex to hold it). Versions 1 and 2 are still read.
+pub const VERSION: u32 = 3;
+/// The first version with the POSIX timer table and the 128-byte MetaIndex.
+pub const TIMERS_VERSION: u32 = 3;
 /// The oldest version this code reads.
 pub const OLDEST_VERSION: u32 = 1;
 
@@ -116,7 +120,8 @@ impl Header {
     }
 }
 
-/// Offsets (relative to `meta_offset`) of each table in the metadata block.
+/// Offsets (relative to `meta_offset`) of each table in the metadata block. Images
+/// before version 3 have only the first 64 bytes (no timers).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MetaIndex {
@@ -128,8 +133,26 @@ pub struct MetaIndex {
     pub strings_size: u64,
     pub fd_offset: u64,
     pub fd_count: u64,
+    /// Version 3: where the `timer_count` TimerRecords start.
+    pub timer_offset: u64,
+    pub timer_count: u64,
+    pub reserved: [u64; 6],
 }
-const_assert_eq!(size_of::<MetaIndex>(), 64);
+const_assert_eq!(size_of::<MetaIndex>(), 128);
+const_assert_eq!(core::mem::offset_of!(MetaIndex, timer_offset), 64);
+/// The MetaIndex of versions 1 and 2.
+pub const META_INDEX_V2_SIZE: usize = 64;
+
+impl MetaIndex {
+    /// Bytes of the index in an image of format `version`.
+    pub fn size_for(version: u32) -> usize {
+        if version >= TIMERS_VERSION {
+            size_of::<MetaIndex>()
+        } else {
+            META_INDEX_V2_SIZE
+        }
+    }
+}
 
 pub const NSIG: usize = 64;
 pub const NRLIMITS: usize = 16;
@@ -820,6 +843,183 @@ fn event_payload_ok(rec: &FdRecord, data: &[u8]) -> bool {
     }
 }
 
+/// TimerRecord.notify: the kernel's `sigev_notify` as `/proc/PID/timers` shows it.
+pub const TIMER_NOTIFY_SIGNAL: u32 = 0;
+pub const TIMER_NOTIFY_NONE: u32 = 1;
+/// SIGEV_THREAD as the kernel takes it (a signal to the process; libc's SIGEV_THREAD
+/// timers reach the kernel as TIMER_NOTIFY_THREAD_ID to libc's helper thread).
+pub const TIMER_NOTIFY_THREAD: u32 = 2;
+/// SIGEV_SIGNAL | SIGEV_THREAD_ID: the signal goes to thread `target`.
+pub const TIMER_NOTIFY_THREAD_ID: u32 = 4;
+
+pub fn timer_notify_name(notify: u32) -> &'static str {
+    match notify {
+        TIMER_NOTIFY_SIGNAL => "signal",
+        TIMER_NOTIFY_NONE => "none",
+        TIMER_NOTIFY_THREAD => "thread",
+        TIMER_NOTIFY_THREAD_ID => "thread-id",
+        _ => "?",
+    }
+}
+
+/// One POSIX timer (`timer_create`) of the process, not counting the runtime's own
+/// interval timer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerRecord {
+    /// The timer id the program holds (0..=i32::MAX); the restart recreates it.
+    pub id: u32,
+    /// The clock id as the kernel keeps it; CPU-time clocks are negative and encode a
+    /// pid or tid (see `CpuClock`).
+    pub clock: i32,
+    /// TIMER_NOTIFY_*.
+    pub notify: u32,
+    pub signo: u32,
+    /// The thread the signal goes to (TIMER_NOTIFY_THREAD_ID), else the process's pid.
+    pub target: u32,
+    /// No bits are defined; 0.
+    pub flags: u32,
+    /// The sigev_value handed to the handler (si_value), widened to 64 bits.
+    pub value: u64,
+    /// Time left until the next expiry, in nanoseconds of the timer's clock; 0 = disarmed.
+    pub value_ns: u64,
+    /// The period in nanoseconds; 0 = one-shot.
+    pub interval_ns: u64,
+    pub reserved: [u64; 2],
+}
+const_assert_eq!(size_of::<TimerRecord>(), 64);
+const_assert_eq!(core::mem::offset_of!(TimerRecord, value), 24);
+const_assert_eq!(core::mem::offset_of!(TimerRecord, interval_ns), 40);
+
+/// A CPU-time clock id, decoded (the kernel's `CPUCLOCK_*` encoding: `~pid << 3`, bit 2
+/// for a thread's clock, the low two bits for which time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuClock {
+    /// The process or thread measured; 0 = the caller (at timer creation).
+    pub pid: u32,
+    pub per_thread: bool,
+    /// CPUCLOCK_PROF, _VIRT or _SCHED.
+    pub which: i32,
+}
+
+impl CpuClock {
+    /// The CPU-time clock `clock` names, if it is one.
+    pub fn decode(clock: i32) -> Option<CpuClock> {
+        if clock >= 0 {
+            return None;
+        }
+        Some(CpuClock {
+            pid: !(clock >> 3) as u32,
+            per_thread: clock & 4 != 0,
+            which: clock & 3,
+        })
+    }
+
+    pub fn encode(&self) -> i32 {
+        ((!self.pid as i32) << 3) | if self.per_thread { 4 } else { 0 } | self.which
+    }
+}
+
+/// Why a timer of an image cannot be recreated in the restarted process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerRefusal {
+    /// It measures the CPU time of another process.
+    OtherProcessClock { id: u32, pid: u32 },
+    /// It measures the CPU time of a thread that is not in the image.
+    UnknownClockThread { id: u32, tid: u32 },
+    /// CLOCK_THREAD_CPUTIME_ID of a multi-threaded process: the kernel does not say
+    /// which thread's.
+    UnnamedClockThread { id: u32 },
+    /// Its signal goes to a thread that is not in the image.
+    UnknownTarget { id: u32, tid: u32 },
+}
+
+impl core::fmt::Display for TimerRefusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            TimerRefusal::OtherProcessClock { id, pid } => write!(
+                f,
+                "POSIX timer {} measures the CPU time of another process ({}) and cannot be restored",
+                id, pid
+            ),
+            TimerRefusal::UnknownClockThread { id, tid } => write!(
+                f,
+                "POSIX timer {} measures the CPU time of thread {}, which is not one of the image's threads",
+                id, tid
+            ),
+            TimerRefusal::UnnamedClockThread { id } => write!(
+                f,
+                "POSIX timer {} measures the CPU time of the thread that created it (CLOCK_THREAD_CPUTIME_ID), \
+                 which the kernel does not name in a multi-threaded process, so it cannot be restored",
+                id
+            ),
+            TimerRefusal::UnknownTarget { id, tid } => write!(
+                f,
+                "POSIX timer {} signals thread {}, which is not one of the image's threads",
+                id, tid
+            ),
+        }
+    }
+}
+
+impl TimerRecord {
+    pub const fn zeroed() -> TimerRecord {
+        TimerRecord {
+            id: 0,
+            clock: 0,
+            notify: 0,
+            signo: 0,
+            target: 0,
+            flags: 0,
+            value: 0,
+            value_ns: 0,
+            interval_ns: 0,
+            reserved: [0; 2],
+        }
+    }
+
+    /// The clock and the target thread this timer gets in the restarted process, given
+    /// the image's pid, its number of threads and each thread's new tid (`new_tid` of an
+    /// old tid; None for a tid that is not in the image). The target is 0 unless the
+    /// notification is TIMER_NOTIFY_THREAD_ID.
+    pub fn restored(
+        &self,
+        old_pid: u32,
+        thread_count: usize,
+        new_tid: impl Fn(u32) -> Option<u32>,
+    ) -> Result<(i32, u32), TimerRefusal> {
+        let id = self.id;
+        let clock = match CpuClock::decode(self.clock) {
+            None => self.clock,
+            Some(c) if !c.per_thread => {
+                if c.pid != 0 && c.pid != old_pid {
+                    return Err(TimerRefusal::OtherProcessClock { id, pid: c.pid });
+                }
+                // The restarted process's own, under any pid.
+                CpuClock { pid: 0, ..c }.encode()
+            }
+            Some(c) if c.pid == 0 => {
+                // Whoever creates it: the restore creates timers on the main thread,
+                // which is the thread when there is only one.
+                if thread_count != 1 {
+                    return Err(TimerRefusal::UnnamedClockThread { id });
+                }
+                self.clock
+            }
+            Some(c) => match new_tid(c.pid) {
+                Some(tid) => CpuClock { pid: tid, ..c }.encode(),
+                None => return Err(TimerRefusal::UnknownClockThread { id, tid: c.pid }),
+            },
+        };
+        let target = if self.notify == TIMER_NOTIFY_THREAD_ID {
+            new_tid(self.target).ok_or(TimerRefusal::UnknownTarget { id, tid: self.target })?
+        } else {
+            0
+        };
+        Ok((clock, target))
+    }
+}
+
 /// Why an image cannot be used; every reader reports these the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FormatError {
@@ -911,11 +1111,20 @@ impl<'a> Meta<'a> {
         if xxh64(bytes, 0) != header.meta_checksum {
             return Err(FormatError::BadMetaChecksum);
         }
-        if bytes.len() < size_of::<MetaIndex>() {
+        let index_size = MetaIndex::size_for(header.version);
+        if bytes.len() < index_size {
             return Err(FormatError::BadLayout("image metadata is too small"));
         }
-        // SAFETY: MetaIndex is plain old data and the slice holds at least its size.
-        let index: MetaIndex = unsafe { core::ptr::read_unaligned(bytes.as_ptr() as *const MetaIndex) };
+        // Older images have a shorter index: what it lacks reads as zero (no timers).
+        let mut index = MetaIndex::default();
+        // SAFETY: the index is plain old data of at least index_size bytes, and the slice
+        // holds at least index_size bytes.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), &mut index as *mut MetaIndex as *mut u8, index_size) };
+        if index.reserved != [0; 6] {
+            return Err(FormatError::BadLayout(
+                "image metadata index has reserved fields set (written by a newer mtcp?)",
+            ));
+        }
         let m = Meta {
             bytes,
             index,
@@ -933,6 +1142,11 @@ impl<'a> Meta<'a> {
             || !fits(index.strings_offset, Some(index.strings_size))
             || !fits(index.fd_offset, table(index.fd_count as usize, size_of::<FdRecord>()))
             || index.fd_count > u32::MAX as u64
+            || !fits(
+                index.timer_offset,
+                table(index.timer_count as usize, size_of::<TimerRecord>()),
+            )
+            || index.timer_count > u32::MAX as u64
         {
             return Err(FormatError::BadLayout("image metadata tables overrun the metadata"));
         }
@@ -992,7 +1206,33 @@ impl<'a> Meta<'a> {
                 ));
             }
         }
+        let mut prev_id = None;
+        for i in 0..m.timer_count() {
+            let t = m.timer(i);
+            if prev_id.is_some_and(|p| t.id <= p) {
+                return Err(FormatError::BadLayout("image timer table is not sorted by id"));
+            }
+            prev_id = Some(t.id);
+            if t.flags != 0 || t.reserved != [0; 2] || t.id > i32::MAX as u32 {
+                return Err(FormatError::BadLayout(
+                    "image timer record has reserved fields set (written by a newer mtcp?)",
+                ));
+            }
+            if timer_notify_name(t.notify) == "?" {
+                return Err(FormatError::BadLayout(
+                    "image timer record has an unknown notification kind",
+                ));
+            }
+        }
         Ok(m)
+    }
+
+    pub fn timer_count(&self) -> usize {
+        self.index.timer_count as usize
+    }
+
+    pub fn timer(&self, i: usize) -> TimerRecord {
+        self.read(self.index.timer_offset + (i * size_of::<TimerRecord>()) as u64)
     }
 
     pub fn fd_count(&self) -> usize {
@@ -1157,6 +1397,8 @@ mod tests {
             (1, 2, 2, 0)
         );
         assert_eq!(m.thread(0).flags, THREAD_MAIN);
+        assert_eq!(m.timer_count(), 2);
+        assert_eq!(m.timer(1), crate::sample_image::SAMPLE_TIMERS[1]);
         assert_eq!(m.string(m.region(1).path), b"[vdso]");
         assert_eq!(m.run(1).page_index, 2);
         assert_eq!(
@@ -1182,6 +1424,7 @@ mod tests {
         let region0 = index.region_offset;
         let region1 = region0 + size_of::<RegionRecord>() as u64;
         let run0 = index.run_offset;
+        let timer0 = index.timer_offset;
         let cases: Vec<(&str, (Header, Vec<u8>))> = std::vec![
             (
                 "unaligned region",
@@ -1229,6 +1472,38 @@ mod tests {
                 "process reserved",
                 patched::<ProcessRecord>(&h, &meta, index.process_offset, |p| p.reserved[6] = 1),
             ),
+            (
+                "index reserved",
+                patched::<MetaIndex>(&h, &meta, 0, |i| i.reserved[5] = 1)
+            ),
+            (
+                "timer table past the end",
+                patched::<MetaIndex>(&h, &meta, 0, |i| i.timer_count = 1000)
+            ),
+            (
+                "timer table overflow",
+                patched::<MetaIndex>(&h, &meta, 0, |i| i.timer_count = u64::MAX / 16)
+            ),
+            (
+                "timer notification",
+                patched::<TimerRecord>(&h, &meta, timer0, |t| t.notify = 3)
+            ),
+            (
+                "timer flags",
+                patched::<TimerRecord>(&h, &meta, timer0, |t| t.flags = 1)
+            ),
+            (
+                "timer reserved",
+                patched::<TimerRecord>(&h, &meta, timer0, |t| t.reserved[1] = 1)
+            ),
+            (
+                "timer id out of range",
+                patched::<TimerRecord>(&h, &meta, timer0, |t| t.id = 1 << 31)
+            ),
+            (
+                "timers not sorted",
+                patched::<TimerRecord>(&h, &meta, timer0, |t| t.id = 5)
+            ),
         ];
         for (what, (h, meta)) in cases {
             match Meta::parse(&h, &meta) {
@@ -1236,6 +1511,100 @@ mod tests {
                 other => panic!("{}: expected a layout error, got {:?}", what, other.err()),
             }
         }
+    }
+
+    /// A version 2 image: the 64-byte index, no timers.
+    #[test]
+    fn version_2_metadata_parses() {
+        let (h, meta) = sample_parts();
+        let index: MetaIndex = unsafe_read(&meta, 0);
+        let cut = size_of::<MetaIndex>() - META_INDEX_V2_SIZE;
+        let mut old = index;
+        for off in [
+            &mut old.process_offset,
+            &mut old.thread_offset,
+            &mut old.region_offset,
+            &mut old.run_offset,
+            &mut old.strings_offset,
+        ] {
+            *off -= cut as u64;
+        }
+        let timers = index.timer_count as usize * size_of::<TimerRecord>();
+        old.strings_offset -= timers as u64;
+        let mut v2 = as_bytes(&old)[..META_INDEX_V2_SIZE].to_vec();
+        v2.extend_from_slice(&meta[size_of::<MetaIndex>()..index.timer_offset as usize]);
+        v2.extend_from_slice(&meta[index.strings_offset as usize..]);
+        let mut h2 = h;
+        h2.version = 2;
+        h2.meta_size = v2.len() as u64;
+        h2.meta_checksum = xxh64(&v2, 0);
+        h2.seal();
+        let m = Meta::parse(&h2, &v2).expect("a version 2 image parses");
+        assert_eq!((m.timer_count(), m.process().pid), (0, SAMPLE_PID));
+        assert_eq!(m.string(m.region(1).path), b"[vdso]");
+        // The same bytes read as version 3 are not a valid layout.
+        h2.version = 3;
+        h2.seal();
+        assert!(Meta::parse(&h2, &v2).is_err());
+    }
+
+    #[test]
+    fn timers_map_to_the_restarted_threads() {
+        let t = |clock: i32, notify: u32, target: u32| TimerRecord {
+            id: 9,
+            clock,
+            notify,
+            target,
+            ..TimerRecord::zeroed()
+        };
+        let renamed = |old: u32| [(100, 200), (101, 201)].iter().find(|m| m.0 == old).map(|m| m.1);
+        let thread_clock = |tid: u32| {
+            CpuClock {
+                pid: tid,
+                per_thread: true,
+                which: 2,
+            }
+            .encode()
+        };
+        assert_eq!(t(1, TIMER_NOTIFY_SIGNAL, 100).restored(100, 2, renamed), Ok((1, 0)));
+        assert_eq!(
+            t(0, TIMER_NOTIFY_THREAD_ID, 101).restored(100, 2, renamed),
+            Ok((0, 201))
+        );
+        assert_eq!(
+            t(0, TIMER_NOTIFY_THREAD_ID, 102).restored(100, 2, renamed),
+            Err(TimerRefusal::UnknownTarget { id: 9, tid: 102 })
+        );
+        // The process's CPU clock, by its old pid or as "self", is the new process's.
+        let by_pid = CpuClock {
+            pid: 100,
+            per_thread: false,
+            which: 0,
+        };
+        assert_eq!(
+            t(by_pid.encode(), TIMER_NOTIFY_NONE, 100).restored(100, 2, renamed),
+            Ok((-8, 0))
+        );
+        assert_eq!(t(-6, TIMER_NOTIFY_NONE, 100).restored(100, 2, renamed), Ok((-6, 0)));
+        assert_eq!(
+            t(by_pid.encode(), TIMER_NOTIFY_NONE, 100).restored(55, 2, renamed),
+            Err(TimerRefusal::OtherProcessClock { id: 9, pid: 100 })
+        );
+        // A thread's CPU clock follows the thread.
+        assert_eq!(
+            t(thread_clock(101), TIMER_NOTIFY_SIGNAL, 100).restored(100, 2, renamed),
+            Ok((thread_clock(201), 0))
+        );
+        assert_eq!(
+            t(thread_clock(7), TIMER_NOTIFY_SIGNAL, 100).restored(100, 2, renamed),
+            Err(TimerRefusal::UnknownClockThread { id: 9, tid: 7 })
+        );
+        // CLOCK_THREAD_CPUTIME_ID: fine with one thread, unknowable with more.
+        assert_eq!(t(-2, TIMER_NOTIFY_SIGNAL, 100).restored(100, 1, renamed), Ok((-2, 0)));
+        assert_eq!(
+            t(-2, TIMER_NOTIFY_SIGNAL, 100).restored(100, 2, renamed),
+            Err(TimerRefusal::UnnamedClockThread { id: 9 })
+        );
     }
 
     #[test]

@@ -11,6 +11,36 @@ use crate::xxh64::xxh64;
 pub const SAMPLE_PID: u64 = 4242;
 pub const SAMPLE_EXE: &[u8] = b"/usr/bin/sample";
 
+/// The sample's POSIX timers: a periodic one signalling the process with SIGALRM on
+/// CLOCK_MONOTONIC, and a one-shot one signalling the main thread with SIGRTMIN+2 on
+/// the process's CPU-time clock.
+pub const SAMPLE_TIMERS: [TimerRecord; 2] = [
+    TimerRecord {
+        id: 1,
+        clock: 1,
+        notify: TIMER_NOTIFY_SIGNAL,
+        signo: 14,
+        target: SAMPLE_PID as u32,
+        flags: 0,
+        value: 0x1234,
+        value_ns: 250_000_000,
+        interval_ns: 500_000_000,
+        reserved: [0; 2],
+    },
+    TimerRecord {
+        id: 5,
+        clock: -6,
+        notify: TIMER_NOTIFY_THREAD_ID,
+        signo: 36,
+        target: SAMPLE_PID as u32,
+        flags: 0,
+        value: 7,
+        value_ns: 3_000_000_000,
+        interval_ns: 0,
+        reserved: [0; 2],
+    },
+];
+
 /// A byte buffer filled front to back (no allocator here: the runtime links this crate).
 pub struct Bytes<const N: usize> {
     buf: [u8; N],
@@ -50,7 +80,7 @@ const PAGE: u64 = 4096;
 pub const SAMPLE_SIZE: usize = 5 * PAGE as usize;
 
 /// A small but complete image: one thread, an anonymous region with two runs (one
-/// page skipped) and a vdso region with none.
+/// page skipped), a vdso region with none, and two POSIX timers.
 pub fn sample_image() -> Bytes<SAMPLE_SIZE> {
     let mut strings = Bytes::<64>::new();
     let mut add = |s: &[u8]| {
@@ -71,7 +101,8 @@ pub fn sample_image() -> Bytes<SAMPLE_SIZE> {
     let thread_offset = process_offset + size_of::<ProcessRecord>() as u64;
     let region_offset = thread_offset + size_of::<ThreadRecord>() as u64;
     let run_offset = region_offset + 2 * size_of::<RegionRecord>() as u64;
-    let strings_offset = run_offset + 2 * size_of::<Run>() as u64;
+    let timer_offset = run_offset + 2 * size_of::<Run>() as u64;
+    let strings_offset = timer_offset + SAMPLE_TIMERS.len() as u64 * size_of::<TimerRecord>() as u64;
     let meta_size = strings_offset + strings.len() as u64;
     let data_offset = align_up(PAGE + meta_size, PAGE);
 
@@ -106,6 +137,8 @@ pub fn sample_image() -> Bytes<SAMPLE_SIZE> {
         run_offset,
         strings_offset,
         strings_size: strings.len() as u64,
+        timer_offset,
+        timer_count: SAMPLE_TIMERS.len() as u64,
         ..Default::default()
     };
     let mut p = ProcessRecord::zeroed();
@@ -156,6 +189,9 @@ pub fn sample_image() -> Bytes<SAMPLE_SIZE> {
     meta.extend_from_slice(as_bytes(&vdso_region));
     for r in &runs {
         meta.extend_from_slice(as_bytes(r));
+    }
+    for t in &SAMPLE_TIMERS {
+        meta.extend_from_slice(as_bytes(t));
     }
     meta.extend_from_slice(&strings);
     assert_eq!(meta.len() as u64, meta_size);

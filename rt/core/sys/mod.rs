@@ -65,6 +65,10 @@ pub const PR_GET_NAME: usize = 16;
 pub const PR_SET_MM: usize = 35;
 pub const PR_SET_MM_MAP: usize = 14;
 pub const PR_GET_TID_ADDRESS: usize = 40;
+/// timer_create takes the id wanted from its timer id argument while this is on.
+pub const PR_TIMER_CREATE_RESTORE_IDS: usize = 77;
+pub const PR_TIMER_CREATE_RESTORE_IDS_OFF: usize = 0;
+pub const PR_TIMER_CREATE_RESTORE_IDS_ON: usize = 1;
 
 #[inline]
 fn fd_arg(fd: i32) -> usize {

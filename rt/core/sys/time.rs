@@ -8,7 +8,7 @@ use core::sync::atomic::AtomicU32;
 use static_assertions::const_assert_eq;
 use syscalls::{Errno, Sysno};
 
-use mtcp_arch::{SYS_CLOCK_GETTIME64, SYS_FUTEX_TIME64, SYS_TIMER_SETTIME64};
+use mtcp_arch::{SYS_CLOCK_GETTIME64, SYS_FUTEX_TIME64, SYS_TIMER_GETTIME64, SYS_TIMER_SETTIME64};
 
 use super::FUTEX_WAIT;
 
@@ -41,47 +41,118 @@ pub fn monotonic_ns() -> u64 {
     s as u64 * 1_000_000_000 + ns as u64
 }
 
-/// The kernel's `struct sigevent` for SIGEV_SIGNAL: the sigval union is pointer-sized;
-/// the whole struct is 64 bytes on every architecture.
+/// The kernel's `struct sigevent`: the sigval union is pointer-sized, then the signal,
+/// the notification and a union whose first member is the SIGEV_THREAD_ID target; the
+/// whole struct is 64 bytes on every architecture.
 #[repr(C)]
 struct SigEvent {
     value: usize,
     signo: i32,
     notify: i32,
-    pad: [i32; (64 - 8 - size_of::<usize>()) / 4],
+    tid: i32,
+    pad: [i32; SIGEVENT_PAD],
 }
+const SIGEVENT_PAD: usize = (64 - 12 - size_of::<usize>()) / 4;
 const_assert_eq!(size_of::<SigEvent>(), 64);
 const_assert_eq!(offset_of!(SigEvent, signo), size_of::<usize>());
-const SIGEV_SIGNAL: i32 = 0;
+const_assert_eq!(offset_of!(SigEvent, tid), size_of::<usize>() + 8);
+
+pub const SIGEV_SIGNAL: u32 = 0;
+pub const SIGEV_NONE: u32 = 1;
+pub const SIGEV_THREAD_ID: u32 = 4;
+
+/// How a POSIX timer tells of its expiry: `notify` is the kernel's sigev_notify
+/// (SIGEV_*), `tid` the thread for SIGEV_THREAD_ID.
+#[derive(Clone, Copy, Debug)]
+pub struct TimerEvent {
+    pub value: usize,
+    pub signo: u32,
+    pub notify: u32,
+    pub tid: u32,
+}
+
+/// `struct __kernel_itimerspec`: interval, then value, each a 64-bit timespec.
+type Itimerspec64 = [i64; 4];
+
+fn ns_timespec(ns: u64) -> [i64; 2] {
+    [
+        (ns / 1_000_000_000).min(i64::MAX as u64) as i64,
+        (ns % 1_000_000_000) as i64,
+    ]
+}
+
+fn timespec_ns(sec: i64, nsec: i64) -> u64 {
+    (sec.max(0) as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(nsec.max(0) as u64)
+}
+
+/// timer_create on `clock`. `id` receives the new timer's id; while
+/// PR_TIMER_CREATE_RESTORE_IDS is on, the kernel first reads from it the id wanted.
+/// Errors as the kernel's errno: EINVAL (unknown clock, bad event, a target thread not
+/// in this process, a wanted id out of range), EBUSY (the wanted id is taken), EAGAIN
+/// (no room for another timer), EPERM (an alarm clock without CAP_WAKE_ALARM),
+/// EOPNOTSUPP (a clock without timers).
+pub fn timer_create(clock: i32, event: &TimerEvent, id: &mut i32) -> Result<(), Errno> {
+    let ev = SigEvent {
+        value: event.value,
+        signo: event.signo as i32,
+        notify: event.notify as i32,
+        tid: event.tid as i32,
+        pad: [0; SIGEVENT_PAD],
+    };
+    // SAFETY: ev is a whole struct sigevent for the kernel to read and id an int it
+    // reads and writes; both outlive the call.
+    unsafe {
+        syscalls::syscall3(
+            Sysno::timer_create,
+            clock as isize as usize,
+            &ev as *const SigEvent as usize,
+            id as *mut i32 as usize,
+        )
+        .map(|_| ())
+    }
+}
+
+/// timer_gettime(id): (time left, interval) in nanoseconds; (0, _) is a disarmed timer.
+/// EINVAL if the process has no timer `id`.
+pub fn timer_gettime(id: i32) -> Result<(u64, u64), Errno> {
+    let mut spec: Itimerspec64 = [0; 4];
+    // SAFETY: the call writes one struct __kernel_itimerspec into spec.
+    unsafe { syscalls::syscall2(SYS_TIMER_GETTIME64, id as usize, spec.as_mut_ptr() as usize)? };
+    Ok((timespec_ns(spec[2], spec[3]), timespec_ns(spec[0], spec[1])))
+}
+
+/// timer_settime(id), relative: expires in `value_ns` (0 disarms), then every
+/// `interval_ns` (0 = once). EINVAL if the process has no timer `id`.
+pub fn timer_settime(id: i32, value_ns: u64, interval_ns: u64) -> Result<(), Errno> {
+    let [isec, insec] = ns_timespec(interval_ns);
+    let [vsec, vnsec] = ns_timespec(value_ns);
+    let spec: Itimerspec64 = [isec, insec, vsec, vnsec];
+    // SAFETY: spec is a valid itimerspec for the kernel to read; no old value is asked for.
+    unsafe { syscalls::syscall4(SYS_TIMER_SETTIME64, id as usize, 0, spec.as_ptr() as usize, 0).map(|_| ()) }
+}
+
+/// timer_delete(id). EINVAL if the process has no timer `id`.
+pub fn timer_delete(id: i32) -> Result<(), Errno> {
+    // SAFETY: deletes a timer; touches no memory.
+    unsafe { syscalls::syscall1(Sysno::timer_delete, id as usize).map(|_| ()) }
+}
 
 /// A POSIX timer on CLOCK_MONOTONIC that sends `sig` with `value` every `secs` seconds.
 /// Returns the timer id; errors (EINVAL, EAGAIN) as the kernel's errno.
 pub fn periodic_signal_timer(sig: u32, value: usize, secs: u32) -> Result<usize, Errno> {
-    let ev = SigEvent {
+    let event = TimerEvent {
         value,
-        signo: sig as i32,
+        signo: sig,
         notify: SIGEV_SIGNAL,
-        pad: [0; (64 - 8 - size_of::<usize>()) / 4],
+        tid: 0,
     };
     let mut id: i32 = 0;
-    // SAFETY: ev and id are valid for the kernel's read and write.
-    unsafe {
-        syscalls::syscall3(
-            Sysno::timer_create,
-            CLOCK_MONOTONIC,
-            &ev as *const SigEvent as usize,
-            &mut id as *mut i32 as usize,
-        )?;
-    }
-    // struct __kernel_itimerspec: interval, then value, each a 64-bit timespec.
-    let spec: [i64; 4] = [secs as i64, 0, secs as i64, 0];
-    // SAFETY: spec is a valid itimerspec for the kernel to read; no old value is asked for.
-    let armed = unsafe { syscalls::syscall4(SYS_TIMER_SETTIME64, id as usize, 0, spec.as_ptr() as usize, 0) };
-    if let Err(e) = armed {
-        // SAFETY: deletes the timer created above; touches no memory.
-        unsafe {
-            let _ = syscalls::syscall1(Sysno::timer_delete, id as usize);
-        }
+    timer_create(CLOCK_MONOTONIC as i32, &event, &mut id)?;
+    let period = secs as u64 * 1_000_000_000;
+    if let Err(e) = timer_settime(id, period, period) {
+        let _ = timer_delete(id);
         return Err(e);
     }
     Ok(id as usize)
