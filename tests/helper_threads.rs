@@ -54,6 +54,7 @@ fn timers_and_mq_notify(bits: Bits) {
 
     let mut r = t.restart(&image);
     let first = r.wait_first_count(LINE_TIMEOUT);
+    r.wait_for_line("`ticks A B`", LINE_TIMEOUT, |l| l.starts_with("ticks "));
     let start = ticks(&r).unwrap();
     let later = wait_ticks(&r, start, 20, "after the restart");
     assert!(first > 1 && later.0 > start.0, "\n{}", r.describe());
