@@ -353,15 +353,24 @@ fn kernel_view(pid: i32) -> String {
                 .trim()
                 .to_string()
         };
+        let syscall = std::fs::read_to_string(task.path().join("syscall")).unwrap_or_default();
         out.push_str(&format!(
-            "\n  task {}: {} wchan {} SigBlk {} SigPnd {} ShdPnd {}",
+            "\n  task {}: {} wchan {} SigBlk {} SigPnd {} ShdPnd {} TracerPid {} syscall {}",
             task.file_name().to_string_lossy(),
             field("State:"),
             wchan,
             field("SigBlk:"),
             field("SigPnd:"),
-            field("ShdPnd:")
+            field("ShdPnd:"),
+            field("TracerPid:"),
+            syscall.trim()
         ));
+        // The kernel stack (root only) tells where a thread that will not die is stuck.
+        if let Ok(stack) = std::fs::read_to_string(task.path().join("stack")) {
+            for frame in stack.lines().take(6) {
+                out.push_str(&format!("\n      {frame}"));
+            }
+        }
     }
     out
 }
