@@ -53,11 +53,12 @@ may be given more than once",
     notes: "\
 Exit status: PROG's own, or 128+N when a signal N killed it; 85 when PROG was
 checkpointed and stopped, so that running the same command again resumes it; 1 when
-nothing could be started: D holds a damaged image (left as it is), or files of another
-command, or PROG cannot be run.
-D holds mtcp-run.info (PROG's absolute path and ARGS, and the pid the computation first
-ran with), written at the first start; an image in D is resumed only when this record
-names the same PROG and ARGS and the image's own process record has that pid.",
+nothing could be started: D holds a damaged image (left as it is), files of another
+command, or a computation that has ended; or PROG cannot be run.
+D holds mtcp-run.info (PROG's absolute path and ARGS, the pid the computation first ran
+with, and whether it has ended), written at the first start and at the end; an image in
+D is resumed only when this record names the same PROG and ARGS and the image's own
+process record has that pid.",
     operands: Operands::Program,
     run: main,
 };
@@ -108,6 +109,7 @@ fn main(args: Args) -> Result<u8> {
         program,
         args: args.operands[1..].to_vec(),
         vpid: 0,
+        ended: None,
     };
     let resume = if args.flag("--fresh") {
         move_aside(&dir)?;
@@ -131,10 +133,10 @@ fn main(args: Args) -> Result<u8> {
     // SAFETY: the signalfd's descriptor is ours alone; the File takes it over.
     let signals = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(signals.into_raw()) };
 
-    let child = match resume {
-        Some(image) => {
+    let (child, record) = match resume {
+        Some((image, record)) => {
             eprintln!("mtcp: run: resuming from {}", image.display());
-            spawn(crate::restart::command(&image, &[])?, "mtcp_restart")?
+            (spawn(crate::restart::command(&image, &[])?, "mtcp_restart")?, record)
         }
         None => {
             let pid = spawn(cmd, &args.operands[0].to_string_lossy())?;
@@ -144,10 +146,26 @@ fn main(args: Args) -> Result<u8> {
                 let _ = wait_for(pid);
                 return Err(e);
             }
-            pid
+            (pid, record)
         }
     };
-    supervise(child, &signals, &stop_signals)
+    match supervise(child, &signals, &stop_signals)? {
+        End::Checkpointed => Ok(RESUME_STATUS),
+        End::Exited(code) => {
+            // Its images are older than its end now: the same command must not go back
+            // to one of them.
+            write_record(&dir, &Record { ended: Some(code), ..record })?;
+            Ok(code)
+        }
+    }
+}
+
+/// How the child's run ended.
+enum End {
+    /// mtcp run checkpointed it and killed it.
+    Checkpointed,
+    /// It ended by itself (or by a signal someone else sent) with this exit status.
+    Exited(u8),
 }
 
 /// D: --dir, else $MTCP_DIR, else the current directory, made if need be; absolute, as
@@ -174,6 +192,8 @@ struct Record {
     /// The pid it first ran with: the images' `ckpt_<comm>_<vpid>.mtcp` and their
     /// process record's vpid.
     vpid: u32,
+    /// Its exit status, once it has ended by itself.
+    ended: Option<u8>,
 }
 
 impl Record {
@@ -185,6 +205,9 @@ impl Record {
             out.extend_from_slice(b"\narg ");
             protocol::escape(a.as_bytes(), |p| out.extend_from_slice(p));
         }
+        if let Some(code) = self.ended {
+            out.extend_from_slice(format!("\nended {}", code).as_bytes());
+        }
         out.push(b'\n');
         out
     }
@@ -194,7 +217,7 @@ impl Record {
         if lines.next() != Some(RECORD_MAGIC.as_bytes()) {
             return Err(format!("it does not begin with '{}'", RECORD_MAGIC));
         }
-        let (mut vpid, mut program, mut args) = (None, None, Vec::new());
+        let (mut vpid, mut program, mut args, mut ended) = (None, None, Vec::new(), Ok(None));
         for line in lines {
             let sp = line.iter().position(|&c| c == b' ').ok_or("a line has no value")?;
             let (key, value) = (&line[..sp], &line[sp + 1..]);
@@ -205,12 +228,18 @@ impl Record {
                 b"vpid" => vpid = std::str::from_utf8(&bytes).ok().and_then(|v| v.parse::<u32>().ok()),
                 b"program" => program = Some(PathBuf::from(OsString::from_vec(bytes))),
                 b"arg" => args.push(OsString::from_vec(bytes)),
+                b"ended" => ended = std::str::from_utf8(&bytes).ok().and_then(|v| v.parse::<u8>().ok()).map(Some).ok_or(()),
                 _ => return Err(format!("unknown key '{}'", String::from_utf8_lossy(key))),
             }
         }
-        match (vpid, program) {
-            (Some(vpid), Some(program)) if vpid > 0 && program.is_absolute() => Ok(Record { program, args, vpid }),
-            _ => Err("it lacks a valid vpid or program".into()),
+        match (vpid, program, ended) {
+            (Some(vpid), Some(program), Ok(ended)) if vpid > 0 && program.is_absolute() => Ok(Record {
+                program,
+                args,
+                vpid,
+                ended,
+            }),
+            _ => Err("it lacks a valid vpid or program, or has a bad ended status".into()),
         }
     }
 
@@ -254,9 +283,10 @@ fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// The image in `dir` that continues `wanted`, None when there is none yet, or an error
-/// when `dir` holds another command's files or a damaged image.
-fn image_to_resume(dir: &Path, wanted: &Record) -> Result<Option<PathBuf>> {
+/// The image in `dir` that continues `wanted` and the record that says so, None when
+/// there is none yet, or an error when `dir` holds another command's files, a
+/// computation that has ended, or a damaged image.
+fn image_to_resume(dir: &Path, wanted: &Record) -> Result<Option<(PathBuf, Record)>> {
     let record_path = dir.join(RECORD);
     let images = images_in(dir)?;
     let refuse = |why: String| {
@@ -286,6 +316,13 @@ fn image_to_resume(dir: &Path, wanted: &Record) -> Result<Option<PathBuf>> {
             wanted.describe()
         ));
     }
+    if let Some(code) = record.ended {
+        return refuse(format!(
+            "the computation in {} has ended already (exit status {}), and its images are older than its end",
+            dir.display(),
+            code
+        ));
+    }
     // The newest image of this computation: the program may have renamed itself.
     let suffix = format!("_{}.mtcp", record.vpid);
     let newest = images
@@ -296,7 +333,7 @@ fn image_to_resume(dir: &Path, wanted: &Record) -> Result<Option<PathBuf>> {
         return Ok(None);
     };
     match crate::inspect::check(&image) {
-        Ok(process) if process.vpid == record.vpid as u64 => Ok(Some(image)),
+        Ok(process) if process.vpid == record.vpid as u64 => Ok(Some((image, record))),
         Ok(process) => refuse(format!(
             "{} is an image of another computation (first pid {}, not {})",
             image.display(),
@@ -422,12 +459,11 @@ fn wait_for(child: u32) -> Result<u8> {
     }
 }
 
-/// Waits for the child to end, passing signals on and checkpointing on a stop signal;
-/// the exit status of `mtcp run`.
-fn supervise(child: u32, signals: &File, stop_signals: &[u32]) -> Result<u8> {
+/// Waits for the child to end, passing signals on and checkpointing on a stop signal.
+fn supervise(child: u32, signals: &File, stop_signals: &[u32]) -> Result<End> {
     loop {
         if let Some(code) = reap(child)? {
-            return Ok(code);
+            return Ok(End::Exited(code));
         }
         // struct signalfd_siginfo: ssi_signo (u32) at 0, ssi_code (i32) at 8; 128 bytes.
         let mut info = [0u8; 128];
@@ -441,8 +477,8 @@ fn supervise(child: u32, signals: &File, stop_signals: &[u32]) -> Result<u8> {
         let sig = u32::from_le_bytes(info[0..4].try_into().unwrap_or_default());
         let code = i32::from_le_bytes(info[8..12].try_into().unwrap_or_default());
         if stop_signals.contains(&sig) {
-            if let Some(code) = checkpoint_and_stop(child, sig)? {
-                return Ok(code);
+            if let Some(end) = checkpoint_and_stop(child, sig)? {
+                return Ok(end);
             }
         } else if sig != SIGCHLD && code != SI_KERNEL {
             // What the kernel sends (a terminal's ^C) reaches the program by itself.
@@ -451,10 +487,10 @@ fn supervise(child: u32, signals: &File, stop_signals: &[u32]) -> Result<u8> {
     }
 }
 
-/// Asks the child for a checkpoint; once the image is written, kills the child and
-/// gives RESUME_STATUS. If the checkpoint fails, the program gets `sig` itself and None
-/// is returned (mtcp run goes on waiting); if it ends meanwhile, its status.
-fn checkpoint_and_stop(child: u32, sig: u32) -> Result<Option<u8>> {
+/// Asks the child for a checkpoint; once the image is written, kills the child. If the
+/// checkpoint fails, the program gets `sig` itself and None is returned (mtcp run goes
+/// on waiting); if it ends meanwhile, its status.
+fn checkpoint_and_stop(child: u32, sig: u32) -> Result<Option<End>> {
     let start = Instant::now();
     let why = loop {
         match checkpoint::request(child as i32, checkpoint::DEFAULT_TIMEOUT) {
@@ -466,12 +502,12 @@ fn checkpoint_and_stop(child: u32, sig: u32) -> Result<Option<u8>> {
                     String::from_utf8_lossy(&image),
                     RESUME_STATUS
                 );
-                return Ok(Some(RESUME_STATUS));
+                return Ok(Some(End::Checkpointed));
             }
             Ok(Outcome::Error(msg)) => break msg,
             Err(crate::Error::Fail(msg) | crate::Error::Usage(msg)) => {
                 if let Some(code) = reap(child)? {
-                    return Ok(Some(code));
+                    return Ok(Some(End::Exited(code)));
                 }
                 // The runtime may not be ready yet: the program has only just started.
                 if start.elapsed() >= READY_GRACE {
@@ -500,14 +536,16 @@ mod tests {
             program: PathBuf::from("/a b/%prog\n"),
             args: vec!["100".into(), "".into(), "x\ny%0A".into(), OsString::from_vec(b"\xff".to_vec())],
             vpid: 4242,
+            ended: Some(137),
         };
         let bytes = r.to_bytes();
-        assert_eq!(bytes.iter().filter(|&&c| c == b'\n').count(), 7);
+        assert_eq!(bytes.iter().filter(|&&c| c == b'\n').count(), 8);
         assert_eq!(Record::parse(&bytes), Ok(r));
         let none = Record {
             program: "/p".into(),
             args: vec![],
             vpid: 1,
+            ended: None,
         };
         assert_eq!(Record::parse(&none.to_bytes()), Ok(none));
     }
@@ -525,6 +563,7 @@ mod tests {
             b"mtcp run 1\nvpid 1\nprogram /p\nextra\n",
             b"mtcp run 1\nvpid 1\nprogram /p\nother 1\n",
             b"mtcp run 1\nvpid 1\nprogram /p%\n",
+            b"mtcp run 1\nvpid 1\nprogram /p\nended 256\n",
         ] {
             assert!(Record::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
