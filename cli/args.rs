@@ -68,7 +68,7 @@ pub enum Parsed {
 }
 
 /// Width of the option column in help (between two spaces of indent and two of gap).
-const OPT_WIDTH: usize = 14;
+const OPT_WIDTH: usize = 15;
 
 impl Subcommand {
     /// Parses the arguments after the command name and prints help or runs the command.
@@ -453,11 +453,11 @@ mod tests {
         assert!(h.starts_with("usage: mtcp t [--flag] [--dir D] [--text T] X\n\nAbout t.\n\noptions:\n"));
         assert!(h.ends_with(
             "
-  --flag          a flag
-  --dir D         any value
-  --text T        a text value,
-                  described on two lines
-  -h, --help      show this help
+  --flag           a flag
+  --dir D          any value
+  --text T         a text value,
+                   described on two lines
+  -h, --help       show this help
 "
         ));
     }

@@ -27,7 +27,7 @@ written and prints its path as the last line of output.",
     run: main,
 };
 
-const DEFAULT_TIMEOUT: u64 = 60;
+pub const DEFAULT_TIMEOUT: u64 = 60;
 const POLL: Duration = Duration::from_millis(20);
 
 fn main(args: Args) -> Result<u8> {
@@ -52,6 +52,14 @@ fn main(args: Args) -> Result<u8> {
 }
 
 fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
+    let r = request(pid, timeout)?;
+    report(pid, r)
+}
+
+/// Asks the runtime in `pid` for a checkpoint and waits up to `timeout` seconds for its
+/// answer: the image's path or the runtime's reason for failing. An `Err` is a failure
+/// on our side (no such process, no runtime in it, no answer in time).
+pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
     let status = match proc_status(pid)? {
         Some(s) if !is_dead(&s) => s,
         _ => return fail(format!("no process {}", pid)),
@@ -91,7 +99,7 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
     let deadline = Instant::now() + Duration::from_secs(timeout);
     loop {
         if let Some(r) = poll_result(&path, uid, nonce)? {
-            return report(pid, r);
+            return Ok(r);
         }
         // A checkpoint ended, or the process restarted, without answering us: ordinary
         // signals do not queue, so ours was merged into one already pending. Ask again,
@@ -105,7 +113,7 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
         if !alive {
             // It may have finished the image just before exiting.
             if let Some(r) = poll_result(&path, uid, nonce)? {
-                return report(pid, r);
+                return Ok(r);
             }
             return fail(format!("process {} exited during the checkpoint", pid));
         }

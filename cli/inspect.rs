@@ -79,6 +79,24 @@ fn inspect(path: &Path, json: bool) -> Result<u8> {
     Ok(0)
 }
 
+/// Everything `inspect` checks (header, metadata, every region's data checksum), without
+/// printing: the image's process record, or one line saying what is wrong.
+pub fn check(path: &Path) -> Result<ProcessRecord> {
+    let shown = path.display();
+    let (file, header) = open_image(path)?;
+    let mut meta_bytes = vec![0u8; header.meta_size as usize];
+    if let Err(e) = file.read_exact_at(&mut meta_bytes, header.meta_offset) {
+        return fail(format!("cannot read {}: {}", shown, io_msg(&e)));
+    }
+    let meta = Meta::parse(&header, &meta_bytes).or_else(|e| fail(format!("{}: {}", shown, format_error(&e))))?;
+    let checks = verify(&file, &header, &meta).or_else(|e| fail(format!("cannot read {}: {}", shown, io_msg(&e))))?;
+    let bad = checks.iter().filter(|c| !c.ok()).count();
+    if bad > 0 {
+        return fail(format!("{}: {} of {} regions have bad data checksums", shown, bad, checks.len()));
+    }
+    Ok(meta.process())
+}
+
 /// Opens an image and checks its header.
 pub fn open_image(path: &Path) -> Result<(File, Header)> {
     let shown = path.display();

@@ -48,6 +48,15 @@ environment. For a #! script the interpreter decides.",
 const MAX_SCRIPT_DEPTH: u32 = 4;
 
 fn main(args: Args) -> Result<u8> {
+    let (mut cmd, _) = command("launch", &args)?;
+    let err = cmd.exec();
+    fail(format!("cannot execute {}: {}", args.operands[0].to_string_lossy(), io_msg(&err)))
+}
+
+/// The command that runs the program of `args` (`--dir`, `--interval`, `--signal`, then
+/// PROG ARGS) with the runtime, and the file exec will run; `name` is the subcommand,
+/// for messages. `mtcp launch` execs it in place, `mtcp run` spawns it.
+pub fn command(name: &str, args: &Args) -> Result<(Command, PathBuf)> {
     let dir = args.value("--dir");
     let interval = args.text("--interval");
     let signal = args.text("--signal");
@@ -57,8 +66,8 @@ fn main(args: Args) -> Result<u8> {
     if let Some(i) = &interval {
         if parse_interval(i).is_none() {
             return usage(format!(
-                "launch: invalid --interval '{}': expected a whole number of seconds",
-                i
+                "{}: invalid --interval '{}': expected a whole number of seconds",
+                name, i
             ));
         }
         env.push(("MTCP_INTERVAL", i.into()));
@@ -69,14 +78,14 @@ fn main(args: Args) -> Result<u8> {
             Some(n) => env.push(("MTCP_SIGNAL", n.to_string().into())),
             None => {
                 return usage(format!(
-                    "launch: invalid --signal '{}': expected a number 1-64 or a name such as USR2 or RTMIN+3 (not KILL, STOP, 32 or 33)",
-                    s
+                    "{}: invalid --signal '{}': expected a number 1-64 or a name such as USR2 or RTMIN+3 (not KILL, STOP, 32 or 33)",
+                    name, s
                 ))
             }
         }
     }
     if let Some(d) = &dir {
-        env.push(("MTCP_DIR", checked_dir(d)?.into_os_string()));
+        env.push(("MTCP_DIR", checked_dir(name, d)?.into_os_string()));
     }
 
     let prog = &command[0];
@@ -89,8 +98,7 @@ fn main(args: Args) -> Result<u8> {
     if let Some(lib) = runtime_to_preload(&path, prog)? {
         cmd.env("LD_PRELOAD", ld_preload(&lib, std::env::var_os("LD_PRELOAD")));
     }
-    let err = cmd.exec();
-    fail(format!("cannot execute {}: {}", prog.to_string_lossy(), io_msg(&err)))
+    Ok((cmd, path))
 }
 
 /// MTCP_INTERVAL as the runtime reads it: decimal digits, at most u32::MAX.
@@ -103,9 +111,9 @@ fn parse_interval(s: &str) -> Option<u32> {
 
 /// The absolute form of --dir, which must be an existing directory (the runtime refuses
 /// anything else, but only once the program has started).
-fn checked_dir(d: &OsStr) -> Result<PathBuf> {
+pub fn checked_dir(name: &str, d: &OsStr) -> Result<PathBuf> {
     if d.is_empty() {
-        return usage("launch: --dir needs a non-empty directory");
+        return usage(format!("{}: --dir needs a non-empty directory", name));
     }
     let abs = match std::path::absolute(d) {
         Ok(a) => a,

@@ -9,6 +9,7 @@ mod elf;
 mod inspect;
 mod launch;
 mod restart;
+mod run;
 mod signal;
 
 #[cfg(test)]
@@ -21,8 +22,9 @@ use std::process::ExitCode;
 
 use args::Subcommand;
 
-const COMMANDS: [&Subcommand; 5] = [
+const COMMANDS: [&Subcommand; 6] = [
     &launch::COMMAND,
+    &run::COMMAND,
     &checkpoint::COMMAND,
     &restart::COMMAND,
     &inspect::COMMAND,
@@ -45,6 +47,11 @@ commands:
     }
     s.push_str("\nRun `mtcp <command> --help` for details.\n");
     s
+}
+
+/// What `mtcp --version` prints: this tool's version and the image format it reads and writes.
+fn version_text() -> String {
+    format!("mtcp {} (image format {})", env!("CARGO_PKG_VERSION"), image::VERSION)
 }
 
 /// How a subcommand failed: a usage mistake (exit 2) or a real failure (exit 1).
@@ -163,7 +170,7 @@ fn run(argv: Vec<OsString>) -> Result<u8> {
             Ok(0)
         }
         "-V" | "--version" => {
-            println!("mtcp {} ({})", env!("CARGO_PKG_VERSION"), env!("MTCP_BUILD_TARGET"));
+            println!("{}", version_text());
             Ok(0)
         }
         name => match COMMANDS.iter().find(|c| c.name == name) {

@@ -37,18 +37,27 @@ fn main(args: Args) -> Result<u8> {
     // Passed on to mtcp_restart, which has the same flags.
     let flags = args.names();
     let image_path = PathBuf::from(&args.operands[0]);
+    let mut cmd = command(&image_path, &flags)?;
+    let err = cmd.exec();
+    let program = PathBuf::from(cmd.get_program());
+    fail(format!("cannot execute {}: {}", program.display(), io_msg(&err)))
+}
 
+/// The `mtcp_restart` command (of the image's architecture) that brings `image_path`
+/// back with `flags`; `mtcp restart` execs it in place, `mtcp run` spawns it.
+pub fn command(image_path: &Path, flags: &[&str]) -> Result<Command> {
     // Only the header is checked here; mtcp_restart checks everything else.
-    let (_, header) = crate::inspect::open_image(&image_path)?;
-    let program = restart_program(header.arch, &image_path)?;
+    let (_, header) = crate::inspect::open_image(image_path)?;
+    let program = restart_program(header.arch, image_path)?;
     // mtcp_restart must not take an image named "-x" for an option.
     let image_arg = if image_path.as_os_str().as_bytes().starts_with(b"-") {
-        Path::new(".").join(&image_path)
+        Path::new(".").join(image_path)
     } else {
-        image_path
+        image_path.to_path_buf()
     };
-    let err = Command::new(&program).args(&flags).arg(&image_arg).exec();
-    fail(format!("cannot execute {}: {}", program.display(), io_msg(&err)))
+    let mut cmd = Command::new(&program);
+    cmd.args(flags).arg(&image_arg);
+    Ok(cmd)
 }
 
 /// The mtcp_restart binary for an image of `arch`.
