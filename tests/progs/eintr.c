@@ -6,12 +6,14 @@
  * `BAD EINTR in CALL` and exits 3.
  * Threads: poll, ppoll, select, pselect (with a mask blocking SIGUSR2), epoll_wait,
  * epoll_pwait, nanosleep, clock_nanosleep, futex wait, semtimedop, semop, msgrcv, read on
- * a pipe, recv on a socket with SO_RCVTIMEO, and one that blocks every signal with a raw
- * rt_sigprocmask and sleeps in nanosleep. `nosockets` leaves out the socket and its recv
+ * a pipe, write into a full pipe, recv on a socket with SO_RCVTIMEO, pause, sigsuspend,
+ * sigtimedwait, and one that blocks every signal with a raw rt_sigprocmask and sleeps in
+ * nanosleep. `nosockets` leaves out the socket and its recv
  * thread (a restart does not bring sockets back).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -32,7 +34,7 @@
 
 #define STEP_MS 50
 static atomic_long waits;
-static int pipe_fds[2], sock_fds[2], epfd, semid, msqid;
+static int pipe_fds[2], full_fds[2], sock_fds[2], epfd, semid, msqid;
 static atomic_int futex_word;
 /* Set once main is done: the IPC objects go away and the waits may fail. */
 static atomic_int finishing;
@@ -167,6 +169,38 @@ static void *t_blocks_all(void *a) {
         check(syscall(SYS_nanosleep, &ts, NULL), "nanosleep with every signal blocked");
     }
 }
+static void *t_pause(void *a) {
+    (void)a;
+    for (;;) {
+        pause(); /* only a handler ends it, and none runs in this program */
+        check(-1, "pause");
+    }
+}
+static void *t_sigsuspend(void *a) {
+    (void)a;
+    sigset_t none;
+    sigemptyset(&none);
+    for (;;) {
+        sigsuspend(&none);
+        check(-1, "sigsuspend");
+    }
+}
+static void *t_sigtimedwait(void *a) {
+    (void)a;
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+    for (;;) {
+        struct timespec ts = step();
+        check(sigtimedwait(&usr1, NULL, &ts), "sigtimedwait");
+    }
+}
+/* Writes into a full pipe: each write waits until the feeder takes a byte out. */
+static void *t_write(void *a) {
+    (void)a;
+    for (;;) check(write(full_fds[1], "y", 1), "write");
+}
 /* Feeds the blocking readers every STEP_MS. */
 static void *t_feeder(void *a) {
     (void)a;
@@ -179,6 +213,8 @@ static void *t_feeder(void *a) {
         while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
         }
         if (write(pipe_fds[1], "x", 1) != 1) _exit(5);
+        char y;
+        if (read(full_fds[0], &y, 1) != 1) _exit(6);
         struct sembuf post = {1, 1, 0};
         semop(semid, &post, 1);
         msgsnd(msqid, &m, 2, 0);
@@ -189,7 +225,12 @@ int main(int argc, char **argv) {
     long limit = argc > 1 ? atol(argv[1]) : 100000;
     int sockets = !(argc > 2 && strcmp(argv[2], "nosockets") == 0);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (pipe(pipe_fds) || (sockets && socketpair(AF_UNIX, SOCK_STREAM, 0, sock_fds))) return 1;
+    if (pipe(pipe_fds) || pipe(full_fds) || (sockets && socketpair(AF_UNIX, SOCK_STREAM, 0, sock_fds))) return 1;
+    /* Fill the second pipe, so that t_write waits. */
+    fcntl(full_fds[1], F_SETFL, O_NONBLOCK);
+    while (write(full_fds[1], "y", 1) == 1) {
+    }
+    fcntl(full_fds[1], F_SETFL, 0);
     epfd = epoll_create1(0);
     struct epoll_event ev = {EPOLLIN, {0}};
     epoll_ctl(epfd, EPOLL_CTL_ADD, pipe_fds[1], &ev); /* a write end: never readable */
@@ -201,7 +242,8 @@ int main(int argc, char **argv) {
     }
     void *(*bodies[])(void *) = {t_poll,     t_ppoll,     t_select,  t_pselect,   t_epoll_wait,
                                  t_epoll_pwait, t_nanosleep, t_clock_nanosleep, t_futex, t_semtimedop,
-                                 t_semop,    t_msgrcv,    t_read,    t_recv,      t_blocks_all, t_feeder};
+                                 t_semop,    t_msgrcv,    t_read,    t_recv,      t_blocks_all, t_pause,
+                                 t_sigsuspend, t_sigtimedwait, t_write, t_feeder};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         pthread_t t;
         if (bodies[i] == t_recv && !sockets) continue;
