@@ -157,13 +157,10 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
         }
         sys::futex_wait(&STARTED, started);
     }
-    // Timers need every thread's new tid; the program's own first, so that the runtime's
-    // interval timer cannot take one of their ids.
+    // Timers need every thread's new tid. (The interval thread, if any, is one of the
+    // threads just recreated: it goes on sleeping where it was.)
     // SAFETY: every thread exists, and none runs the program yet (they wait for GO).
     unsafe { crate::timers::restore(&rt.slots[..count], old_pid as u32) };
-    if rt.process.interval_sec > 0 {
-        crate::triggers::start_interval_timer(rt.process.checkpoint_signal, rt.process.interval_sec);
-    }
     // SAFETY: from restore_main, once every thread exists.
     unsafe { resend_pending_signals(rt) };
     GO.store(1, Ordering::Release);

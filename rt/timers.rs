@@ -7,9 +7,8 @@ use mtcp_core::arena::Arena;
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::ErrnoName;
 use mtcp_core::global::Global;
-use mtcp_core::image::{TimerRecord, TIMER_NOTIFY_SIGNAL};
+use mtcp_core::image::TimerRecord;
 use mtcp_core::posix_timers::{self, IdError};
-use mtcp_core::protocol::TIMER_VALUE;
 use mtcp_core::sys::{self, TimerEvent};
 use syscalls::Errno;
 
@@ -33,13 +32,13 @@ static TIMERS: Global<Timers> = Global::new(Timers {
     count: 0,
 });
 
-/// The program's timers (without the runtime's own interval timer, which sends
-/// `own_signal` with TIMER_VALUE), each with its time left and interval, kept for the
-/// restore and returned for the image.
+/// The program's timers (the runtime makes none: its interval checkpoints come from a
+/// thread, triggers.rs), each with its time left and interval, kept for the restore
+/// and returned for the image.
 ///
 /// # Safety
 /// Only the coordinator, while every other thread is parked.
-pub unsafe fn capture(arena: &mut Arena, own_signal: u32) -> Result<&'static [TimerRecord], FailMessage> {
+pub unsafe fn capture(arena: &mut Arena) -> Result<&'static [TimerRecord], FailMessage> {
     // SAFETY: nothing else uses TIMERS while the coordinator writes (our contract).
     let timers = unsafe { &mut *TIMERS.get() };
     timers.count = 0;
@@ -51,8 +50,7 @@ pub unsafe fn capture(arena: &mut Arena, own_signal: u32) -> Result<&'static [Ti
     };
     let mut overflow = false;
     let parsed = posix_timers::parse(text, |mut t| {
-        let own = t.notify == TIMER_NOTIFY_SIGNAL && t.signo == own_signal && t.value == TIMER_VALUE as u64;
-        if own || overflow {
+        if overflow {
             return;
         }
         match sys::timer_gettime(t.id as i32) {

@@ -1,5 +1,7 @@
-//! How a checkpoint is asked for: the checkpoint signal's handler and the interval timer.
-#![deny(unsafe_code)]
+//! How a checkpoint is asked for: the checkpoint signal's handler and the interval
+//! thread.
+
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use mtcp_core::fmt::ErrnoName;
 use mtcp_core::protocol::TIMER_VALUE;
@@ -21,9 +23,73 @@ pub fn install_handler(sig: u32) -> Result<(), syscalls::Errno> {
     sys::rt_sigaction(sig as usize, Some(&act), None)
 }
 
-/// Periodic checkpoints; a failure is reported, not fatal (explicit checkpoints still work).
-pub fn start_interval_timer(sig: u32, secs: u32) {
-    if let Err(e) = sys::periodic_signal_timer(sig, TIMER_VALUE, secs) {
-        mtcp_core::eprint_line!("mtcp: cannot start the checkpoint timer: {}", ErrnoName(e));
+/// The interval thread's tid (0 when there is none).
+pub static INTERVAL_TID: AtomicU32 = AtomicU32::new(0);
+const INTERVAL_STACK: usize = 64 << 10;
+
+/// What the interval thread needs: the signal and the period.
+static INTERVAL: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+
+/// Periodic checkpoints, asked for by a thread of the runtime's own that sleeps between
+/// them (named `mtcp-interval`). A timer signal would land on whichever thread the
+/// kernel picks and cut short the call it sleeps in; this thread asks itself, and the
+/// others are reached quietly like for any request. A failure is reported, not fatal
+/// (explicit checkpoints still work).
+pub fn start_interval_thread(sig: u32, secs: u32) {
+    if let Err(e) = spawn_interval_thread(sig, secs) {
+        mtcp_core::eprint_line!("mtcp: cannot start the checkpoint interval thread: {}", ErrnoName(e));
+    }
+}
+
+fn spawn_interval_thread(sig: u32, secs: u32) -> Result<(), syscalls::Errno> {
+    INTERVAL[0].store(sig, Ordering::Release);
+    INTERVAL[1].store(secs, Ordering::Release);
+    let stack = sys::map_anon(INTERVAL_STACK)?;
+    let flags = sys::CLONE_VM
+        | sys::CLONE_FS
+        | sys::CLONE_FILES
+        | sys::CLONE_SIGHAND
+        | sys::CLONE_THREAD
+        | sys::CLONE_SYSVSEM
+        | sys::CLONE_SETTLS;
+    // No thread pointer of its own: it runs only the runtime's code, which uses none.
+    let mut scratch = [0u32; 4];
+    let tls = mtcp_core::arch::clone_tls_arg(0, 0, &mut scratch);
+    // It starts with every signal blocked: none of the program's handlers may run on it.
+    let old = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!0))?;
+    #[allow(unsafe_code)]
+    // SAFETY: the stack was just mapped for this thread alone, and interval_main never
+    // returns.
+    let spawned = unsafe { sys::clone_thread(flags, stack + INTERVAL_STACK, 0, 0, tls, interval_main, 0) };
+    let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(old));
+    spawned.map(|_| ())
+}
+
+#[allow(unsafe_code)]
+extern "C" fn interval_main(_: usize) -> ! {
+    INTERVAL_TID.store(sys::gettid(), Ordering::Release);
+    sys::set_thread_name(b"mtcp-interval\0\0\0");
+    let sig = INTERVAL[0].load(Ordering::Acquire);
+    let period = INTERVAL[1].load(Ordering::Acquire) as u64 * 1_000_000_000;
+    // Only the checkpoint signal may reach this thread.
+    let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!(1u64 << (sig - 1))));
+    let mut next = sys::monotonic_ns() + period;
+    let pause = AtomicU32::new(0);
+    loop {
+        let now = sys::monotonic_ns();
+        if now < next {
+            sys::futex_wait_timeout(&pause, 0, next - now);
+            continue;
+        }
+        // The handler runs before this returns, in this thread, as the coordinator. A
+        // restart gives the process and this thread new ids: read them each time.
+        let (pid, tid) = (sys::getpid(), sys::gettid());
+        INTERVAL_TID.store(tid, Ordering::Release);
+        let _ = sys::tgsigqueue(pid, tid, sig, TIMER_VALUE as u32, pid, sys::getuid());
+        next += period;
+        let now = sys::monotonic_ns();
+        if next <= now {
+            next = now + period;
+        }
     }
 }

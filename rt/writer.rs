@@ -147,7 +147,7 @@ fn gather_facts(rt: &mut Runtime, arena: &mut Arena) -> Result<Facts, FailMessag
     // Before the writer opens any file of its own.
     let fds = crate::fds::capture(arena).map_err(|e| fail("cannot list open files in", b"/proc/self/fd", e))?;
     // SAFETY: the writer runs in the coordinator while every other thread is parked.
-    let timers = unsafe { crate::timers::capture(arena, cfg.signal)? };
+    let timers = unsafe { crate::timers::capture(arena)? };
     let smaps = arena
         .read_file(b"/proc/self/smaps")
         .map_err(|e| fail("cannot read", b"/proc/self/smaps", e))?;

@@ -57,6 +57,43 @@ fn restarted_waits_go_on(variant: Variant, bits: Bits) {
     assert!(waits > 200, "the waiting threads made almost no progress ({waits})\n{}", r.describe());
 }
 
+/// Periodic checkpoints (`--interval 1`) reach the waiting threads quietly too: the
+/// request comes from the runtime's own interval thread, not from a timer signal that
+/// would land on one of the program's threads.
+fn interval_checkpoints_are_quiet(bits: Bits) {
+    let t = Test::new(&bits.name("eintr_interval"));
+    let prog = t.compile("eintr", Variant::Dynamic, bits, &["-pthread"]);
+    let mut p = t.launch_with(&["--interval", "1"], &prog, &["100000"]);
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let pid = p.pid();
+    let image = poll(Duration::from_secs(10), || image_for(&t.dir, pid))
+        .unwrap_or_else(|| panic!("no image within 10 s with --interval 1\n{}", p.describe()));
+    let mut seen = std::collections::HashSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.len() < 5 && std::time::Instant::now() < deadline {
+        if let Ok(m) = std::fs::metadata(&image).and_then(|m| m.modified()) {
+            seen.insert(m);
+        }
+        p.assert_no_bad();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(seen.len() >= 5, "only {} interval checkpoints in 20 s\n{}", seen.len(), p.describe());
+    let at = p.last_count().unwrap();
+    p.wait_for_count(at + 3, LINE_TIMEOUT);
+    p.assert_no_bad();
+    p.kill9();
+}
+
+#[test]
+fn no_eintr_from_interval_checkpoints() {
+    interval_checkpoints_are_quiet(Bits::B64);
+}
+
+#[test]
+fn no_eintr_from_interval_checkpoints_32() {
+    interval_checkpoints_are_quiet(Bits::B32);
+}
+
 #[test]
 fn no_eintr_across_checkpoints() {
     survives_many_checkpoints(Variant::Dynamic, Bits::B64);

@@ -192,9 +192,10 @@ fn unnamed_thread_clock_is_refused() {
     }
 }
 
-/// With periodic checkpoints (`--interval`), the runtime's own POSIX timer is not in the
-/// image, and at restart it does not take one of the program's ids: the program's timers
-/// come back with theirs and the restarted process goes on checkpointing.
+/// With periodic checkpoints (`--interval`), the runtime uses no POSIX timer of its own
+/// (a thread of its own, `mtcp-interval`, asks for them): the program's timers are the
+/// only ones, before and after a restart, they come back with their ids, and the
+/// restarted process goes on checkpointing.
 #[test]
 fn runtime_interval_timer_stays_apart() {
     let t = Test::new("posix_timers_interval");
@@ -203,10 +204,11 @@ fn runtime_interval_timer_stays_apart() {
     let ids = numbers(&mut p, "ids");
     let worker = numbers(&mut p, "tid")[0];
     let pid = p.pid();
-    assert_eq!(
-        kernel_ids(pid).len(),
-        ids.len() + 1,
-        "the runtime's own timer is missing"
+    assert_eq!(kernel_ids(pid).len(), ids.len(), "the runtime made a timer of its own");
+    assert!(
+        thread_names(pid).iter().any(|n| n == "mtcp-interval"),
+        "no mtcp-interval thread: {:?}",
+        thread_names(pid)
     );
     let image = poll(Duration::from_secs(6), || image_for(&t.dir, pid))
         .unwrap_or_else(|| panic!("no image within 6 s with --interval 1\n{}", p.describe()));
@@ -220,7 +222,12 @@ fn runtime_interval_timer_stays_apart() {
     let mut r = t.restart(&image);
     r.wait_first_count(LINE_TIMEOUT);
     let restarted_ids = kernel_ids(r.pid());
-    assert_eq!(restarted_ids.len(), ids.len() + 1, "{restarted_ids:?}");
+    assert_eq!(restarted_ids.len(), ids.len(), "{restarted_ids:?}");
+    assert!(
+        thread_names(r.pid()).iter().any(|n| n == "mtcp-interval"),
+        "the interval thread did not come back: {:?}",
+        thread_names(r.pid())
+    );
     assert!(
         ids.iter().all(|id| restarted_ids.contains(id)),
         "the program's timer ids {ids:?} are not all back: {restarted_ids:?}"
@@ -244,4 +251,16 @@ fn runtime_interval_timer_stays_apart() {
         r.describe()
     );
     r.assert_no_bad();
+}
+
+/// The names (comm) of a process's threads.
+fn thread_names(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+                .map(|n| n.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -139,25 +139,6 @@ pub fn timer_delete(id: i32) -> Result<(), Errno> {
     unsafe { syscalls::syscall1(Sysno::timer_delete, id as usize).map(|_| ()) }
 }
 
-/// A POSIX timer on CLOCK_MONOTONIC that sends `sig` with `value` every `secs` seconds.
-/// Returns the timer id; errors (EINVAL, EAGAIN) as the kernel's errno.
-pub fn periodic_signal_timer(sig: u32, value: usize, secs: u32) -> Result<usize, Errno> {
-    let event = TimerEvent {
-        value,
-        signo: sig,
-        notify: SIGEV_SIGNAL,
-        tid: 0,
-    };
-    let mut id: i32 = 0;
-    timer_create(CLOCK_MONOTONIC as i32, &event, &mut id)?;
-    let period = secs as u64 * 1_000_000_000;
-    if let Err(e) = timer_settime(id, period, period) {
-        let _ = timer_delete(id);
-        return Err(e);
-    }
-    Ok(id as usize)
-}
-
 /// FUTEX_WAIT with a relative timeout in nanoseconds; callers re-check the word.
 pub fn futex_wait_timeout(word: &AtomicU32, expected: u32, ns: u64) {
     let ts: Timespec64 = [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64];
