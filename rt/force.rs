@@ -80,9 +80,9 @@ static UNBLOCKED_USED: AtomicU32 = AtomicU32::new(0);
 
 fn note_unblocked(tid: u32) -> Result<(), Errno> {
     let used = UNBLOCKED_USED.load(Ordering::Acquire) as usize;
-    for slot in UNBLOCKED[..(used + 1).min(MAX_THREADS)].iter() {
+    for (k, slot) in UNBLOCKED[..(used + 1).min(MAX_THREADS)].iter().enumerate() {
         if slot.compare_exchange(0, tid, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            UNBLOCKED_USED.fetch_max(used as u32 + 1, Ordering::AcqRel);
+            UNBLOCKED_USED.fetch_max(k as u32 + 1, Ordering::AcqRel);
             return Ok(());
         }
     }

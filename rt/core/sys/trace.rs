@@ -155,15 +155,17 @@ fn stopped_delivery(
         if status >> 16 == PTRACE_EVENT_STOP {
             break;
         }
-        // A signal-delivery stop: a signal is being delivered. Let it through
-        // untouched; if it is ours (an earlier request), that is the delivery.
+        // A signal-delivery stop: a signal is being delivered. One of the program's
+        // goes through untouched; ours (an earlier request) is let in with the call
+        // rewound, which is the delivery asked for.
         let delivered = ((status >> 8) & 0xff) as u32;
-        let _ = detach(tid, delivered);
-        return Ok(if delivered == sig {
-            Delivery::Sent { unblocked: false }
-        } else {
-            Delivery::Busy
-        });
+        if delivered != sig {
+            detach(tid, delivered)?;
+            return Ok(Delivery::Busy);
+        }
+        rewind_if_interrupted(tid, &get_regs(tid)?)?;
+        detach(tid, sig)?;
+        return Ok(Delivery::Sent { unblocked: false });
     }
     let regs = get_regs(tid)?;
     let blocked = get_sigmask(tid)?;
@@ -174,15 +176,7 @@ fn stopped_delivery(
         detach(tid, 0)?;
         return Ok(Delivery::Busy);
     }
-    if let Some((_, ret)) = regs.syscall() {
-        let rerun = matches!(-ret, ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK)
-            || (-ret == EINTR && regs.repeatable_after_eintr());
-        if rerun {
-            let mut rewound = regs;
-            rewound.rewind_syscall();
-            set_regs(tid, &rewound)?;
-        }
-    }
+    rewind_if_interrupted(tid, &regs)?;
     let unblocked = blocked & ours != 0;
     if unblocked {
         set_sigmask(tid, blocked & !ours)?;
@@ -196,6 +190,22 @@ fn stopped_delivery(
     }
     detach(tid, 0)?;
     Ok(Delivery::Sent { unblocked })
+}
+
+/// Sets a stopped thread to run its system call again if the stop cut it short: an
+/// ERESTART* code (the kernel would restart it itself, but not once a handler has run)
+/// or EINTR from a call that did nothing.
+fn rewind_if_interrupted(tid: u32, regs: &UserRegs) -> Result<(), Errno> {
+    if let Some((_, ret)) = regs.syscall() {
+        let rerun = matches!(-ret, ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK)
+            || (-ret == EINTR && regs.repeatable_after_eintr());
+        if rerun {
+            let mut rewound = *regs;
+            rewound.rewind_syscall();
+            set_regs(tid, &rewound)?;
+        }
+    }
+    Ok(())
 }
 
 /// A signal mask line (`SigPnd:`, `ShdPnd:`, `SigBlk:` ...) of /proc/PID/task/TID/status.
