@@ -12,7 +12,7 @@ use mtcp_core::sys::{self, trace};
 use crate::state::MAX_THREADS;
 
 /// Threads handled by one helper process.
-pub const BATCH: usize = 64;
+pub const BATCH: usize = 256;
 const HELPER_STACK: usize = 64 << 10;
 /// How long the coordinator waits for a helper before killing it.
 const HELPER_LIMIT_NS: u64 = 10_000_000_000;

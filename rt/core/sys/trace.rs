@@ -170,7 +170,7 @@ fn stopped_delivery(
     let regs = get_regs(tid)?;
     let blocked = get_sigmask(tid)?;
     let ours = 1u64 << (sig - 1);
-    let pending = task_mask(pid, tid, b"SigPnd:").unwrap_or(0) | task_mask(pid, tid, b"ShdPnd:").unwrap_or(0);
+    let pending = pending_signals(pid, tid);
     if pending & !blocked & !ours != 0 {
         // The program's own signal is due: its handler must see the call interrupted.
         detach(tid, 0)?;
@@ -210,11 +210,31 @@ fn rewind_if_interrupted(tid: u32, regs: &UserRegs) -> Result<(), Errno> {
 
 /// A signal mask line (`SigPnd:`, `ShdPnd:`, `SigBlk:` ...) of /proc/PID/task/TID/status.
 pub fn task_mask(pid: u32, tid: u32, key: &[u8]) -> Option<u64> {
+    let mut buf = [0u8; 2048];
+    let status = task_status(pid, tid, &mut buf)?;
+    mask_line(status, key)
+}
+
+/// The signals pending for thread `tid` or for its whole process (SigPnd | ShdPnd),
+/// from one read of its status file.
+fn pending_signals(pid: u32, tid: u32) -> u64 {
+    let mut buf = [0u8; 2048];
+    let Some(status) = task_status(pid, tid, &mut buf) else {
+        return 0;
+    };
+    mask_line(status, b"SigPnd:").unwrap_or(0) | mask_line(status, b"ShdPnd:").unwrap_or(0)
+}
+
+fn task_status(pid: u32, tid: u32, buf: &mut [u8; 2048]) -> Option<&[u8]> {
     let mut path = FmtBuf::<64>::new();
     let _ = write!(path, "/proc/{}/task/{}/status", pid, tid);
-    let mut buf = [0u8; 2048];
-    let n = super::read_file(path.as_bytes(), &mut buf).ok()?;
-    let line = buf[..n].split(|&c| c == b'\n').find_map(|l| l.strip_prefix(key))?;
+    let n = super::read_file(path.as_bytes(), buf).ok()?;
+    Some(&buf[..n])
+}
+
+/// The hexadecimal mask after `key` in a status file's text.
+fn mask_line(status: &[u8], key: &[u8]) -> Option<u64> {
+    let line = status.split(|&c| c == b'\n').find_map(|l| l.strip_prefix(key))?;
     let mut mask: u64 = 0;
     for &c in line.trim_ascii() {
         let d = match c {
