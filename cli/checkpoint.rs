@@ -92,6 +92,11 @@ pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
     }
     // Before anything is sent: a status file we could not trust is an error now.
     let mut newest = newest_line(&path, uid)?;
+    // Told of each change to the status directory, we answer as soon as the runtime
+    // does; the poll interval is only the upper bound (a watch may be refused).
+    let watch = path
+        .parent()
+        .and_then(|dir| sys::watch::watch_dir_changes(dir.as_os_str().as_encoded_bytes()).ok());
     let nonce = make_nonce();
     let quiet = quiet_delivery_allowed(&environ);
     send_request(pid, sig, nonce, our_uid, quiet)?;
@@ -123,7 +128,12 @@ pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
                 timeout, pid
             ));
         }
-        std::thread::sleep(POLL);
+        match &watch {
+            Some(w) => {
+                sys::watch::wait_dir_change(w, POLL.as_millis() as u32);
+            }
+            None => std::thread::sleep(POLL),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod signal;
 mod thread;
 mod time;
 pub mod trace;
+pub mod watch;
 mod tty;
 
 pub use event::*;
