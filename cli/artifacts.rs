@@ -62,9 +62,7 @@ impl Layout {
         match (self, arch) {
             (Layout::Installed { prefix }, a) => prefix.join("lib/mtcp").join(a.name()),
             (Layout::BuildTree { target, profile }, Arch::X86_64) => target.join(profile),
-            (Layout::BuildTree { target, profile }, Arch::I386) => {
-                target.join("i686-unknown-linux-gnu").join(profile)
-            }
+            (Layout::BuildTree { target, profile }, Arch::I386) => target.join("i686-unknown-linux-gnu").join(profile),
         }
     }
 

@@ -9,8 +9,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::artifacts::{self, Arch};
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
+use crate::artifacts::{self, Arch};
 use crate::elf::{self, Elf};
 use crate::{fail, io_msg, usage, Result};
 
