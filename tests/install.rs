@@ -8,7 +8,7 @@ pub mod common;
 use common::*;
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -230,6 +230,11 @@ fn install_layout_modes_and_uninstall() {
     let prefix = "/opt/mtcp-install-test";
     let staged = stage.join(prefix.trim_start_matches('/'));
     let env = [("DESTDIR", stage.as_path())];
+    // A reinstall replaces each file (a new inode), never rewrites it in place under a
+    // program that has it open, mapped or running; the old one is held open meanwhile,
+    // so its inode cannot be handed to the new file.
+    let lib = staged.join("lib/mtcp/x86_64/libmtcp.so");
+    let mut held = None;
     for round in 0..2 {
         let out = install_script(&t, &["--no-build", "--prefix", prefix], &env);
         assert!(
@@ -237,7 +242,15 @@ fn install_layout_modes_and_uninstall() {
             "install.sh (round {round}) failed:\n{}",
             describe_output(&out)
         );
+        held.get_or_insert_with(|| fs::File::open(&lib).unwrap());
     }
+    let old = held.unwrap().metadata().unwrap().ino();
+    assert_ne!(
+        old,
+        fs::metadata(&lib).unwrap().ino(),
+        "the reinstall rewrote {} in place",
+        lib.display()
+    );
     let expected: &[(&str, u32)] = &[
         ("bin/mtcp", 0o755),
         ("include/mtcp.h", 0o644),
