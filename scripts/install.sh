@@ -73,7 +73,7 @@ case "$prefix" in
 esac
 case "$prefix" in
     /*) ;;
-    *) prefix="$(pwd)/$prefix" ;;
+    *) prefix="${PWD%/}/$prefix" ;;
 esac
 prefix=${prefix%/}
 [ -n "$prefix" ] || die "the prefix must not be /"
@@ -113,7 +113,7 @@ fi
 target=${CARGO_TARGET_DIR:-$ROOT/target}
 case "$target" in
     /*) ;;
-    *) target="$(pwd)/$target" ;;
+    *) target="${PWD%/}/$target" ;;
 esac
 release=$target/release
 release32=$target/$I686/release
