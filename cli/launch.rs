@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
+use crate::artifacts::{self, Arch};
 use crate::elf::{self, Elf};
 use crate::{fail, io_msg, usage, Result};
 
@@ -258,9 +259,9 @@ fn runtime_to_preload(path: &Path, prog: &OsStr) -> Result<Option<PathBuf>> {
             why
         ));
     }
-    let lib = match (class64, machine) {
-        (true, elf::EM_X86_64) => crate::exe_dir()?.join("libmtcp.so"),
-        (false, elf::EM_386) => crate::i386_artifact("libmtcp.so")?,
+    let arch = match (class64, machine) {
+        (true, elf::EM_X86_64) => Arch::X86_64,
+        (false, elf::EM_386) => Arch::I386,
         _ => {
             return fail(format!(
                 "{} is a {}-bit program for ELF machine {}; mtcp supports x86_64 and i386",
@@ -270,22 +271,15 @@ fn runtime_to_preload(path: &Path, prog: &OsStr) -> Result<Option<PathBuf>> {
             ))
         }
     };
+    let lib = artifacts::find(arch, "libmtcp.so", |lib| {
+        format!(
+            "the {}-bit runtime library {} does not exist",
+            if class64 { 64 } else { 32 },
+            lib.display()
+        )
+    })?;
     // A relative MTCP_LIB32_DIR would break as soon as the program changes directory.
     let lib = std::path::absolute(&lib).unwrap_or(lib);
-    if !lib.is_file() {
-        let extra = if class64 {
-            ""
-        } else {
-            " (or set MTCP_LIB32_DIR to the directory holding it)"
-        };
-        return fail(format!(
-            "the {}-bit runtime library {} does not exist; build it with `{}`{}",
-            if class64 { 64 } else { 32 },
-            lib.display(),
-            crate::build_hint(!class64),
-            extra
-        ));
-    }
     if lib.as_os_str().as_bytes().iter().any(|&c| c == b':' || c == b' ') {
         return fail(format!(
             "the runtime library path {} contains ':' or ' ', which LD_PRELOAD cannot hold",

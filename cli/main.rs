@@ -3,6 +3,7 @@
 use mtcp_core::image;
 
 mod args;
+mod artifacts;
 mod checkpoint;
 mod clean;
 mod elf;
@@ -17,7 +18,6 @@ mod format_tests;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use args::Subcommand;
@@ -71,57 +71,6 @@ pub fn fail<T>(msg: impl Into<String>) -> Result<T> {
     Err(Error::Fail(msg.into()))
 }
 
-/// The directory holding the running `mtcp` executable; the runtime and `mtcp_restart`
-/// are built next to it.
-pub fn exe_dir() -> Result<PathBuf> {
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => return fail(format!("cannot find the mtcp executable: {}", io_msg(&e))),
-    };
-    match exe.parent() {
-        Some(d) => Ok(d.to_path_buf()),
-        None => fail(format!("cannot find the directory of {}", exe.display())),
-    }
-}
-
-/// Where the i386 build of `file` lives: `$MTCP_LIB32_DIR/file`, or the i686 target
-/// directory beside this executable's, under the same profile name.
-pub fn i386_artifact(file: &str) -> Result<PathBuf> {
-    if let Some(d) = std::env::var_os("MTCP_LIB32_DIR") {
-        if !d.is_empty() {
-            return Ok(Path::new(&d).join(file));
-        }
-    }
-    let dir = exe_dir()?;
-    let profile = dir
-        .file_name()
-        .map(|p| p.to_os_string())
-        .unwrap_or_else(|| "release".into());
-    let target = dir.parent().unwrap_or(Path::new("/"));
-    Ok(target.join("i686-unknown-linux-gnu").join(profile).join(file))
-}
-
-/// The cargo command that builds the artifacts of this executable's profile.
-pub fn build_hint(i386: bool) -> String {
-    let profile = exe_dir()
-        .ok()
-        .and_then(|d| d.file_name().map(|p| p.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "release".into());
-    let mut cmd = String::from("cargo build");
-    match profile.as_str() {
-        "debug" => {}
-        "release" => cmd.push_str(" --release"),
-        p => {
-            cmd.push_str(" --profile ");
-            cmd.push_str(p);
-        }
-    }
-    if i386 {
-        cmd.push_str(" --target i686-unknown-linux-gnu");
-    }
-    cmd
-}
-
 /// An io::Error as a short message, without Rust's "(os error N)" suffix.
 pub fn io_msg(e: &std::io::Error) -> String {
     let s = e.to_string();
@@ -133,7 +82,7 @@ pub fn io_msg(e: &std::io::Error) -> String {
 
 /// A scratch directory for one test, removed when dropped.
 #[cfg(test)]
-pub struct TempDir(pub PathBuf);
+pub struct TempDir(pub std::path::PathBuf);
 
 #[cfg(test)]
 impl TempDir {
@@ -144,7 +93,7 @@ impl TempDir {
         TempDir(d)
     }
 
-    pub fn join(&self, name: &str) -> PathBuf {
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
         self.0.join(name)
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
+use crate::artifacts::{self, Arch};
 use crate::image;
 use crate::{fail, io_msg, Result};
 
@@ -62,9 +63,9 @@ pub fn command(image_path: &Path, flags: &[&str]) -> Result<Command> {
 
 /// The mtcp_restart binary for an image of `arch`.
 fn restart_program(arch: u32, image_path: &Path) -> Result<PathBuf> {
-    let (program, i386) = match arch {
-        image::ARCH_X86_64 => (crate::exe_dir()?.join("mtcp_restart"), false),
-        image::ARCH_I386 => (crate::i386_artifact("mtcp_restart")?, true),
+    let arch = match arch {
+        image::ARCH_X86_64 => Arch::X86_64,
+        image::ARCH_I386 => Arch::I386,
         other => {
             return fail(format!(
                 "{}: image is for an unknown architecture (ELF machine {})",
@@ -73,19 +74,12 @@ fn restart_program(arch: u32, image_path: &Path) -> Result<PathBuf> {
             ))
         }
     };
-    if !program.is_file() {
-        let extra = if i386 {
-            " (or set MTCP_LIB32_DIR to the directory holding it)"
-        } else {
-            ""
-        };
-        return fail(format!(
-            "{} needs {}, which does not exist; build it with `{}`{}",
+    artifacts::find(arch, "mtcp_restart", |program| {
+        format!(
+            "{} is an {} image and needs {}, which does not exist",
             image_path.display(),
-            program.display(),
-            crate::build_hint(i386),
-            extra
-        ));
-    }
-    Ok(program)
+            arch.name(),
+            program.display()
+        )
+    })
 }

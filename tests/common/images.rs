@@ -1,10 +1,12 @@
 //! Image files: finding them, taking one with `mtcp checkpoint`, reading one with `mtcp inspect`.
 
-use super::run::{describe_output, mtcp};
+use super::bins::bins;
+use super::run::{describe_output, mtcp, run_output};
 use super::test_dir::Test;
 use super::{CHECKPOINT_TIMEOUT, LINE_TIMEOUT};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 /// The image header's architecture word (offset 12): `Bits::em`, 62 or 3.
@@ -40,7 +42,14 @@ pub fn image_for(dir: &Path, vpid: i32) -> Option<PathBuf> {
 
 /// `mtcp checkpoint --timeout 20 PID`, which must succeed and print the image path last.
 pub fn checkpoint(pid: i32) -> PathBuf {
-    let out = mtcp(&["checkpoint", "--timeout", "20", &pid.to_string()], CHECKPOINT_TIMEOUT);
+    checkpoint_with(&bins().mtcp, pid)
+}
+
+/// `checkpoint` with the `mtcp` at `mtcp` (an installed one, say).
+pub fn checkpoint_with(mtcp: &Path, pid: i32) -> PathBuf {
+    let mut cmd = Command::new(mtcp);
+    cmd.args(["checkpoint", "--timeout", "20", &pid.to_string()]);
+    let out = run_output(cmd, CHECKPOINT_TIMEOUT);
     assert!(
         out.status.success(),
         "mtcp checkpoint {pid} failed:\n{}",

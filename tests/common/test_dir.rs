@@ -32,6 +32,9 @@ pub enum Variant {
 pub struct Test {
     pub name: String,
     pub dir: PathBuf,
+    /// The `mtcp` that `launch` and `restart` run: the build tree's, or another
+    /// (`use_mtcp`).
+    pub mtcp: PathBuf,
     _watchdog: Watchdog,
 }
 
@@ -53,8 +56,15 @@ impl Test {
         Test {
             name: name.to_string(),
             dir,
+            mtcp: bins().mtcp.clone(),
             _watchdog: watchdog,
         }
+    }
+
+    /// From now on `launch` and `restart` run `mtcp` (an installed one, say) instead of
+    /// the build tree's.
+    pub fn use_mtcp(&mut self, mtcp: &Path) {
+        self.mtcp = mtcp.to_path_buf();
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -144,7 +154,7 @@ impl Test {
 
     /// `mtcp launch --dir DIR [extra options] -- prog args`, started in the test directory.
     pub fn launch_with(&self, opts: &[&str], prog: &Path, args: &[&str]) -> Proc {
-        let mut cmd = Command::new(&bins().mtcp);
+        let mut cmd = Command::new(&self.mtcp);
         cmd.arg("launch")
             .arg("--dir")
             .arg(&self.dir)
@@ -162,7 +172,7 @@ impl Test {
 
     /// `mtcp restart IMAGE`, started in the test directory.
     pub fn restart(&self, image: &Path) -> Proc {
-        let mut cmd = Command::new(&bins().mtcp);
+        let mut cmd = Command::new(&self.mtcp);
         cmd.arg("restart").arg(image).current_dir(&self.dir);
         Proc::spawn(cmd, &format!("restart {}", image.display()))
     }
