@@ -32,6 +32,7 @@ macro_rules! die {
 }
 
 mod check;
+mod deleted_files;
 mod event_fds;
 mod files;
 mod map;

@@ -68,6 +68,7 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
                 0o040000 if target.starts_with(b"/") => FD_DIR,
                 0o020000 if target.starts_with(b"/") => FD_CHAR,
                 0o010000 if target.starts_with(b"pipe:") => FD_PIPE,
+                0o010000 if target.starts_with(b"/") && fd > 2 => FD_FIFO,
                 _ => FD_OTHER,
             };
         }
@@ -113,6 +114,12 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
                 data_ranges[kept] = (start, paths.len());
             }
         }
+        if rec.kind == FD_FILE && crate::deleted_files::is_deleted(target, rec.mode) {
+            let start = paths.len();
+            rec.kind = FD_DELETED;
+            crate::deleted_files::capture(&rec, &records[..kept], &mut paths)?;
+            data_ranges[kept] = (start, paths.len());
+        }
         if let Some(id) = identity.filter(|_| rec.kind == FD_FILE) {
             let start = paths.len();
             for &c in as_bytes(&id) {
@@ -156,6 +163,13 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
         }
         sys::write_all(writer, &paths.as_slice()[start..])?;
         data_ranges[i] = (start, paths.len());
+    }
+    for i in 0..kept {
+        let r = records[i];
+        let start = paths.len();
+        if r.kind == FD_FIFO && crate::deleted_files::capture_fifo(&r, &records[..i], &records[..kept], &mut paths)? {
+            data_ranges[i] = (start, paths.len());
+        }
     }
     crate::tty::capture_stdin_pipe(&mut records[..kept], &mut data_ranges[..kept], &mut paths)?;
     let paths = paths.finish();

@@ -8,6 +8,7 @@
 mod capture;
 mod checkpoint;
 mod config;
+mod deleted_files;
 mod event_fds;
 mod fds;
 mod force;

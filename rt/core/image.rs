@@ -534,6 +534,13 @@ pub const FD_EPOLL: u32 = 9;
 /// A socket; `data` holds its SocketInfo. Only a netlink socket comes back (new and
 /// unbound, so that a thread waiting on it keeps waiting); the others stay closed.
 pub const FD_SOCKET: u32 = 10;
+/// A regular file that was deleted while open (`tmpfile()`, `O_TMPFILE`, an unlinked
+/// log); `data` holds a DeletedFile and then, unless it shares an earlier record's
+/// file, the file's contents. It comes back as an unlinked file again.
+pub const FD_DELETED: u32 = 11;
+/// A FIFO opened by path; `data` holds the bytes that waited in it when the process
+/// held both a read and a write end of it (on the first read end's record).
+pub const FD_FIFO: u32 = 12;
 
 pub fn fd_kind_name(kind: u32) -> &'static str {
     match kind {
@@ -547,6 +554,8 @@ pub fn fd_kind_name(kind: u32) -> &'static str {
         FD_SIGNALFD => "signalfd",
         FD_EPOLL => "epoll",
         FD_SOCKET => "socket",
+        FD_DELETED => "deleted",
+        FD_FIFO => "fifo",
         _ => "?",
     }
 }
@@ -614,6 +623,42 @@ impl FileIdentity {
     /// Whether the file changed (size or change time).
     pub fn changed(&self, other: &FileIdentity) -> bool {
         (self.size, self.ctime_sec, self.ctime_nsec) != (other.size, other.ctime_sec, other.ctime_nsec)
+    }
+}
+
+/// The head of a deleted file's `data`; the file's `size` bytes follow unless `same_as`
+/// names an earlier record of the same file.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeletedFile {
+    /// The fd of an earlier FD_DELETED record for the same file (same inode), or
+    /// NOT_SHARED.
+    pub same_as: u32,
+    /// DELETED_SAME_OPEN_FILE.
+    pub flags: u32,
+    pub size: u64,
+}
+const_assert_eq!(size_of::<DeletedFile>(), 16);
+
+/// DeletedFile.flags: the record is a dup of `same_as` (one open file, one offset),
+/// not just another open of the same file.
+pub const DELETED_SAME_OPEN_FILE: u32 = 1;
+
+impl DeletedFile {
+    /// A deleted file's head and the contents that follow it, if `rec` is one and its
+    /// payload is well formed.
+    pub fn of<'a>(rec: &FdRecord, data: &'a [u8]) -> Option<(DeletedFile, &'a [u8])> {
+        let head = size_of::<DeletedFile>();
+        if rec.kind != FD_DELETED || data.len() < head {
+            return None;
+        }
+        let d: DeletedFile = record_from(&data[..head])?;
+        let contents = &data[head..];
+        let expected = if d.same_as == NOT_SHARED { d.size } else { 0 };
+        let ok = contents.len() as u64 == expected
+            && d.flags & !DELETED_SAME_OPEN_FILE == 0
+            && (d.same_as != NOT_SHARED || d.flags == 0);
+        ok.then_some((d, contents))
     }
 }
 
@@ -803,10 +848,7 @@ impl SignalFdState {
 
 impl EpollState {
     /// The state and the registrations of an epoll record.
-    pub fn of<'a>(
-        rec: &FdRecord,
-        data: &'a [u8],
-    ) -> Option<(EpollState, impl Iterator<Item = EpollEntry> + 'a)> {
+    pub fn of<'a>(rec: &FdRecord, data: &'a [u8]) -> Option<(EpollState, impl Iterator<Item = EpollEntry> + 'a)> {
         let head = size_of::<EpollState>();
         let each = size_of::<EpollEntry>();
         if rec.kind != FD_EPOLL || data.len() < head || !(data.len() - head).is_multiple_of(each) {
@@ -839,6 +881,7 @@ fn event_payload_ok(rec: &FdRecord, data: &[u8]) -> bool {
         FD_SIGNALFD => SignalFdState::of(rec, data).is_some_and(|s| s.reserved == 0),
         FD_EPOLL => EpollState::of(rec, data).is_some_and(|(s, _)| s.reserved == 0),
         FD_SOCKET => SocketInfo::of(rec, data).is_some_and(|s| s.reserved == 0),
+        FD_DELETED => DeletedFile::of(rec, data).is_some(),
         _ => true,
     }
 }
@@ -1202,7 +1245,7 @@ impl<'a> Meta<'a> {
             }
             if !event_payload_ok(&m.fd(i), m.string(m.fd(i).data)) {
                 return Err(FormatError::BadLayout(
-                    "image event descriptor state (eventfd, timerfd, signalfd, epoll) is malformed",
+                    "image descriptor state (event descriptor, socket or deleted file) is malformed",
                 ));
             }
         }
