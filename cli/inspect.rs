@@ -655,6 +655,42 @@ fn file_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
             json: format!("{{\"buffered\":{}}}", data.len()),
         });
     }
+    if let Some((state, watches)) = image::InotifyState::of(f, data) {
+        if state.same_as != image::NOT_SHARED {
+            return Some(EventState {
+                text: format!("same file as fd {}", state.same_as),
+                json: format!("{{\"same_as\":{}}}", state.same_as),
+            });
+        }
+        let watches: Vec<(image::InotifyWatch, String)> = watches.map(|(w, p)| (w, lossy(p))).collect();
+        let text: Vec<String> = watches
+            .iter()
+            .map(|(w, p)| {
+                format!(
+                    "wd {} mask {:#x} {}",
+                    w.wd,
+                    w.mask,
+                    if p.is_empty() { "(path not found)" } else { p }
+                )
+            })
+            .collect();
+        let json: Vec<String> = watches
+            .iter()
+            .map(|(w, p)| {
+                format!(
+                    "{{\"wd\":{},\"mask\":{},\"inode\":{},\"path\":{}}}",
+                    w.wd,
+                    w.mask,
+                    w.inode,
+                    if p.is_empty() { "null".to_string() } else { json_str(p) }
+                )
+            })
+            .collect();
+        return Some(EventState {
+            text: format!("watches {}: {}", watches.len(), text.join("; ")),
+            json: format!("{{\"watches\":[{}]}}", json.join(",")),
+        });
+    }
     let (d, _) = image::DeletedFile::of(f, data)?;
     if d.same_as != image::NOT_SHARED {
         let dup = d.flags & image::DELETED_SAME_OPEN_FILE != 0;

@@ -110,7 +110,7 @@ fn recreate(path: &[u8], rec: &FdRecord, contents: &[u8]) -> Result<Fd, Errno> {
 
 /// A new read-write file in `dir` that has no name: O_TMPFILE, or where the filesystem
 /// does not have it, a file made under a random name and unlinked at once.
-fn unlinked_file_in(dir: &[u8], mode: u32) -> Result<Fd, Errno> {
+pub fn unlinked_file_in(dir: &[u8], mode: u32) -> Result<Fd, Errno> {
     let mode = if mode == 0 { 0o600 } else { mode as usize };
     match sys::open(dir, O_TMPFILE | sys::O_RDWR | sys::O_CLOEXEC, mode) {
         Err(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL) => {}
@@ -139,7 +139,7 @@ fn reopen(fd: u32, rec: &FdRecord) -> Result<Fd, Errno> {
 
 /// A descriptor of our own, moved off `rec`'s number if it got that one: it is closed
 /// once the program's file is there.
-fn aside(fd: Fd, rec: &FdRecord) -> Result<Fd, Errno> {
+pub fn aside(fd: Fd, rec: &FdRecord) -> Result<Fd, Errno> {
     if fd.raw() as u32 != rec.fd {
         return Ok(fd);
     }
@@ -147,7 +147,7 @@ fn aside(fd: Fd, rec: &FdRecord) -> Result<Fd, Errno> {
 }
 
 /// Moves `file` to `rec`'s number (with its close-on-exec flag).
-fn put_at(file: Fd, rec: &FdRecord) -> Result<(), Errno> {
+pub fn put_at(file: Fd, rec: &FdRecord) -> Result<(), Errno> {
     if file.raw() as u32 == rec.fd {
         let _ = file.into_raw();
         return Ok(());

@@ -7,8 +7,8 @@
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{ErrnoName, Lossy};
 use mtcp_core::image::{
-    FdRecord, FileIdentity, Meta, SocketInfo, AF_NETLINK, FD_CHAR, FD_DELETED, FD_DIR, FD_FIFO, FD_FILE, FD_PIPE,
-    FD_SOCKET,
+    FdRecord, FileIdentity, Meta, SocketInfo, AF_NETLINK, FD_CHAR, FD_DELETED, FD_DIR, FD_FIFO, FD_FILE, FD_INOTIFY,
+    FD_PIPE, FD_SOCKET,
 };
 use mtcp_core::sys;
 
@@ -43,6 +43,10 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
         }
         if rec.kind == FD_DELETED {
             crate::deleted_files::restore_deleted(meta, i, &rec, verbose);
+            continue;
+        }
+        if rec.kind == FD_INOTIFY {
+            crate::inotify::restore(meta, i, &rec, verbose);
             continue;
         }
         if rec.kind == FD_FIFO {

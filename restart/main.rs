@@ -35,6 +35,7 @@ mod check;
 mod deleted_files;
 mod event_fds;
 mod files;
+mod inotify;
 mod map;
 mod same_pid;
 mod survey;

@@ -98,6 +98,13 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
                 data_ranges[kept] = (start, paths.len());
             }
         }
+        if crate::inotify::is_inotify(target) {
+            let start = paths.len();
+            if crate::inotify::capture(fd, &records[..kept], &mut paths)? {
+                rec.kind = FD_INOTIFY;
+                data_ranges[kept] = (start, paths.len());
+            }
+        }
         if rec.kind == FD_OTHER && target.starts_with(b"socket:") {
             if let Ok((domain, kind, protocol)) = sys::socket_kind(fd as i32) {
                 let info = SocketInfo {

@@ -12,6 +12,7 @@ mod deleted_files;
 mod event_fds;
 mod fds;
 mod force;
+mod inotify;
 mod interpose;
 mod restore;
 mod state;

@@ -144,3 +144,55 @@ per_width!(
     /// writer comes back without the restart blocking, both with their flags.
     fifos_come_back_with_their_bytes_and_flags, fifos_come_back_with_their_bytes_and_flags_32 => fifos()
 );
+
+fn inotify(bits: Bits) {
+    let t = Test::new(&bits.name("inotify"));
+    let prog = t.compile("inotify", Variant::Dynamic, bits, &[]);
+    let mut p = t.launch(&prog, &["150"]);
+    let wds = p.wait_for_line("`wds ...`", LINE_TIMEOUT, |l| l.starts_with("wds "));
+    assert_eq!(wds, "wds 2 3", "the program's watches were not numbered as expected");
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let c = cycle(&t, p);
+
+    let json = inspect_json(&c.image);
+    let rec = json["fds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "inotify")
+        .unwrap_or_else(|| panic!("no inotify record: {json}"));
+    let watches = rec["state"]["watches"].as_array().unwrap();
+    let wds: Vec<u64> = watches.iter().map(|w| w["wd"].as_u64().unwrap()).collect();
+    assert_eq!(wds, [2, 3], "{rec}");
+    assert!(
+        watches[0]["path"].as_str().is_some_and(|p| p.ends_with("/watched")),
+        "wd 2's path was not found: {rec}"
+    );
+
+    let mut r = c.restarted;
+    std::fs::write(t.path("watched/probe-after"), b"").unwrap();
+    std::fs::write(t.path("other/victim"), b"").unwrap();
+    std::fs::remove_file(t.path("other/victim")).unwrap();
+    r.wait_for_line("an IN_CREATE event on wd 2", Duration::from_secs(10), |l| {
+        l == "event wd 2 mask 100 name probe-after"
+    });
+    r.wait_for_line("an IN_DELETE event on wd 3", Duration::from_secs(10), |l| {
+        l == "event wd 3 mask 200 name victim"
+    });
+    let n = r.last_count().unwrap();
+    r.wait_for_count(n + 3, LINE_TIMEOUT);
+    r.assert_no_bad();
+    assert!(
+        !r.lines().iter().any(|l| l.starts_with("event wd 1 ")),
+        "the placeholder watch showed through\n{}",
+        r.describe()
+    );
+    r.kill9();
+}
+
+per_width!(
+    /// An inotify watcher on two directories (wd 1 removed before): after a restart,
+    /// creating and deleting files there give events with the same wd numbers, and the
+    /// descriptor keeps O_NONBLOCK and FD_CLOEXEC.
+    inotify_watches_keep_their_numbers, inotify_watches_keep_their_numbers_32 => inotify()
+);

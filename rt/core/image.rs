@@ -541,6 +541,9 @@ pub const FD_DELETED: u32 = 11;
 /// A FIFO opened by path; `data` holds the bytes that waited in it when the process
 /// held both a read and a write end of it (on the first read end's record).
 pub const FD_FIFO: u32 = 12;
+/// An inotify instance; `data` holds an InotifyState and then its watches, each an
+/// InotifyWatch followed by its path.
+pub const FD_INOTIFY: u32 = 13;
 
 pub fn fd_kind_name(kind: u32) -> &'static str {
     match kind {
@@ -556,6 +559,7 @@ pub fn fd_kind_name(kind: u32) -> &'static str {
         FD_SOCKET => "socket",
         FD_DELETED => "deleted",
         FD_FIFO => "fifo",
+        FD_INOTIFY => "inotify",
         _ => "?",
     }
 }
@@ -659,6 +663,88 @@ impl DeletedFile {
             && d.flags & !DELETED_SAME_OPEN_FILE == 0
             && (d.same_as != NOT_SHARED || d.flags == 0);
         ok.then_some((d, contents))
+    }
+}
+
+/// The head of an inotify descriptor's `data`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InotifyState {
+    /// The fd of an earlier FD_INOTIFY record for the same open file (a dup), or
+    /// NOT_SHARED; such a record has no watches of its own.
+    pub same_as: u32,
+    /// How many watches follow.
+    pub count: u32,
+}
+const_assert_eq!(size_of::<InotifyState>(), 8);
+
+/// One watch of an inotify descriptor, as /proc/PID/fdinfo shows it, followed in the
+/// payload by `path_len` bytes: the watched file's path, resolved at checkpoint time
+/// (0: it could not be, and the watch cannot come back).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InotifyWatch {
+    /// The watch descriptor; watches are in increasing order.
+    pub wd: u32,
+    pub mask: u32,
+    pub ignored_mask: u32,
+    pub path_len: u32,
+    pub inode: u64,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+}
+const_assert_eq!(size_of::<InotifyWatch>(), 32);
+
+/// The watches of an inotify payload, in order, each with its path.
+#[derive(Clone)]
+pub struct InotifyWatches<'a> {
+    rest: &'a [u8],
+    left: u32,
+}
+
+impl<'a> Iterator for InotifyWatches<'a> {
+    type Item = (InotifyWatch, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let head = size_of::<InotifyWatch>();
+        if self.left == 0 || self.rest.len() < head {
+            return None;
+        }
+        let w: InotifyWatch = record_from(&self.rest[..head])?;
+        let end = head
+            .checked_add(w.path_len as usize)
+            .filter(|&e| e <= self.rest.len())?;
+        let path = &self.rest[head..end];
+        self.rest = &self.rest[end..];
+        self.left -= 1;
+        Some((w, path))
+    }
+}
+
+impl InotifyState {
+    /// An inotify record's head and its watches, if `rec` is one and its payload is well
+    /// formed: exactly `count` watches, in increasing wd order from 1, nothing after.
+    pub fn of<'a>(rec: &FdRecord, data: &'a [u8]) -> Option<(InotifyState, InotifyWatches<'a>)> {
+        let head = size_of::<InotifyState>();
+        if rec.kind != FD_INOTIFY || data.len() < head {
+            return None;
+        }
+        let state: InotifyState = record_from(&data[..head])?;
+        let watches = InotifyWatches {
+            rest: &data[head..],
+            left: state.count,
+        };
+        let mut check = watches.clone();
+        let mut last = 0u32;
+        for _ in 0..state.count {
+            let (w, _) = check.next()?;
+            if w.wd <= last {
+                return None;
+            }
+            last = w.wd;
+        }
+        let shared_and_watching = state.same_as != NOT_SHARED && state.count != 0;
+        (check.rest.is_empty() && !shared_and_watching).then_some((state, watches))
     }
 }
 
@@ -882,6 +968,7 @@ fn event_payload_ok(rec: &FdRecord, data: &[u8]) -> bool {
         FD_EPOLL => EpollState::of(rec, data).is_some_and(|(s, _)| s.reserved == 0),
         FD_SOCKET => SocketInfo::of(rec, data).is_some_and(|s| s.reserved == 0),
         FD_DELETED => DeletedFile::of(rec, data).is_some(),
+        FD_INOTIFY => InotifyState::of(rec, data).is_some(),
         _ => true,
     }
 }
@@ -1245,7 +1332,7 @@ impl<'a> Meta<'a> {
             }
             if !event_payload_ok(&m.fd(i), m.string(m.fd(i).data)) {
                 return Err(FormatError::BadLayout(
-                    "image descriptor state (event descriptor, socket or deleted file) is malformed",
+                    "image descriptor state (event descriptor, socket, deleted file or inotify) is malformed",
                 ));
             }
         }
