@@ -1423,6 +1423,96 @@ pub const fn align_up(value: u64, align: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(kind: u32) -> FdRecord {
+        FdRecord {
+            kind,
+            ..FdRecord::default()
+        }
+    }
+
+    #[test]
+    fn deleted_file_payloads() {
+        let rec = record(FD_DELETED);
+        let head = DeletedFile {
+            same_as: NOT_SHARED,
+            flags: 0,
+            size: 3,
+        };
+        let mut data = as_bytes(&head).to_vec();
+        data.extend_from_slice(b"abc");
+        assert_eq!(DeletedFile::of(&rec, &data).map(|(_, c)| c), Some(&b"abc"[..]));
+        assert!(
+            DeletedFile::of(&rec, &data[..data.len() - 1]).is_none(),
+            "contents short of size"
+        );
+        assert!(DeletedFile::of(&record(FD_FILE), &data).is_none(), "another kind");
+        let shared = DeletedFile {
+            same_as: 4,
+            flags: DELETED_SAME_OPEN_FILE,
+            size: 3,
+        };
+        assert!(
+            DeletedFile::of(&rec, as_bytes(&shared)).is_some(),
+            "a dup carries no contents"
+        );
+        let mut bad = shared;
+        bad.flags = 2;
+        assert!(DeletedFile::of(&rec, as_bytes(&bad)).is_none(), "unknown flag");
+        let mut dup_without_original = head;
+        dup_without_original.flags = DELETED_SAME_OPEN_FILE;
+        assert!(DeletedFile::of(&rec, as_bytes(&dup_without_original)).is_none());
+    }
+
+    #[test]
+    fn inotify_payloads() {
+        let rec = record(FD_INOTIFY);
+        let watch = |wd: u32, path: &[u8]| {
+            let w = InotifyWatch {
+                wd,
+                path_len: path.len() as u32,
+                ..InotifyWatch::default()
+            };
+            let mut v = as_bytes(&w).to_vec();
+            v.extend_from_slice(path);
+            v
+        };
+        let payload = |count: u32, watches: &[Vec<u8>]| {
+            let mut v = as_bytes(&InotifyState {
+                same_as: NOT_SHARED,
+                count,
+            })
+            .to_vec();
+            for w in watches {
+                v.extend_from_slice(w);
+            }
+            v
+        };
+        let good = payload(2, &[watch(2, b"/a"), watch(5, b"")]);
+        let (_, watches) = InotifyState::of(&rec, &good).unwrap();
+        let got: Vec<(u32, &[u8])> = watches.map(|(w, p)| (w.wd, p)).collect();
+        assert_eq!(got, [(2, &b"/a"[..]), (5, &b""[..])]);
+        assert!(
+            InotifyState::of(&rec, &payload(3, &[watch(2, b"/a"), watch(5, b"")])).is_none(),
+            "count too high"
+        );
+        assert!(
+            InotifyState::of(&rec, &payload(1, &[watch(2, b"/a"), watch(5, b"")])).is_none(),
+            "bytes left over"
+        );
+        assert!(
+            InotifyState::of(&rec, &payload(2, &[watch(5, b"/a"), watch(2, b"")])).is_none(),
+            "out of order"
+        );
+        assert!(
+            InotifyState::of(&rec, &payload(1, &[watch(0, b"/a")])).is_none(),
+            "wd 0"
+        );
+        assert!(
+            InotifyState::of(&rec, &good[..good.len() - 1]).is_none(),
+            "a path cut short"
+        );
+    }
     use crate::sample_image::{sample_image, SAMPLE_PID};
     use std::vec::Vec;
 
