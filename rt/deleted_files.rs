@@ -15,11 +15,30 @@ use crate::state::FailMessage;
 
 const DELETED_SUFFIX: &[u8] = b" (deleted)";
 
-/// Whether a descriptor whose /proc/self/fd link is `target` and whose file type is
-/// `mode` is a deleted regular file (memfds included: they come back as plain
+/// Filesystems whose "regular files" are something else (an unlinked message queue
+/// shows up as `/name (deleted)`): mqueue, hugetlbfs, proc, sysfs, cgroup2, debugfs,
+/// tracefs, securityfs, bpf, configfs.
+const NOT_FILES: [u32; 10] = [
+    0x1980_0202,
+    0x9584_58f6,
+    0x9fa0,
+    0x6265_6572,
+    0x6367_7270,
+    0x6462_6720,
+    0x7472_6163,
+    0x7363_6673,
+    0xcafe_4a11,
+    0x6265_6570,
+];
+
+/// Whether descriptor `fd`, whose /proc/self/fd link is `target` and whose file type
+/// is `mode`, is a deleted regular file (memfds included: they come back as plain
 /// unlinked files).
-pub fn is_deleted(target: &[u8], mode: u32) -> bool {
-    mode & 0o170000 == 0o100000 && target.starts_with(b"/") && target.ends_with(DELETED_SUFFIX)
+pub fn is_deleted(fd: u32, target: &[u8], mode: u32) -> bool {
+    mode & 0o170000 == 0o100000
+        && target.starts_with(b"/")
+        && target.ends_with(DELETED_SUFFIX)
+        && sys::filesystem_type(fd as i32).is_ok_and(|t| !NOT_FILES.contains(&t))
 }
 
 /// Before anything is written: a deleted file larger than `MTCP_DELETED_LIMIT` fails
@@ -41,7 +60,7 @@ pub fn refuse_oversized() -> Result<(), FailMessage> {
         let Ok(st) = CPath::new(link.as_bytes()).and_then(|p| sys::statx(sys::AT_FDCWD, &p, 0)) else {
             return;
         };
-        if is_deleted(target, st.mode as u32) && st.size > limit {
+        if is_deleted(fd, target, st.mode as u32) && st.size > limit {
             let mut m = FailMessage::new();
             let _ = write!(
                 m,

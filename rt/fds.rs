@@ -121,7 +121,7 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
                 data_ranges[kept] = (start, paths.len());
             }
         }
-        if rec.kind == FD_FILE && crate::deleted_files::is_deleted(target, rec.mode) {
+        if rec.kind == FD_FILE && crate::deleted_files::is_deleted(fd, target, rec.mode) {
             let start = paths.len();
             rec.kind = FD_DELETED;
             crate::deleted_files::capture(&rec, &records[..kept], &mut paths)?;
