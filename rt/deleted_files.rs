@@ -41,12 +41,26 @@ pub fn is_deleted(fd: u32, target: &[u8], mode: u32) -> bool {
         && sys::filesystem_type(fd as i32).is_ok_and(|t| !NOT_FILES.contains(&t))
 }
 
+/// The most bytes of deleted files one image carries: mtcp_restart reads the whole
+/// metadata, where they are, into its scratch memory (128 MiB on x86_64, 32 MiB on
+/// i386: linker/restart-*.ld), which must hold the rest of the metadata too.
+#[cfg(target_pointer_width = "64")]
+const MAX_TOTAL: u64 = 96 << 20;
+#[cfg(target_pointer_width = "32")]
+const MAX_TOTAL: u64 = 24 << 20;
+
 /// Before anything is written: a deleted file larger than `MTCP_DELETED_LIMIT` fails
-/// the checkpoint, naming the file and the limit (its bytes would otherwise be lost).
+/// the checkpoint, naming the file and the limit (its bytes would otherwise be lost),
+/// and so do deleted files that together are more than a restart can take back.
 pub fn refuse_oversized() -> Result<(), FailMessage> {
     // SAFETY: the configuration is written only before the first checkpoint.
     let limit = unsafe { (*CONFIG.get()).deleted_limit };
     let mut refused = None;
+    // Each file counts once, however many descriptors it has (beyond this many files,
+    // every descriptor counts: the sum only errs upwards).
+    let mut seen = [(0u64, 0u32, 0u32); 256];
+    let mut seen_count = 0;
+    let mut total = 0u64;
     let listed = crate::tasks::for_each_entry(b"/proc/self/fd", |fd| {
         if refused.is_some() {
             return;
@@ -71,6 +85,29 @@ pub fn refuse_oversized() -> Result<(), FailMessage> {
                 limit
             );
             refused = Some(m);
+            return;
+        }
+        if is_deleted(fd, target, st.mode as u32) {
+            let key = (st.ino, st.dev_major, st.dev_minor);
+            if seen[..seen_count].contains(&key) {
+                return;
+            }
+            if seen_count < seen.len() {
+                seen[seen_count] = key;
+                seen_count += 1;
+            }
+            total += st.size;
+            if total > MAX_TOTAL {
+                let mut m = FailMessage::new();
+                let _ = write!(
+                    m,
+                    "the deleted files this process holds open (the last one fd {}, {}) are more than the {} bytes an image can carry: close some",
+                    fd,
+                    Lossy(target),
+                    MAX_TOTAL
+                );
+                refused = Some(m);
+            }
         }
     });
     match (refused, listed) {
