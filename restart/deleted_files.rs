@@ -6,7 +6,9 @@ use core::fmt::Write;
 
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
-use mtcp_core::image::{DeletedFile, FdRecord, Meta, DELETED_SAME_OPEN_FILE, FD_DELETED, NOT_SHARED};
+use mtcp_core::image::{
+    DeletedFile, FdRecord, Meta, DELETED_SAME_OPEN_FILE, FD_DELETED, KIND_ANON_SHARED, NOT_SHARED, REGION_DELETED,
+};
 use mtcp_core::sys::{self, CPath, Fd};
 use mtcp_core::Errno;
 
@@ -33,6 +35,7 @@ pub fn restore_deleted(meta: &Meta, index: usize, rec: &FdRecord, verbose: bool)
         return;
     };
     let made = if head.same_as == NOT_SHARED {
+        say_if_mapped_shared(meta, rec, path);
         recreate(path, rec, contents)
     } else if !(0..index).any(|j| meta.fd(j).fd == head.same_as && meta.fd(j).kind == FD_DELETED) {
         Err(Errno::EBADF)
@@ -76,6 +79,24 @@ pub fn restore_deleted(meta: &Meta, index: usize, rec: &FdRecord, verbose: bool)
             Lossy(path),
             ErrnoName(e)
         ),
+    }
+}
+
+/// A shared mapping of the same deleted file came back as shared memory of its own
+/// (with the bytes it had): the file and the mapping no longer see each other's writes.
+fn say_if_mapped_shared(meta: &Meta, rec: &FdRecord, path: &[u8]) {
+    let mapped = (0..meta.region_count).map(|i| meta.region(i)).any(|r| {
+        r.kind == KIND_ANON_SHARED
+            && r.flags & REGION_DELETED != 0
+            && r.inode == rec.inode
+            && (r.dev_major, r.dev_minor) == (rec.dev_major, rec.dev_minor)
+    });
+    if mapped {
+        eprint_line!(
+            "mtcp_restart: warning: fd {} ({}) was also mapped shared; the mapping comes back as memory of its own, and writes through one are no longer seen through the other",
+            rec.fd,
+            Lossy(path)
+        );
     }
 }
 
