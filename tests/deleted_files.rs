@@ -196,3 +196,57 @@ per_width!(
     /// descriptor keeps O_NONBLOCK and FD_CLOEXEC.
     inotify_watches_keep_their_numbers, inotify_watches_keep_their_numbers_32 => inotify()
 );
+
+fn over_the_image_total(bits: Bits) {
+    let t = Test::new(&bits.name("deltotal"));
+    let prog = t.compile("bigdeleted", Variant::Dynamic, bits, &[]);
+    // More than a restart's scratch memory takes (96 MiB, 24 MiB for i386), each file
+    // within MTCP_DELETED_LIMIT.
+    let mib = if bits == Bits::B64 { "100" } else { "30" };
+    let mut p = t.launch_with(&["--deleted-limit", "200M"], &prog, &[mib]);
+    p.wait_for_count(2, LINE_TIMEOUT);
+    let out = mtcp(
+        &["checkpoint", "--timeout", "20", &p.pid().to_string()],
+        CHECKPOINT_TIMEOUT,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("an image can carry") && err.contains("(deleted)"),
+        "deleted files beyond what a restart can take back did not fail the checkpoint clearly:\n{}",
+        describe_output(&out)
+    );
+    assert!(images_in(&t.dir).is_empty(), "an image was left behind");
+    let n = p.last_count().unwrap();
+    p.wait_for_count(n + 2, LINE_TIMEOUT);
+    p.assert_no_bad();
+    p.kill9();
+}
+
+per_width!(
+    /// Deleted files that together exceed what mtcp_restart can read back fail the
+    /// checkpoint with a message, rather than write an image no restart can take.
+    deleted_files_beyond_an_image_fail_the_checkpoint,
+    deleted_files_beyond_an_image_fail_the_checkpoint_32 => over_the_image_total()
+);
+
+/// A deleted file also mapped shared: the restart says the mapping and the file no
+/// longer share writes, and the file's contents are intact.
+#[test]
+fn deleted_file_mapped_shared_is_named() {
+    let t = Test::new("delshared");
+    let prog = t.compile_c("bigdeleted", Variant::Dynamic, &[]);
+    let mut p = t.launch(&prog, &["2", "shared"]);
+    p.wait_for_count(2, LINE_TIMEOUT);
+    let image = checkpoint(p.pid());
+    p.kill9();
+    let mut r = t.restart(&image);
+    let n = r.wait_first_count(LINE_TIMEOUT);
+    r.wait_for_count(n + 3, LINE_TIMEOUT);
+    r.assert_no_bad();
+    assert!(
+        r.stderr_lines().iter().any(|l| l.contains("was also mapped shared")),
+        "the restart did not name the shared mapping\n{}",
+        r.describe()
+    );
+    r.kill9();
+}
