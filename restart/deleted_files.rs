@@ -1,5 +1,4 @@
-//! Step 4, files: deleted files made again as unlinked files with their saved contents,
-//! and FIFOs reopened by path without blocking, each at its number, offset and flags.
+//! Step 4, files: deleted files made again unlinked with their contents; FIFOs reopened by path.
 #![deny(unsafe_code)]
 
 use core::fmt::Write;

@@ -13,8 +13,9 @@ use mtcp_core::image::{
 use mtcp_core::sys;
 
 /// Opens the program's files again at their numbers and offsets. Standard input, output
-/// and error stay those of whoever started the restart. What cannot come back (pipes,
-/// sockets, deleted files) is reported and stays closed.
+/// and error stay those of whoever started the restart. Deleted files, FIFOs and inotify
+/// descriptors are made again by `deleted_files` and `inotify`. What cannot come back
+/// (pipes to other processes, most sockets) is reported and stays closed.
 ///
 /// Call after every descriptor of mtcp_restart's own is closed: it takes descriptor
 /// numbers over.

@@ -1,5 +1,4 @@
-//! Step 4, files: inotify descriptors made again with their watches, each under its old
-//! watch descriptor number.
+//! Step 4, files: inotify descriptors made again, each watch under its old number.
 
 use core::fmt::Write;
 

@@ -1,6 +1,4 @@
-//! Deleted files the process still holds open, and FIFOs opened by path: what the
-//! image keeps of them at checkpoint time (a deleted file's contents, up to
-//! `MTCP_DELETED_LIMIT`; the bytes in a FIFO whose both ends the process holds).
+//! Deleted files still open (their contents, within the limits) and FIFOs opened by path, at checkpoint time.
 
 use core::fmt::Write;
 use syscalls::Errno;

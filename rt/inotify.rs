@@ -1,5 +1,4 @@
-//! inotify descriptors at checkpoint time: each watch's wd, mask and inode from
-//! /proc/self/fdinfo, and the watched file's path, found from its file handle.
+//! inotify descriptors at checkpoint time: each watch from fdinfo, with its file's path.
 
 use core::fmt::Write;
 use syscalls::Errno;

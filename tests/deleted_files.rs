@@ -1,7 +1,8 @@
 //! Deleted files still open (tmpfile(), O_TMPFILE, an unlinked log) come back with their
 //! contents, offsets and sharing, still unlinked; one above MTCP_DELETED_LIMIT fails
 //! the checkpoint and leaves the previous image alone. FIFOs opened by path come back
-//! without blocking, with their flags and the bytes waiting in them.
+//! without blocking, with their flags and the bytes waiting in them; inotify watches
+//! come back under their old numbers.
 
 pub mod common;
 
