@@ -92,7 +92,12 @@ pub fn check(path: &Path) -> Result<ProcessRecord> {
     let checks = verify(&file, &header, &meta).or_else(|e| fail(format!("cannot read {}: {}", shown, io_msg(&e))))?;
     let bad = checks.iter().filter(|c| !c.ok()).count();
     if bad > 0 {
-        return fail(format!("{}: {} of {} regions have bad data checksums", shown, bad, checks.len()));
+        return fail(format!(
+            "{}: {} of {} regions have bad data checksums",
+            shown,
+            bad,
+            checks.len()
+        ));
     }
     Ok(meta.process())
 }
@@ -642,6 +647,68 @@ fn terminal_json(meta: &image::Meta, f: &image::FdRecord) -> String {
     }
 }
 
+/// What a deleted file's or a FIFO's record saved; None for other kinds.
+fn file_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
+    if f.kind == image::FD_FIFO {
+        return Some(EventState {
+            text: format!("{} bytes buffered", data.len()),
+            json: format!("{{\"buffered\":{}}}", data.len()),
+        });
+    }
+    if let Some((state, watches)) = image::InotifyState::of(f, data) {
+        if state.same_as != image::NOT_SHARED {
+            return Some(EventState {
+                text: format!("same file as fd {}", state.same_as),
+                json: format!("{{\"same_as\":{}}}", state.same_as),
+            });
+        }
+        let watches: Vec<(image::InotifyWatch, String)> = watches.map(|(w, p)| (w, lossy(p))).collect();
+        let text: Vec<String> = watches
+            .iter()
+            .map(|(w, p)| {
+                format!(
+                    "wd {} mask {:#x} {}",
+                    w.wd,
+                    w.mask,
+                    if p.is_empty() { "(path not found)" } else { p }
+                )
+            })
+            .collect();
+        let json: Vec<String> = watches
+            .iter()
+            .map(|(w, p)| {
+                format!(
+                    "{{\"wd\":{},\"mask\":{},\"inode\":{},\"path\":{}}}",
+                    w.wd,
+                    w.mask,
+                    w.inode,
+                    if p.is_empty() { "null".to_string() } else { json_str(p) }
+                )
+            })
+            .collect();
+        return Some(EventState {
+            text: format!("watches {}: {}", watches.len(), text.join("; ")),
+            json: format!("{{\"watches\":[{}]}}", json.join(",")),
+        });
+    }
+    let (d, _) = image::DeletedFile::of(f, data)?;
+    if d.same_as != image::NOT_SHARED {
+        let dup = d.flags & image::DELETED_SAME_OPEN_FILE != 0;
+        return Some(EventState {
+            text: format!(
+                "{} fd {}",
+                if dup { "same open file as" } else { "same file as" },
+                d.same_as
+            ),
+            json: format!("{{\"same_as\":{},\"same_open_file\":{dup}}}", d.same_as),
+        });
+    }
+    Some(EventState {
+        text: format!("{} bytes saved", d.size),
+        json: format!("{{\"saved_bytes\":{}}}", d.size),
+    })
+}
+
 /// An event descriptor's state, as text and as a JSON object.
 struct EventState {
     text: String,
@@ -650,6 +717,9 @@ struct EventState {
 
 /// The state an eventfd, timerfd, signalfd or epoll record holds; None for other kinds.
 fn event_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
+    if let Some(state) = file_state(f, data) {
+        return Some(state);
+    }
     let same_as = image::event_fd_same_as(f, data)?;
     if same_as != image::NOT_SHARED {
         return Some(EventState {

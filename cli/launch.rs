@@ -16,7 +16,7 @@ use crate::{fail, io_msg, usage, Result};
 
 pub const COMMAND: Subcommand = Subcommand {
     name: "launch",
-    synopsis: "[--dir D] [--interval S] [--signal SIG] [--] PROG ARGS...",
+    synopsis: "[--dir D] [--interval S] [--signal SIG] [--deleted-limit N] [--] PROG ARGS...",
     summary: "run PROG with the mtcp runtime",
     about: "Runs PROG with the mtcp runtime, in place of this process (same pid).",
     options: &[
@@ -36,6 +36,12 @@ pub const COMMAND: Subcommand = Subcommand {
             help: "checkpoint signal (MTCP_SIGNAL): a number 1-64 or a name such as
 USR2, SIGUSR2 or RTMIN+3 (default USR2; KILL, STOP, 32 and 33 are refused)",
         },
+        Opt {
+            name: "--deleted-limit",
+            value: Value::Text("N"),
+            help: "save at most N bytes of each deleted file the program holds open
+(MTCP_DELETED_LIMIT; K, M, G allowed; default 64M); a larger one fails the checkpoint",
+        },
     ],
     notes: "\
 A dynamically linked PROG that does not define mtcp_checkpoint gets the runtime
@@ -51,7 +57,11 @@ const MAX_SCRIPT_DEPTH: u32 = 4;
 fn main(args: Args) -> Result<u8> {
     let (mut cmd, _) = command("launch", &args)?;
     let err = cmd.exec();
-    fail(format!("cannot execute {}: {}", args.operands[0].to_string_lossy(), io_msg(&err)))
+    fail(format!(
+        "cannot execute {}: {}",
+        args.operands[0].to_string_lossy(),
+        io_msg(&err)
+    ))
 }
 
 /// The command that runs the program of `args` (`--dir`, `--interval`, `--signal`, then
@@ -61,6 +71,7 @@ pub fn command(name: &str, args: &Args) -> Result<(Command, PathBuf)> {
     let dir = args.value("--dir");
     let interval = args.text("--interval");
     let signal = args.text("--signal");
+    let deleted_limit = args.text("--deleted-limit");
     let command = &args.operands;
 
     let mut env: Vec<(&str, OsString)> = Vec::new();
@@ -84,6 +95,15 @@ pub fn command(name: &str, args: &Args) -> Result<(Command, PathBuf)> {
                 ))
             }
         }
+    }
+    if let Some(n) = &deleted_limit {
+        if mtcp_core::config::parse_deleted_limit(n.as_bytes()).is_none() {
+            return usage(format!(
+                "{}: invalid --deleted-limit '{}': expected a number of bytes such as 1048576 or 64M",
+                name, n
+            ));
+        }
+        env.push(("MTCP_DELETED_LIMIT", n.into()));
     }
     if let Some(d) = &dir {
         env.push(("MTCP_DIR", checked_dir(name, d)?.into_os_string()));

@@ -6,12 +6,16 @@
 
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{ErrnoName, Lossy};
-use mtcp_core::image::{FdRecord, FileIdentity, Meta, SocketInfo, AF_NETLINK, FD_CHAR, FD_DIR, FD_FILE, FD_PIPE, FD_SOCKET};
+use mtcp_core::image::{
+    FdRecord, FileIdentity, Meta, SocketInfo, AF_NETLINK, FD_CHAR, FD_DELETED, FD_DIR, FD_FIFO, FD_FILE, FD_INOTIFY,
+    FD_PIPE, FD_SOCKET,
+};
 use mtcp_core::sys;
 
 /// Opens the program's files again at their numbers and offsets. Standard input, output
-/// and error stay those of whoever started the restart. What cannot come back (pipes,
-/// sockets, deleted files) is reported and stays closed.
+/// and error stay those of whoever started the restart. Deleted files, FIFOs and inotify
+/// descriptors are made again by `deleted_files` and `inotify`. What cannot come back
+/// (pipes to other processes, most sockets) is reported and stays closed.
 ///
 /// Call after every descriptor of mtcp_restart's own is closed: it takes descriptor
 /// numbers over.
@@ -36,6 +40,18 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
         }
         if crate::event_fds::is_event_kind(rec.kind) {
             crate::event_fds::restore(meta, i, &rec, verbose);
+            continue;
+        }
+        if rec.kind == FD_DELETED {
+            crate::deleted_files::restore_deleted(meta, i, &rec, verbose);
+            continue;
+        }
+        if rec.kind == FD_INOTIFY {
+            crate::inotify::restore(meta, i, &rec, verbose);
+            continue;
+        }
+        if rec.kind == FD_FIFO {
+            crate::deleted_files::restore_fifo(meta, &rec, verbose);
             continue;
         }
         if rec.kind == FD_SOCKET && restore_netlink(meta, &rec) {

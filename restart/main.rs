@@ -32,8 +32,10 @@ macro_rules! die {
 }
 
 mod check;
+mod deleted_files;
 mod event_fds;
 mod files;
+mod inotify;
 mod map;
 mod same_pid;
 mod survey;

@@ -1,9 +1,12 @@
-//! The runtime's configuration: MTCP_DIR, MTCP_INTERVAL, MTCP_SIGNAL and MTCP_PTRACE, read once at
+//! The runtime's configuration: MTCP_DIR, MTCP_INTERVAL, MTCP_SIGNAL, MTCP_PTRACE and MTCP_DELETED_LIMIT, read once at
 //! start (the parsing itself is `mtcp_core::config`).
 
 use core::fmt::Write;
 
-use mtcp_core::config::{absolute_dir, env_lookup, parse_interval, parse_signal, parse_switch, DEFAULT_SIGNAL};
+use mtcp_core::config::{
+    absolute_dir, env_lookup, parse_deleted_limit, parse_interval, parse_signal, parse_switch, DEFAULT_DELETED_LIMIT,
+    DEFAULT_SIGNAL,
+};
 use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
 use mtcp_core::global::Global;
 use mtcp_core::sys::{self, Fd};
@@ -17,6 +20,8 @@ pub struct Config {
     /// Whether threads asleep in system calls, or blocking the signal, are reached by a
     /// ptrace helper (force.rs) rather than signalled.
     pub quiet_delivery: bool,
+    /// The most bytes of one deleted, still open file a checkpoint saves.
+    pub deleted_limit: u64,
     /// XDG_RUNTIME_DIR, where the status directory may go (see protocol::StatusDir).
     runtime_dir: [u8; 256],
     runtime_dir_len: usize,
@@ -28,6 +33,7 @@ pub static CONFIG: Global<Config> = Global::new(Config {
     interval_sec: 0,
     signal: DEFAULT_SIGNAL,
     quiet_delivery: true,
+    deleted_limit: DEFAULT_DELETED_LIMIT,
     runtime_dir: [0; 256],
     runtime_dir_len: 0,
 });
@@ -89,6 +95,21 @@ pub fn load(environ: &[u8]) -> Result<(), ConfigError> {
             Some(n) => cfg.interval_sec = n,
             None => {
                 let _ = write!(err, "MTCP_INTERVAL={} is not a whole number of seconds", Lossy(v));
+                return Err(err);
+            }
+        }
+    }
+
+    cfg.deleted_limit = DEFAULT_DELETED_LIMIT;
+    if let Some(v) = env_lookup(environ, b"MTCP_DELETED_LIMIT") {
+        match parse_deleted_limit(v) {
+            Some(n) => cfg.deleted_limit = n,
+            None => {
+                let _ = write!(
+                    err,
+                    "MTCP_DELETED_LIMIT={} is not a number of bytes (such as 1048576 or 64M)",
+                    Lossy(v)
+                );
                 return Err(err);
             }
         }

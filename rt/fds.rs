@@ -1,6 +1,7 @@
 //! The process's open file descriptors as the image records them: kind, flags, offset,
 //! identity, the bytes waiting in pipes whose both ends the process holds (terminals
-//! and standard input: `tty`), and the state of event descriptors (`event_fds`).
+//! and standard input: `tty`), the state of event descriptors (`event_fds`), deleted
+//! files and FIFOs (`deleted_files`) and inotify watches (`inotify`).
 
 use core::fmt::Write;
 use syscalls::Errno;
@@ -68,6 +69,7 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
                 0o040000 if target.starts_with(b"/") => FD_DIR,
                 0o020000 if target.starts_with(b"/") => FD_CHAR,
                 0o010000 if target.starts_with(b"pipe:") => FD_PIPE,
+                0o010000 if target.starts_with(b"/") && fd > 2 => FD_FIFO,
                 _ => FD_OTHER,
             };
         }
@@ -97,6 +99,13 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
                 data_ranges[kept] = (start, paths.len());
             }
         }
+        if crate::inotify::is_inotify(target) {
+            let start = paths.len();
+            if crate::inotify::capture(fd, &records[..kept], &mut paths)? {
+                rec.kind = FD_INOTIFY;
+                data_ranges[kept] = (start, paths.len());
+            }
+        }
         if rec.kind == FD_OTHER && target.starts_with(b"socket:") {
             if let Ok((domain, kind, protocol)) = sys::socket_kind(fd as i32) {
                 let info = SocketInfo {
@@ -112,6 +121,12 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
                 rec.kind = FD_SOCKET;
                 data_ranges[kept] = (start, paths.len());
             }
+        }
+        if rec.kind == FD_FILE && crate::deleted_files::is_deleted(fd, target, rec.mode) {
+            let start = paths.len();
+            rec.kind = FD_DELETED;
+            crate::deleted_files::capture(&rec, &records[..kept], &mut paths)?;
+            data_ranges[kept] = (start, paths.len());
         }
         if let Some(id) = identity.filter(|_| rec.kind == FD_FILE) {
             let start = paths.len();
@@ -156,6 +171,13 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
         }
         sys::write_all(writer, &paths.as_slice()[start..])?;
         data_ranges[i] = (start, paths.len());
+    }
+    for i in 0..kept {
+        let r = records[i];
+        let start = paths.len();
+        if r.kind == FD_FIFO && crate::deleted_files::capture_fifo(&r, &records[..i], &records[..kept], &mut paths)? {
+            data_ranges[i] = (start, paths.len());
+        }
     }
     crate::tty::capture_stdin_pipe(&mut records[..kept], &mut data_ranges[..kept], &mut paths)?;
     let paths = paths.finish();

@@ -8,9 +8,11 @@
 mod capture;
 mod checkpoint;
 mod config;
+mod deleted_files;
 mod event_fds;
 mod fds;
 mod force;
+mod inotify;
 mod interpose;
 mod restore;
 mod state;

@@ -144,6 +144,7 @@ fn gather_facts(rt: &mut Runtime, arena: &mut Arena) -> Result<Facts, FailMessag
     let exe_buf = arena.alloc::<u8>(4096).map_err(nomem)?;
     let exe: &'static [u8] = sys::readlink(b"/proc/self/exe", exe_buf).unwrap_or(b"");
 
+    crate::deleted_files::refuse_oversized()?;
     // Before the writer opens any file of its own.
     let fds = crate::fds::capture(arena).map_err(|e| fail("cannot list open files in", b"/proc/self/fd", e))?;
     // SAFETY: the writer runs in the coordinator while every other thread is parked.

@@ -129,6 +129,21 @@ impl Arena {
     }
 }
 
+impl ArenaVec<'_, u8> {
+    /// `n` more bytes at the end, for the caller to fill (their old contents are
+    /// arbitrary); ENOMEM when the arena is full.
+    pub fn grow(&mut self, n: usize) -> Result<&mut [u8], Errno> {
+        if self.cap - self.len < n {
+            return Err(Errno::ENOMEM);
+        }
+        // SAFETY: [start + len, start + len + n) is inside the arena tail this vector
+        // owns, and any byte value is a valid u8.
+        let tail = unsafe { core::slice::from_raw_parts_mut((self.start + self.len) as *mut u8, n) };
+        self.len += n;
+        Ok(tail)
+    }
+}
+
 /// A vector in the arena's tail; nothing else may be allocated until `finish`.
 pub struct ArenaVec<'a, T> {
     arena: &'a mut Arena,

@@ -1,4 +1,4 @@
-//! Parsing the runtime's settings (`MTCP_SIGNAL`, `MTCP_INTERVAL`, `MTCP_DIR`) from the
+//! Parsing the runtime's settings (`MTCP_SIGNAL`, `MTCP_INTERVAL`, `MTCP_DIR`, `MTCP_DELETED_LIMIT`) from the
 //! environment block: pure functions, so they can be tested on their own.
 #![deny(unsafe_code)]
 
@@ -64,6 +64,22 @@ pub fn parse_switch(s: &[u8]) -> Option<bool> {
 /// `MTCP_INTERVAL`: whole seconds that fit in 32 bits (0 means never).
 pub fn parse_interval(s: &[u8]) -> Option<u32> {
     dec(s).filter(|&n| n <= u32::MAX as u64).map(|n| n as u32)
+}
+
+/// `MTCP_DELETED_LIMIT`'s default: the most bytes of one deleted, still open file that
+/// a checkpoint saves.
+pub const DEFAULT_DELETED_LIMIT: u64 = 64 << 20;
+
+/// `MTCP_DELETED_LIMIT`: bytes, as decimal digits with an optional `K`, `M` or `G`
+/// (powers of 1024).
+pub fn parse_deleted_limit(s: &[u8]) -> Option<u64> {
+    let (digits, shift) = match s.last() {
+        Some(b'K' | b'k') => (&s[..s.len() - 1], 10),
+        Some(b'M' | b'm') => (&s[..s.len() - 1], 20),
+        Some(b'G' | b'g') => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    dec(digits).and_then(|n| n.checked_mul(1u64 << shift))
 }
 
 /// Looks `key` up in a NUL-separated environment block (`/proc/self/environ`).
@@ -143,6 +159,18 @@ mod tests {
         assert_eq!(parse_interval(b"-1"), None);
         assert_eq!(parse_interval(b"1.5"), None);
         assert_eq!(parse_interval(b""), None);
+    }
+
+    #[test]
+    fn deleted_limits() {
+        assert_eq!(parse_deleted_limit(b"0"), Some(0));
+        assert_eq!(parse_deleted_limit(b"4096"), Some(4096));
+        assert_eq!(parse_deleted_limit(b"8K"), Some(8192));
+        assert_eq!(parse_deleted_limit(b"64M"), Some(64 << 20));
+        assert_eq!(parse_deleted_limit(b"2g"), Some(2 << 30));
+        for bad in [&b""[..], b"M", b"-1", b"1.5", b"1T", b"99999999999999999999"] {
+            assert_eq!(parse_deleted_limit(bad), None);
+        }
     }
 
     #[test]

@@ -534,6 +534,16 @@ pub const FD_EPOLL: u32 = 9;
 /// A socket; `data` holds its SocketInfo. Only a netlink socket comes back (new and
 /// unbound, so that a thread waiting on it keeps waiting); the others stay closed.
 pub const FD_SOCKET: u32 = 10;
+/// A regular file that was deleted while open (`tmpfile()`, `O_TMPFILE`, an unlinked
+/// log); `data` holds a DeletedFile and then, unless it shares an earlier record's
+/// file, the file's contents. It comes back as an unlinked file again.
+pub const FD_DELETED: u32 = 11;
+/// A FIFO opened by path; `data` holds the bytes that waited in it when the process
+/// held both a read and a write end of it (on the first read end's record).
+pub const FD_FIFO: u32 = 12;
+/// An inotify instance; `data` holds an InotifyState and then its watches, each an
+/// InotifyWatch followed by its path.
+pub const FD_INOTIFY: u32 = 13;
 
 pub fn fd_kind_name(kind: u32) -> &'static str {
     match kind {
@@ -547,6 +557,9 @@ pub fn fd_kind_name(kind: u32) -> &'static str {
         FD_SIGNALFD => "signalfd",
         FD_EPOLL => "epoll",
         FD_SOCKET => "socket",
+        FD_DELETED => "deleted",
+        FD_FIFO => "fifo",
+        FD_INOTIFY => "inotify",
         _ => "?",
     }
 }
@@ -614,6 +627,124 @@ impl FileIdentity {
     /// Whether the file changed (size or change time).
     pub fn changed(&self, other: &FileIdentity) -> bool {
         (self.size, self.ctime_sec, self.ctime_nsec) != (other.size, other.ctime_sec, other.ctime_nsec)
+    }
+}
+
+/// The head of a deleted file's `data`; the file's `size` bytes follow unless `same_as`
+/// names an earlier record of the same file.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeletedFile {
+    /// The fd of an earlier FD_DELETED record for the same file (same inode), or
+    /// NOT_SHARED.
+    pub same_as: u32,
+    /// DELETED_SAME_OPEN_FILE.
+    pub flags: u32,
+    pub size: u64,
+}
+const_assert_eq!(size_of::<DeletedFile>(), 16);
+
+/// DeletedFile.flags: the record is a dup of `same_as` (one open file, one offset),
+/// not just another open of the same file.
+pub const DELETED_SAME_OPEN_FILE: u32 = 1;
+
+impl DeletedFile {
+    /// A deleted file's head and the contents that follow it, if `rec` is one and its
+    /// payload is well formed.
+    pub fn of<'a>(rec: &FdRecord, data: &'a [u8]) -> Option<(DeletedFile, &'a [u8])> {
+        let head = size_of::<DeletedFile>();
+        if rec.kind != FD_DELETED || data.len() < head {
+            return None;
+        }
+        let d: DeletedFile = record_from(&data[..head])?;
+        let contents = &data[head..];
+        let expected = if d.same_as == NOT_SHARED { d.size } else { 0 };
+        let ok = contents.len() as u64 == expected
+            && d.flags & !DELETED_SAME_OPEN_FILE == 0
+            && (d.same_as != NOT_SHARED || d.flags == 0);
+        ok.then_some((d, contents))
+    }
+}
+
+/// The head of an inotify descriptor's `data`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InotifyState {
+    /// The fd of an earlier FD_INOTIFY record for the same open file (a dup), or
+    /// NOT_SHARED; such a record has no watches of its own.
+    pub same_as: u32,
+    /// How many watches follow.
+    pub count: u32,
+}
+const_assert_eq!(size_of::<InotifyState>(), 8);
+
+/// One watch of an inotify descriptor, as /proc/PID/fdinfo shows it, followed in the
+/// payload by `path_len` bytes: the watched file's path, resolved at checkpoint time
+/// (0: it could not be, and the watch cannot come back).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InotifyWatch {
+    /// The watch descriptor; watches are in increasing order.
+    pub wd: u32,
+    pub mask: u32,
+    pub ignored_mask: u32,
+    pub path_len: u32,
+    pub inode: u64,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+}
+const_assert_eq!(size_of::<InotifyWatch>(), 32);
+
+/// The watches of an inotify payload, in order, each with its path.
+#[derive(Clone)]
+pub struct InotifyWatches<'a> {
+    rest: &'a [u8],
+    left: u32,
+}
+
+impl<'a> Iterator for InotifyWatches<'a> {
+    type Item = (InotifyWatch, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let head = size_of::<InotifyWatch>();
+        if self.left == 0 || self.rest.len() < head {
+            return None;
+        }
+        let w: InotifyWatch = record_from(&self.rest[..head])?;
+        let end = head
+            .checked_add(w.path_len as usize)
+            .filter(|&e| e <= self.rest.len())?;
+        let path = &self.rest[head..end];
+        self.rest = &self.rest[end..];
+        self.left -= 1;
+        Some((w, path))
+    }
+}
+
+impl InotifyState {
+    /// An inotify record's head and its watches, if `rec` is one and its payload is well
+    /// formed: exactly `count` watches, in increasing wd order from 1, nothing after.
+    pub fn of<'a>(rec: &FdRecord, data: &'a [u8]) -> Option<(InotifyState, InotifyWatches<'a>)> {
+        let head = size_of::<InotifyState>();
+        if rec.kind != FD_INOTIFY || data.len() < head {
+            return None;
+        }
+        let state: InotifyState = record_from(&data[..head])?;
+        let watches = InotifyWatches {
+            rest: &data[head..],
+            left: state.count,
+        };
+        let mut check = watches.clone();
+        let mut last = 0u32;
+        for _ in 0..state.count {
+            let (w, _) = check.next()?;
+            if w.wd <= last {
+                return None;
+            }
+            last = w.wd;
+        }
+        let shared_and_watching = state.same_as != NOT_SHARED && state.count != 0;
+        (check.rest.is_empty() && !shared_and_watching).then_some((state, watches))
     }
 }
 
@@ -803,10 +934,7 @@ impl SignalFdState {
 
 impl EpollState {
     /// The state and the registrations of an epoll record.
-    pub fn of<'a>(
-        rec: &FdRecord,
-        data: &'a [u8],
-    ) -> Option<(EpollState, impl Iterator<Item = EpollEntry> + 'a)> {
+    pub fn of<'a>(rec: &FdRecord, data: &'a [u8]) -> Option<(EpollState, impl Iterator<Item = EpollEntry> + 'a)> {
         let head = size_of::<EpollState>();
         let each = size_of::<EpollEntry>();
         if rec.kind != FD_EPOLL || data.len() < head || !(data.len() - head).is_multiple_of(each) {
@@ -839,6 +967,8 @@ fn event_payload_ok(rec: &FdRecord, data: &[u8]) -> bool {
         FD_SIGNALFD => SignalFdState::of(rec, data).is_some_and(|s| s.reserved == 0),
         FD_EPOLL => EpollState::of(rec, data).is_some_and(|(s, _)| s.reserved == 0),
         FD_SOCKET => SocketInfo::of(rec, data).is_some_and(|s| s.reserved == 0),
+        FD_DELETED => DeletedFile::of(rec, data).is_some(),
+        FD_INOTIFY => InotifyState::of(rec, data).is_some(),
         _ => true,
     }
 }
@@ -1202,7 +1332,7 @@ impl<'a> Meta<'a> {
             }
             if !event_payload_ok(&m.fd(i), m.string(m.fd(i).data)) {
                 return Err(FormatError::BadLayout(
-                    "image event descriptor state (eventfd, timerfd, signalfd, epoll) is malformed",
+                    "image descriptor state (event descriptor, socket, deleted file or inotify) is malformed",
                 ));
             }
         }
@@ -1293,6 +1423,96 @@ pub const fn align_up(value: u64, align: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(kind: u32) -> FdRecord {
+        FdRecord {
+            kind,
+            ..FdRecord::default()
+        }
+    }
+
+    #[test]
+    fn deleted_file_payloads() {
+        let rec = record(FD_DELETED);
+        let head = DeletedFile {
+            same_as: NOT_SHARED,
+            flags: 0,
+            size: 3,
+        };
+        let mut data = as_bytes(&head).to_vec();
+        data.extend_from_slice(b"abc");
+        assert_eq!(DeletedFile::of(&rec, &data).map(|(_, c)| c), Some(&b"abc"[..]));
+        assert!(
+            DeletedFile::of(&rec, &data[..data.len() - 1]).is_none(),
+            "contents short of size"
+        );
+        assert!(DeletedFile::of(&record(FD_FILE), &data).is_none(), "another kind");
+        let shared = DeletedFile {
+            same_as: 4,
+            flags: DELETED_SAME_OPEN_FILE,
+            size: 3,
+        };
+        assert!(
+            DeletedFile::of(&rec, as_bytes(&shared)).is_some(),
+            "a dup carries no contents"
+        );
+        let mut bad = shared;
+        bad.flags = 2;
+        assert!(DeletedFile::of(&rec, as_bytes(&bad)).is_none(), "unknown flag");
+        let mut dup_without_original = head;
+        dup_without_original.flags = DELETED_SAME_OPEN_FILE;
+        assert!(DeletedFile::of(&rec, as_bytes(&dup_without_original)).is_none());
+    }
+
+    #[test]
+    fn inotify_payloads() {
+        let rec = record(FD_INOTIFY);
+        let watch = |wd: u32, path: &[u8]| {
+            let w = InotifyWatch {
+                wd,
+                path_len: path.len() as u32,
+                ..InotifyWatch::default()
+            };
+            let mut v = as_bytes(&w).to_vec();
+            v.extend_from_slice(path);
+            v
+        };
+        let payload = |count: u32, watches: &[Vec<u8>]| {
+            let mut v = as_bytes(&InotifyState {
+                same_as: NOT_SHARED,
+                count,
+            })
+            .to_vec();
+            for w in watches {
+                v.extend_from_slice(w);
+            }
+            v
+        };
+        let good = payload(2, &[watch(2, b"/a"), watch(5, b"")]);
+        let (_, watches) = InotifyState::of(&rec, &good).unwrap();
+        let got: Vec<(u32, &[u8])> = watches.map(|(w, p)| (w.wd, p)).collect();
+        assert_eq!(got, [(2, &b"/a"[..]), (5, &b""[..])]);
+        assert!(
+            InotifyState::of(&rec, &payload(3, &[watch(2, b"/a"), watch(5, b"")])).is_none(),
+            "count too high"
+        );
+        assert!(
+            InotifyState::of(&rec, &payload(1, &[watch(2, b"/a"), watch(5, b"")])).is_none(),
+            "bytes left over"
+        );
+        assert!(
+            InotifyState::of(&rec, &payload(2, &[watch(5, b"/a"), watch(2, b"")])).is_none(),
+            "out of order"
+        );
+        assert!(
+            InotifyState::of(&rec, &payload(1, &[watch(0, b"/a")])).is_none(),
+            "wd 0"
+        );
+        assert!(
+            InotifyState::of(&rec, &good[..good.len() - 1]).is_none(),
+            "a path cut short"
+        );
+    }
     use crate::sample_image::{sample_image, SAMPLE_PID};
     use std::vec::Vec;
 

@@ -390,3 +390,22 @@ pub fn socket(domain: u32, kind: u32, protocol: u32) -> Result<Fd, Errno> {
     let fd = unsafe { syscalls::syscall3(Sysno::socket, domain as usize, kind as usize, protocol as usize)? };
     Ok(Fd::from_ret(fd))
 }
+
+/// The type (`f_type`, a magic number such as 0x19800202 for mqueue) of the filesystem
+/// `fd` is on. Errors: EBADF, EIO, ENOSYS.
+pub fn filesystem_type(fd: i32) -> Result<u32, Errno> {
+    // struct statfs (x86_64, 120 bytes) or struct statfs64 (i386, 84 bytes): f_type
+    // first, its magic in the low 32 bits either way.
+    let mut buf = [0u64; 16];
+    #[cfg(target_pointer_width = "64")]
+    // SAFETY: the kernel writes one struct statfs (120 bytes) into buf (128 bytes).
+    unsafe {
+        syscalls::syscall2(Sysno::fstatfs, fd_arg(fd), buf.as_mut_ptr() as usize)?
+    };
+    #[cfg(target_pointer_width = "32")]
+    // SAFETY: the kernel writes at most the 84 bytes it is told into buf (128 bytes).
+    unsafe {
+        syscalls::syscall3(Sysno::fstatfs64, fd_arg(fd), 84, buf.as_mut_ptr() as usize)?
+    };
+    Ok(buf[0] as u32)
+}
