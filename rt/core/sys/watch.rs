@@ -17,13 +17,9 @@ const POLLIN: i16 = 1;
 /// Errors as inotify_init1 and inotify_add_watch give them (EMFILE, ENOSPC for too many
 /// watches, ENOENT/EACCES for the directory).
 pub fn watch_dir_changes(dir: &[u8]) -> Result<Fd, Errno> {
-    // SAFETY: inotify_init1 takes no pointers.
-    let fd = unsafe { syscalls::syscall1(Sysno::inotify_init1, IN_NONBLOCK | IN_CLOEXEC)? };
-    let fd = Fd::adopt(fd as i32);
+    let fd = super::inotify_init(IN_NONBLOCK | IN_CLOEXEC)?;
     let path = CPath::new(dir)?;
-    let mask = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE;
-    // SAFETY: path is NUL-terminated and outlives the call.
-    unsafe { syscalls::syscall3(Sysno::inotify_add_watch, fd.raw() as usize, path.ptr(), mask as usize)? };
+    super::inotify_add_watch(fd.raw(), &path, IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE)?;
     Ok(fd)
 }
 
