@@ -38,7 +38,7 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
             crate::event_fds::restore(meta, i, &rec, verbose);
             continue;
         }
-        if rec.kind == FD_SOCKET && restore_netlink(meta, &rec) {
+        if rec.kind == FD_SOCKET && (crate::sockets::restore(meta, &rec, verbose) || restore_netlink(meta, &rec)) {
             continue;
         }
         // FD_OTHER, or a kind this mtcp_restart does not know.

@@ -36,6 +36,7 @@ mod event_fds;
 mod files;
 mod map;
 mod same_pid;
+mod sockets;
 mod survey;
 mod tty;
 mod window;

@@ -98,17 +98,8 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
             }
         }
         if rec.kind == FD_OTHER && target.starts_with(b"socket:") {
-            if let Ok((domain, kind, protocol)) = sys::socket_kind(fd as i32) {
-                let info = SocketInfo {
-                    domain,
-                    kind,
-                    protocol,
-                    reserved: 0,
-                };
-                let start = paths.len();
-                for &c in as_bytes(&info) {
-                    paths.push(c)?;
-                }
+            let start = paths.len();
+            if crate::sockets::capture(fd, rec.inode, &records[..kept], &mut paths)? {
                 rec.kind = FD_SOCKET;
                 data_ranges[kept] = (start, paths.len());
             }
@@ -157,6 +148,7 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
         sys::write_all(writer, &paths.as_slice()[start..])?;
         data_ranges[i] = (start, paths.len());
     }
+    crate::sockets::capture_pairs(&records[..kept], &mut data_ranges[..kept], &mut paths)?;
     crate::tty::capture_stdin_pipe(&mut records[..kept], &mut data_ranges[..kept], &mut paths)?;
     let paths = paths.finish();
     Ok(OpenFiles {

@@ -13,6 +13,7 @@ mod fds;
 mod force;
 mod interpose;
 mod restore;
+mod sockets;
 mod state;
 mod status;
 mod tasks;
