@@ -707,60 +707,6 @@ fn event_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iso_dates() {
-        assert_eq!(iso8601(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(951_782_400, 0), "2000-02-29T00:00:00.000Z");
-        assert_eq!(iso8601(1_700_000_000, 123_456_789), "2023-11-14T22:13:20.123Z");
-        assert_eq!(iso8601(4_102_444_799, 999_999_999), "2099-12-31T23:59:59.999Z");
-        assert_eq!(iso8601(253_402_300_799, 0), "9999-12-31T23:59:59.000Z");
-        assert_eq!(iso8601(u64::MAX, 0), format!("@{}", u64::MAX));
-    }
-
-    #[test]
-    fn json_escapes() {
-        assert_eq!(json_str("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
-        assert_eq!(json_list(vec!["main".into(), "rseq".into()]), "[\"main\",\"rseq\"]");
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(prot_text(5), "r-x");
-        assert_eq!(prot_text(0), "---");
-        assert_eq!(
-            joined(flag_names(image::REGION_HEAP | 1 << 30, REGION_FLAGS)),
-            "heap,0x40000000"
-        );
-        assert_eq!(joined(flag_names(0, THREAD_FLAGS)), "-");
-        assert_eq!(human(4096), "4K");
-        assert_eq!(human(3 << 20), "3.0M");
-        assert_eq!(clock_name(1), "monotonic");
-        assert_eq!(clock_name(-6), "process-cpu/sched");
-        assert_eq!(
-            clock_name(
-                CpuClock {
-                    pid: 77,
-                    per_thread: true,
-                    which: 0
-                }
-                .encode()
-            ),
-            "thread-cpu(77)/prof"
-        );
-        let t = TimerRecord {
-            value_ns: 1_500_000_000,
-            interval_ns: 2_000_000_000,
-            ..TimerRecord::zeroed()
-        };
-        assert_eq!(timer_times(&t), "in 1.500000000 s, every 2.000000000 s");
-        assert_eq!(timer_times(&TimerRecord { value_ns: 0, ..t }), "disarmed");
-    }
-}
-
 /// A socket's family, type, address and state, for both views.
 fn socket_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
     let info = image::SocketInfo::of(f, data)?;
@@ -826,4 +772,58 @@ fn socket_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
             if st.same_as == image::NOT_SHARED { "null".to_string() } else { st.same_as.to_string() }
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(951_782_400, 0), "2000-02-29T00:00:00.000Z");
+        assert_eq!(iso8601(1_700_000_000, 123_456_789), "2023-11-14T22:13:20.123Z");
+        assert_eq!(iso8601(4_102_444_799, 999_999_999), "2099-12-31T23:59:59.999Z");
+        assert_eq!(iso8601(253_402_300_799, 0), "9999-12-31T23:59:59.000Z");
+        assert_eq!(iso8601(u64::MAX, 0), format!("@{}", u64::MAX));
+    }
+
+    #[test]
+    fn json_escapes() {
+        assert_eq!(json_str("a\"b\\c\nd\u{1}é"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
+        assert_eq!(json_list(vec!["main".into(), "rseq".into()]), "[\"main\",\"rseq\"]");
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(prot_text(5), "r-x");
+        assert_eq!(prot_text(0), "---");
+        assert_eq!(
+            joined(flag_names(image::REGION_HEAP | 1 << 30, REGION_FLAGS)),
+            "heap,0x40000000"
+        );
+        assert_eq!(joined(flag_names(0, THREAD_FLAGS)), "-");
+        assert_eq!(human(4096), "4K");
+        assert_eq!(human(3 << 20), "3.0M");
+        assert_eq!(clock_name(1), "monotonic");
+        assert_eq!(clock_name(-6), "process-cpu/sched");
+        assert_eq!(
+            clock_name(
+                CpuClock {
+                    pid: 77,
+                    per_thread: true,
+                    which: 0
+                }
+                .encode()
+            ),
+            "thread-cpu(77)/prof"
+        );
+        let t = TimerRecord {
+            value_ns: 1_500_000_000,
+            interval_ns: 2_000_000_000,
+            ..TimerRecord::zeroed()
+        };
+        assert_eq!(timer_times(&t), "in 1.500000000 s, every 2.000000000 s");
+        assert_eq!(timer_times(&TimerRecord { value_ns: 0, ..t }), "disarmed");
+    }
 }

@@ -149,7 +149,10 @@ fn bind_again(fd: i32, info: SocketInfo, s: &SocketState, meta: &Meta) -> Result
         }
     }
     if len + path.len() >= full.len() {
-        return Err(("cannot bind: its path with the working directory is too long", Errno::ENAMETOOLONG));
+        return Err((
+            "cannot bind: its path with the working directory is too long",
+            Errno::ENAMETOOLONG,
+        ));
     }
     full[len..len + path.len()].copy_from_slice(path);
     let addr = &full[..len + path.len() + 1];
@@ -236,7 +239,12 @@ fn restore_pair(meta: &Meta, rec: &FdRecord, info: SocketInfo, s: &SocketState, 
             }
         }
         if verbose {
-            eprint_line!("mtcp_restart: fd {} {} made again with {} byte(s) waiting", to.fd, what, total);
+            eprint_line!(
+                "mtcp_restart: fd {} {} made again with {} byte(s) waiting",
+                to.fd,
+                what,
+                total
+            );
         }
     }
     for (end, sock) in [(rec, a), (&peer, b)] {

@@ -46,7 +46,11 @@ pub fn capture(fd: u32, inode: u64, earlier: &[FdRecord], out: &mut ArenaVec<u8>
     s.sndbuf = sys::getsockopt_int(fd, sys::SOL_SOCKET, sys::SO_SNDBUF).unwrap_or(0) as u32;
     s.addr_len = sys::getsockname(fd, &mut s.addr).unwrap_or(0) as u32;
     let listening = sys::getsockopt_int(fd, sys::SOL_SOCKET, sys::SO_ACCEPTCONN).unwrap_or(0) != 0;
-    let diag = if domain == sys::AF_UNIX { sys::unix_diag(inode).ok() } else { None };
+    let diag = if domain == sys::AF_UNIX {
+        sys::unix_diag(inode).ok()
+    } else {
+        None
+    };
     if listening {
         s.state = SOCKET_LISTENING;
         // Unix: the backlog sock_diag reports. TCP: the kernel shows it to no one but

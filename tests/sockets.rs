@@ -122,7 +122,11 @@ fn listener(bits: Bits, mode: &str) {
     };
     assert_eq!(state["address"], shown_addr.as_str(), "{state}");
     let after = pong(&ask_now());
-    assert!(after > before, "answer {after} after the restart, {before} before\n{}", r.describe());
+    assert!(
+        after > before,
+        "answer {after} after the restart, {before} before\n{}",
+        r.describe()
+    );
     if mode != "udp" {
         let opts = r.wait_for_line("`opts` after serving", LINE_TIMEOUT, |l| l.starts_with("opts"));
         let want = if mode == "unix" {
@@ -195,7 +199,9 @@ fn outside_connection(bits: Bits) {
     let named: Vec<String> = r.stderr_lines().into_iter().filter(|l| l.contains("mtcp")).collect();
     assert_eq!(named.len(), 1, "one line about the connection: {named:?}");
     assert!(
-        named[0].contains("fd 3") && named[0].contains(&format!("TCP connection to 127.0.0.1:{port}")) && named[0].contains("reset"),
+        named[0].contains("fd 3")
+            && named[0].contains(&format!("TCP connection to 127.0.0.1:{port}"))
+            && named[0].contains("reset"),
         "unclear: {named:?}"
     );
     r.wait_for_count(65, LINE_TIMEOUT);

@@ -73,7 +73,14 @@ pub fn setsockopt<T: Copy>(fd: i32, level: u32, opt: u32, value: &T) -> Result<(
 fn name_call(call: Sysno, fd: i32, buf: &mut [u8; SOCKADDR_MAX]) -> Result<usize, Errno> {
     let mut len = SOCKADDR_MAX as u32;
     // SAFETY: the kernel writes at most `len` bytes into buf and the full length into len.
-    unsafe { syscalls::syscall3(call, fd_arg(fd), buf.as_mut_ptr() as usize, &mut len as *mut u32 as usize)? };
+    unsafe {
+        syscalls::syscall3(
+            call,
+            fd_arg(fd),
+            buf.as_mut_ptr() as usize,
+            &mut len as *mut u32 as usize,
+        )?
+    };
     Ok((len as usize).min(SOCKADDR_MAX))
 }
 
@@ -124,7 +131,15 @@ pub fn accept(fd: i32, flags: u32) -> Result<Fd, Errno> {
 pub fn socketpair(domain: u32, kind: u32) -> Result<(Fd, Fd), Errno> {
     let mut fds = [0i32; 2];
     // SAFETY: the kernel writes two ints into fds.
-    unsafe { syscalls::syscall4(Sysno::socketpair, domain as usize, kind as usize, 0, fds.as_mut_ptr() as usize)? };
+    unsafe {
+        syscalls::syscall4(
+            Sysno::socketpair,
+            domain as usize,
+            kind as usize,
+            0,
+            fds.as_mut_ptr() as usize,
+        )?
+    };
     Ok((Fd::adopt(fds[0]), Fd::adopt(fds[1])))
 }
 
@@ -133,7 +148,17 @@ pub fn socketpair(domain: u32, kind: u32) -> Result<(Fd, Fd), Errno> {
 /// nothing waits and the call would block; ECONNRESET, ENOTCONN as the kernel says.
 pub fn recv(fd: i32, buf: &mut [u8], flags: usize) -> Result<usize, Errno> {
     // SAFETY: the kernel writes at most buf.len() bytes into buf; no address is asked for.
-    unsafe { syscalls::syscall6(Sysno::recvfrom, fd_arg(fd), buf.as_mut_ptr() as usize, buf.len(), flags, 0, 0) }
+    unsafe {
+        syscalls::syscall6(
+            Sysno::recvfrom,
+            fd_arg(fd),
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+            flags,
+            0,
+            0,
+        )
+    }
 }
 
 /// send(2) of buf with `flags` (MSG_DONTWAIT, MSG_NOSIGNAL): how many bytes went (all of
@@ -212,7 +237,10 @@ pub fn unix_diag(ino: u64) -> Result<UnixDiag, Errno> {
     };
     // SAFETY: UnixDiagRequest is plain data without padding; the slice covers exactly it.
     let bytes = unsafe {
-        core::slice::from_raw_parts(&req as *const UnixDiagRequest as *const u8, core::mem::size_of::<UnixDiagRequest>())
+        core::slice::from_raw_parts(
+            &req as *const UnixDiagRequest as *const u8,
+            core::mem::size_of::<UnixDiagRequest>(),
+        )
     };
     send(nl.raw(), bytes, 0)?;
     let mut buf = [0u8; 1024];
