@@ -209,3 +209,27 @@ fn outside_connection(bits: Bits) {
 }
 
 per_width!(outside_connection_reads_as_reset_after_restart, outside_connection_reads_as_reset_after_restart_32 => outside_connection());
+
+/// The listener's port is taken when the restart comes: the restart fails with one line
+/// that names the socket and the error, rather than go on without its port.
+fn port_taken(bits: Bits) {
+    let t = Test::new(&bits.name("socket_port_taken"));
+    let prog = t.compile("sockets", Variant::Dynamic, bits, &[]);
+    let port = free_port(false);
+    let mut p = t.launch(&prog, &["tcp4", &port.to_string()]);
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let image = checkpoint(p.pid());
+    p.kill9();
+    let _squatter = TcpListener::bind(("127.0.0.1", port)).expect("take the port");
+    let out = run_restart_program(&bits.mtcp_restart(), &image, &t.dir);
+    if let Some(problem) = one_line_failure("restart with the port taken", &out, true, &["eaddrinuse"]) {
+        panic!("{problem}");
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("fd 3 (TCP listener on 127.0.0.1:{port})")),
+        "the socket is not named: {err}"
+    );
+}
+
+per_width!(listener_whose_port_is_taken_fails_the_restart, listener_whose_port_is_taken_fails_the_restart_32 => port_taken());
