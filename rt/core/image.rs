@@ -1878,6 +1878,64 @@ mod tests {
         assert!(!unknown_birth.born_apart(&id), "without birth times nothing is known");
     }
 
+    #[test]
+    fn socket_payloads() {
+        let rec = FdRecord {
+            kind: FD_SOCKET,
+            ..FdRecord::default()
+        };
+        let info = SocketInfo {
+            domain: 1,
+            kind: 1,
+            protocol: 0,
+            reserved: 0,
+        };
+        let state = SocketState {
+            state: SOCKET_PAIR,
+            addr_len: 2,
+            ..SocketState::default()
+        };
+        let mut data = as_bytes(&info).to_vec();
+        assert_eq!(SocketInfo::of(&rec, &data), Some(info), "an older image's SocketInfo alone");
+        assert!(SocketState::of(&rec, &data).is_none());
+        data.extend_from_slice(as_bytes(&state));
+        for m in [&b"ab"[..], b"", b"xyz"] {
+            data.extend_from_slice(&(m.len() as u32).to_le_bytes());
+            data.extend_from_slice(m);
+        }
+        let (s, messages) = SocketState::of(&rec, &data).unwrap();
+        assert_eq!(s, state);
+        assert_eq!(messages.clone().flatten().collect::<Vec<_>>(), [&b"ab"[..], b"", b"xyz"]);
+        assert_eq!(messages.total(), 5);
+        assert_eq!(SocketInfo::of(&rec, &data), Some(info));
+        // A message that runs past the end, a short state, an unknown state: refused.
+        assert!(SocketInfo::of(&rec, &data[..data.len() - 1]).is_none());
+        assert!(SocketInfo::of(&rec, &data[..20]).is_none());
+        let mut bad = data.clone();
+        bad[16] = 9;
+        assert!(SocketInfo::of(&rec, &bad).is_none());
+        let mut long = data.clone();
+        long[16 + 24] = 200; // addr_len beyond addr
+        assert!(SocketInfo::of(&rec, &long).is_none());
+    }
+
+    #[test]
+    fn socket_addresses() {
+        let mut v4 = [0u8; 16];
+        v4[0] = 2;
+        v4[2..4].copy_from_slice(&8080u16.to_be_bytes());
+        v4[4..8].copy_from_slice(&[127, 0, 0, 1]);
+        assert_eq!(std::format!("{}", SocketAddr(&v4)), "127.0.0.1:8080");
+        let mut v6 = [0u8; 28];
+        v6[0] = 10;
+        v6[2..4].copy_from_slice(&80u16.to_be_bytes());
+        v6[23] = 1;
+        assert_eq!(std::format!("{}", SocketAddr(&v6)), "[0:0:0:0:0:0:0:1]:80");
+        assert_eq!(std::format!("{}", SocketAddr(b"\x01\x00/tmp/s\x00")), "/tmp/s");
+        assert_eq!(std::format!("{}", SocketAddr(b"\x01\x00\x00name")), "@name");
+        assert_eq!(std::format!("{}", SocketAddr(b"\x01\x00")), "unnamed");
+    }
+
     fn unsafe_read<T: Copy>(bytes: &[u8], at: usize) -> T {
         assert!(at + size_of::<T>() <= bytes.len());
         // SAFETY: bounds checked above; T is a plain record of this module.
