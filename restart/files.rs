@@ -1,6 +1,7 @@
 //! Step 4, files: the program's descriptors at their numbers again: regular files,
 //! directories and devices reopened at their offsets, pipes whose both ends were in the
-//! process made again with their contents, event descriptors (`event_fds`) remade.
+//! process made again with their contents, event descriptors (`event_fds`) and sockets
+//! (`sockets`) remade.
 //! What cannot come back is named.
 #![deny(unsafe_code)]
 

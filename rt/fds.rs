@@ -1,6 +1,7 @@
 //! The process's open file descriptors as the image records them: kind, flags, offset,
 //! identity, the bytes waiting in pipes whose both ends the process holds (terminals
-//! and standard input: `tty`), and the state of event descriptors (`event_fds`).
+//! and standard input: `tty`), the state of event descriptors (`event_fds`) and of
+//! sockets (`sockets`).
 
 use core::fmt::Write;
 use syscalls::Errno;

@@ -531,8 +531,9 @@ pub const FD_TIMERFD: u32 = 7;
 pub const FD_SIGNALFD: u32 = 8;
 /// An epoll instance; `data` holds an EpollState and then one EpollEntry per registration.
 pub const FD_EPOLL: u32 = 9;
-/// A socket; `data` holds its SocketInfo. Only a netlink socket comes back (new and
-/// unbound, so that a thread waiting on it keeps waiting); the others stay closed.
+/// A socket; `data` holds its SocketInfo, and for Unix and IP sockets a SocketState
+/// and queued messages after it. A netlink socket comes back new and unbound (so that a
+/// thread waiting on it keeps waiting); Unix and IP sockets as SocketState describes.
 pub const FD_SOCKET: u32 = 10;
 
 pub fn fd_kind_name(kind: u32) -> &'static str {
