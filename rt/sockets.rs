@@ -110,8 +110,10 @@ pub fn capture_pairs(
         push_all(out, as_bytes(&info))?;
         push_all(out, as_bytes(&s))?;
         let queued = out.len();
-        read_queue(r.fd as i32, info.kind == sys::SOCK_STREAM, out)?;
+        let read = read_queue(r.fd as i32, info.kind == sys::SOCK_STREAM, out);
+        // What was read goes back even if reading stopped early, so the process keeps it.
         resend(peer.fd as i32, SocketMessages::new(&out.as_slice()[queued..]))?;
+        read?;
         data_ranges[i] = (head, out.len());
     }
     Ok(())
@@ -137,11 +139,15 @@ fn read_queue(fd: i32, stream: bool, out: &mut ArenaVec<u8>) -> Result<(), Errno
             }
         };
         let at = out.len();
-        push_all(out, &(want as u32).to_le_bytes())?;
-        for _ in 0..want {
-            out.push(0)?;
-        }
-        let got = sys::recv(fd, &mut out.as_mut_slice()[at + 4..], sys::MSG_DONTWAIT)?;
+        let room = push_all(out, &(want as u32).to_le_bytes()).and_then(|_| (0..want).try_for_each(|_| out.push(0)));
+        let got = room.and_then(|_| sys::recv(fd, &mut out.as_mut_slice()[at + 4..], sys::MSG_DONTWAIT));
+        let got = match got {
+            Ok(n) => n,
+            Err(e) => {
+                out.truncate(at); // only whole messages stay
+                return Err(e);
+            }
+        };
         if got != want {
             // A stream gave less than FIONREAD said: keep what came.
             out.as_mut_slice()[at..at + 4].copy_from_slice(&(got as u32).to_le_bytes());

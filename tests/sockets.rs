@@ -221,7 +221,7 @@ fn port_taken(bits: Bits) {
     let image = checkpoint(p.pid());
     p.kill9();
     let _squatter = TcpListener::bind(("127.0.0.1", port)).expect("take the port");
-    let out = run_restart_program(&bits.mtcp_restart(), &image, &t.dir);
+    let out = run_restart_program(bits.mtcp_restart(), &image, &t.dir);
     if let Some(problem) = one_line_failure("restart with the port taken", &out, true, &["eaddrinuse"]) {
         panic!("{problem}");
     }

@@ -244,7 +244,8 @@ pub fn unix_diag(ino: u64) -> Result<UnixDiag, Errno> {
     };
     send(nl.raw(), bytes, 0)?;
     let mut buf = [0u8; 1024];
-    let n = recv(nl.raw(), &mut buf, 0)?;
+    // The kernel answers within send; never wait for an answer that is not there.
+    let n = recv(nl.raw(), &mut buf, MSG_DONTWAIT)?;
     let msg = &buf[..n];
     let u16_at = |b: &[u8], i: usize| b.get(i..i + 2).map(|x| u16::from_le_bytes([x[0], x[1]]));
     let u32_at = |b: &[u8], i: usize| b.get(i..i + 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
