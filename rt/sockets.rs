@@ -82,8 +82,9 @@ fn is_bound(domain: u32, addr: &[u8]) -> bool {
 }
 
 /// For each Unix socket connected to another socket the process holds: marks it
-/// SOCKET_PAIR, and records the bytes waiting to be read on it (read out, then sent
-/// straight back from its peer so the running process loses nothing). The record's
+/// SOCKET_PAIR, and records the bytes waiting to be read on it (a stream's peeked at;
+/// datagrams read out, then sent straight back from the peer so the running process
+/// loses nothing). The record's
 /// payload is written again at the end of `out`, with its messages after it.
 pub fn capture_pairs(
     records: &[FdRecord],
@@ -110,6 +111,10 @@ pub fn capture_pairs(
         push_all(out, as_bytes(&info))?;
         push_all(out, as_bytes(&s))?;
         let queued = out.len();
+        if info.kind == sys::SOCK_STREAM && peek_stream(r.fd as i32, out)? {
+            data_ranges[i] = (head, out.len());
+            continue;
+        }
         let read = read_queue(r.fd as i32, info.kind == sys::SOCK_STREAM, out);
         // What was read goes back even if reading stopped early, so the process keeps it.
         resend(peer.fd as i32, SocketMessages::new(&out.as_slice()[queued..]))?;
@@ -117,6 +122,35 @@ pub fn capture_pairs(
         data_ranges[i] = (head, out.len());
     }
     Ok(())
+}
+
+/// Copies all that waits on the stream socket `fd` into `out` as one message without
+/// taking it: a Unix stream's MSG_PEEK reads on across its queue. False (and nothing
+/// added) where it cannot: the program set SO_PEEK_OFF (a peek would move it), or the
+/// queue holds descriptors in flight (a peek stops there).
+fn peek_stream(fd: i32, out: &mut ArenaVec<u8>) -> Result<bool, Errno> {
+    const SO_PEEK_OFF: u32 = 42;
+    if sys::getsockopt_int(fd, sys::SOL_SOCKET, SO_PEEK_OFF) != Ok(-1) {
+        return Ok(false);
+    }
+    let want = sys::bytes_readable(fd)?;
+    if want == 0 {
+        return Ok(true);
+    }
+    let at = out.len();
+    let room = push_all(out, &(want as u32).to_le_bytes()).and_then(|_| (0..want).try_for_each(|_| out.push(0)));
+    let got = room.and_then(|_| sys::recv(fd, &mut out.as_mut_slice()[at + 4..], sys::MSG_PEEK | sys::MSG_DONTWAIT));
+    match got {
+        Ok(n) if n == want => Ok(true),
+        Ok(_) => {
+            out.truncate(at);
+            Ok(false)
+        }
+        Err(e) => {
+            out.truncate(at);
+            Err(e)
+        }
+    }
 }
 
 /// Reads what waits on `fd` into `out` as messages (a length, then the bytes): one per

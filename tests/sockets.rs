@@ -148,20 +148,29 @@ per_width!(udp_socket_stays_bound_after_restart, udp_socket_stays_bound_after_re
 per_width!(unix_listener_answers_on_its_path_after_restart, unix_listener_answers_on_its_path_after_restart_32 => listener("unix"));
 
 /// Unix stream, datagram and seqpacket pairs with bytes queued both ways: all of them
-/// arrive after the restart, datagrams as the messages they were.
+/// arrive after the restart, datagrams as the messages they were, and the process that
+/// was checkpointed reads them all too.
 fn socket_pairs(bits: Bits) {
+    const HELD: &str = "held s0=to-zero s1=to-one,more d0=d333 d1=d1|d22 q0=q22 q1=q1|";
     let t = Test::new(&bits.name("socket_pairs"));
     let prog = t.compile("sockets", Variant::Dynamic, bits, &[]);
-    let mut p = t.launch(&prog, &["pair", "60"]);
+    let mut p = t.launch(&prog, &["pair", "40"]);
     p.wait_for_count(3, LINE_TIMEOUT);
-    let (image, mut r) = checkpoint_kill_restart(&t, p);
-    let held = r.wait_for_line("`held ...`", Duration::from_secs(20), |l| l.starts_with("held "));
+    let image = checkpoint(p.pid());
+    let held = p.wait_for_line("`held ...`", LINE_TIMEOUT, |l| l.starts_with("held "));
     assert_eq!(
         held,
-        "held s0=to-zero s1=to-one,more d0=d333 d1=d1|d22 q0=q22 q1=q1|",
-        "the queued bytes changed\n{}",
-        r.describe()
+        HELD,
+        "the checkpointed process lost queued bytes\n{}",
+        p.describe()
     );
+    p.kill9();
+    p.assert_no_bad();
+    let mut r = t.restart(&image);
+    let first = r.wait_first_count(LINE_TIMEOUT);
+    assert!(first < 40, "restarted at count {first}, after the bytes were read");
+    let held = r.wait_for_line("`held ...`", LINE_TIMEOUT, |l| l.starts_with("held "));
+    assert_eq!(held, HELD, "the queued bytes changed\n{}", r.describe());
     let json = inspect_json(&image);
     let pairs: Vec<&serde_json::Value> = json["fds"]
         .as_array()
@@ -172,7 +181,7 @@ fn socket_pairs(bits: Bits) {
     assert_eq!(pairs.len(), 6, "six ends of socket pairs: {json}");
     let queued: u64 = pairs.iter().map(|f| f["state"]["queued"].as_u64().unwrap()).sum();
     assert_eq!(queued, 11 + 7 + 5 + 4 + 2 + 3, "{json}");
-    r.wait_for_count(70, LINE_TIMEOUT);
+    r.wait_for_count(50, LINE_TIMEOUT);
     r.assert_no_bad();
     let noise: Vec<String> = r.stderr_lines().into_iter().filter(|l| l.contains("mtcp")).collect();
     assert!(noise.is_empty(), "the restart complained: {noise:?}");
