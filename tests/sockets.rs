@@ -242,3 +242,26 @@ fn port_taken(bits: Bits) {
 }
 
 per_width!(listener_whose_port_is_taken_fails_the_restart, listener_whose_port_is_taken_fails_the_restart_32 => port_taken());
+
+/// A Unix stream connection to the test's own listener comes back closed by its peer:
+/// the program reads end-of-file, and the restart names it in one line.
+fn outside_unix_connection(bits: Bits) {
+    let t = Test::new(&bits.name("socket_outside_unix"));
+    let prog = t.compile("sockets", Variant::Dynamic, bits, &[]);
+    let path = t.path("peer.sock");
+    let server = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let mut p = t.launch(&prog, &["uconn", path.to_str().unwrap(), "60"]);
+    let (_conn, _) = server.accept().expect("the program connects");
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let (_image, mut r) = checkpoint_kill_restart(&t, p);
+    let seen = r.wait_for_line("`conn ...`", Duration::from_secs(20), |l| l.starts_with("conn "));
+    assert_eq!(seen, "conn eof", "{}", r.describe());
+    let named: Vec<String> = r.stderr_lines().into_iter().filter(|l| l.contains("mtcp")).collect();
+    assert_eq!(named.len(), 1, "one line about the connection: {named:?}");
+    let want = format!("fd 3 (Unix stream connection to {}) cannot come back", path.display());
+    assert!(named[0].contains(&want), "unclear: {named:?}");
+    r.wait_for_count(65, LINE_TIMEOUT);
+    r.assert_no_bad();
+}
+
+per_width!(outside_unix_connection_reads_as_closed_after_restart, outside_unix_connection_reads_as_closed_after_restart_32 => outside_unix_connection());

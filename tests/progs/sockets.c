@@ -12,6 +12,7 @@
  *   conn PORT READ_AT      connects to 127.0.0.1:PORT (the test's listener); at count
  *                          READ_AT reads from it and prints `conn reset`, `conn eof`,
  *                          `conn data` or `conn error E`
+ *   uconn PATH READ_AT     the same over a Unix stream connection to PATH
  * Then prints the options it sees on its socket as `opts ...` at start and at READ_AT
  * (modes tcp4/tcp6), and `done LIMIT` at LIMIT (400).
  * usage: sockets MODE ARG [READ_AT]
@@ -149,6 +150,13 @@ int main(int argc, char **argv) {
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         if (connect(s, (struct sockaddr *)&a, sizeof a)) die("connect");
         printf("connected\n");
+    } else if (!strcmp(mode, "uconn")) {
+        s = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        strncpy(a.sun_path, argv[2], sizeof a.sun_path - 1);
+        if (connect(s, (struct sockaddr *)&a, sizeof a)) die("connect");
+        printf("connected\n");
+        mode = "conn";
     } else return 2;
     if (s >= 0 && strcmp(mode, "conn") && strcmp(mode, "udp")) print_opts(s);
     printf("start\n");
