@@ -518,7 +518,7 @@ pub const FD_FILE: u32 = 1;
 pub const FD_DIR: u32 = 2;
 /// A character device (terminal, /dev/null, ...).
 pub const FD_CHAR: u32 = 3;
-/// Sockets and the like: recorded, not restorable.
+/// Anything else (an inotify instance, say): recorded, not restorable.
 pub const FD_OTHER: u32 = 4;
 /// One end of a pipe. A pipe whose both ends are in the process comes back, with the
 /// bytes that were in it (held by the read end's record).
