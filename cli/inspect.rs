@@ -720,6 +720,9 @@ fn event_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
     if let Some(state) = file_state(f, data) {
         return Some(state);
     }
+    if let Some(state) = socket_state(f, data) {
+        return Some(state);
+    }
     let same_as = image::event_fd_same_as(f, data)?;
     if same_as != image::NOT_SHARED {
         return Some(EventState {
@@ -771,6 +774,73 @@ fn event_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
     Some(EventState {
         text: format!("watches {}: {}", entries.len(), watched.join("; ")),
         json: format!("{{\"watches\":[{}]}}", json.join(",")),
+    })
+}
+
+/// A socket's family, type, address and state, for both views.
+fn socket_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
+    let info = image::SocketInfo::of(f, data)?;
+    let family = match info.domain {
+        1 => "unix".to_string(),
+        2 => "inet".to_string(),
+        10 => "inet6".to_string(),
+        image::AF_NETLINK => "netlink".to_string(),
+        n => format!("family {n}"),
+    };
+    let kind = match info.kind & 0xf {
+        1 => "stream".to_string(),
+        2 => "dgram".to_string(),
+        3 => "raw".to_string(),
+        5 => "seqpacket".to_string(),
+        n => format!("type {n}"),
+    };
+    let Some((st, messages)) = image::SocketState::of(f, data) else {
+        return Some(EventState {
+            text: format!("{family} {kind}, protocol {}", info.protocol),
+            json: format!(
+                "{{\"family\":{},\"type\":{},\"protocol\":{}}}",
+                json_str(&family),
+                json_str(&kind),
+                info.protocol
+            ),
+        });
+    };
+    let addr = image::SocketAddr(st.addr()).to_string();
+    let peer = image::SocketAddr(st.peer()).to_string();
+    let state = image::socket_state_name(st.state);
+    let queued = messages.total();
+    let mut text = format!("{family} {kind} {state}");
+    if st.same_as != image::NOT_SHARED {
+        text = format!("same socket as fd {}", st.same_as);
+    } else {
+        if st.addr_len > 2 {
+            text += &format!(" on {addr}");
+        }
+        if st.state == image::SOCKET_LISTENING {
+            text += &format!(", backlog {}", st.backlog);
+        }
+        if st.state == image::SOCKET_CONNECTED {
+            text += &format!(" to {peer}");
+        }
+        if st.state == image::SOCKET_PAIR {
+            text += &format!(", {queued} bytes queued");
+        }
+    }
+    Some(EventState {
+        text,
+        json: format!(
+            "{{\"family\":{},\"type\":{},\"protocol\":{},\"state\":{},\"address\":{},\"peer\":{},\"backlog\":{},\"options\":{},\"queued\":{},\"same_as\":{}}}",
+            json_str(&family),
+            json_str(&kind),
+            info.protocol,
+            json_str(state),
+            json_str(&addr),
+            json_str(&peer),
+            st.backlog,
+            st.options,
+            queued,
+            if st.same_as == image::NOT_SHARED { "null".to_string() } else { st.same_as.to_string() }
+        ),
     })
 }
 

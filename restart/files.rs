@@ -1,6 +1,7 @@
 //! Step 4, files: the program's descriptors at their numbers again: regular files,
 //! directories and devices reopened at their offsets, pipes whose both ends were in the
-//! process made again with their contents, event descriptors (`event_fds`) remade.
+//! process made again with their contents, event descriptors (`event_fds`) and sockets
+//! (`sockets`) remade.
 //! What cannot come back is named.
 #![deny(unsafe_code)]
 
@@ -54,7 +55,7 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
             crate::deleted_files::restore_fifo(meta, &rec, verbose);
             continue;
         }
-        if rec.kind == FD_SOCKET && restore_netlink(meta, &rec) {
+        if rec.kind == FD_SOCKET && (crate::sockets::restore(meta, &rec, verbose) || restore_netlink(meta, &rec)) {
             continue;
         }
         // FD_OTHER, or a kind this mtcp_restart does not know.

@@ -38,6 +38,7 @@ mod files;
 mod inotify;
 mod map;
 mod same_pid;
+mod sockets;
 mod survey;
 mod tty;
 mod window;

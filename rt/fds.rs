@@ -1,7 +1,8 @@
 //! The process's open file descriptors as the image records them: kind, flags, offset,
 //! identity, the bytes waiting in pipes whose both ends the process holds (terminals
-//! and standard input: `tty`), the state of event descriptors (`event_fds`), deleted
-//! files and FIFOs (`deleted_files`) and inotify watches (`inotify`).
+//! and standard input: `tty`), the state of event descriptors (`event_fds`) and of
+//! sockets (`sockets`), deleted files and FIFOs (`deleted_files`) and inotify watches
+//! (`inotify`).
 
 use core::fmt::Write;
 use syscalls::Errno;
@@ -107,17 +108,8 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
             }
         }
         if rec.kind == FD_OTHER && target.starts_with(b"socket:") {
-            if let Ok((domain, kind, protocol)) = sys::socket_kind(fd as i32) {
-                let info = SocketInfo {
-                    domain,
-                    kind,
-                    protocol,
-                    reserved: 0,
-                };
-                let start = paths.len();
-                for &c in as_bytes(&info) {
-                    paths.push(c)?;
-                }
+            let start = paths.len();
+            if crate::sockets::capture(fd, rec.inode, &records[..kept], &mut paths)? {
                 rec.kind = FD_SOCKET;
                 data_ranges[kept] = (start, paths.len());
             }
@@ -179,6 +171,7 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
             data_ranges[i] = (start, paths.len());
         }
     }
+    crate::sockets::capture_pairs(&records[..kept], &mut data_ranges[..kept], &mut paths)?;
     crate::tty::capture_stdin_pipe(&mut records[..kept], &mut data_ranges[..kept], &mut paths)?;
     let paths = paths.finish();
     Ok(OpenFiles {

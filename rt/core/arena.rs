@@ -178,6 +178,17 @@ impl<'a, T: Copy> ArenaVec<'a, T> {
         unsafe { core::slice::from_raw_parts(self.start as *const T, self.len) }
     }
 
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        // SAFETY: the first len elements were initialized by push; self is borrowed
+        // mutably, so nothing else reaches them meanwhile.
+        unsafe { core::slice::from_raw_parts_mut(self.start as *mut T, self.len) }
+    }
+
+    /// Drops the elements from `len` on.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
     pub fn last_mut(&mut self) -> Option<&mut T> {
         if self.len == 0 {
             None

@@ -518,7 +518,7 @@ pub const FD_FILE: u32 = 1;
 pub const FD_DIR: u32 = 2;
 /// A character device (terminal, /dev/null, ...).
 pub const FD_CHAR: u32 = 3;
-/// Sockets and the like: recorded, not restorable.
+/// Anything else (an inotify instance, say): recorded, not restorable.
 pub const FD_OTHER: u32 = 4;
 /// One end of a pipe. A pipe whose both ends are in the process comes back, with the
 /// bytes that were in it (held by the read end's record).
@@ -531,8 +531,9 @@ pub const FD_TIMERFD: u32 = 7;
 pub const FD_SIGNALFD: u32 = 8;
 /// An epoll instance; `data` holds an EpollState and then one EpollEntry per registration.
 pub const FD_EPOLL: u32 = 9;
-/// A socket; `data` holds its SocketInfo. Only a netlink socket comes back (new and
-/// unbound, so that a thread waiting on it keeps waiting); the others stay closed.
+/// A socket; `data` holds its SocketInfo, and for Unix and IP sockets a SocketState
+/// and queued messages after it. A netlink socket comes back new and unbound (so that a
+/// thread waiting on it keeps waiting); Unix and IP sockets as SocketState describes.
 pub const FD_SOCKET: u32 = 10;
 /// A regular file that was deleted while open (`tmpfile()`, `O_TMPFILE`, an unlinked
 /// log); `data` holds a DeletedFile and then, unless it shares an earlier record's
@@ -909,8 +910,190 @@ const_assert_eq!(size_of::<SocketInfo>(), 16);
 pub const AF_NETLINK: u32 = 16;
 
 impl SocketInfo {
+    /// The socket's SocketInfo, alone or followed by a well-formed SocketState.
     pub fn of(rec: &FdRecord, data: &[u8]) -> Option<SocketInfo> {
-        record_from(data).filter(|_| rec.kind == FD_SOCKET)
+        let head = size_of::<SocketInfo>();
+        if data.len() > head && SocketState::of(rec, data).is_none() {
+            return None;
+        }
+        record_from(data.get(..head)?).filter(|_| rec.kind == FD_SOCKET)
+    }
+}
+
+/// What a socket was doing, after its SocketInfo (images written since sockets are
+/// restored; an image without it has only the SocketInfo). Queued messages follow it:
+/// each a u32 length and that many bytes, the bytes that waited to be read on this end.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketState {
+    /// SOCKET_UNBOUND, SOCKET_BOUND, SOCKET_LISTENING, SOCKET_PAIR or SOCKET_CONNECTED.
+    pub state: u32,
+    /// SOCKOPT_* bits.
+    pub options: u32,
+    /// listen()'s backlog, for SOCKET_LISTENING.
+    pub backlog: u32,
+    /// SO_RCVBUF and SO_SNDBUF as getsockopt reports them (twice what was set).
+    pub rcvbuf: u32,
+    pub sndbuf: u32,
+    /// The number of an earlier record for the same socket (a dup), or NOT_SHARED.
+    pub same_as: u32,
+    /// Bytes of `addr` (getsockname) and of `peer` (getpeername) in use.
+    pub addr_len: u32,
+    pub peer_len: u32,
+    /// The peer's socket inode (Unix sockets, from sock_diag), or 0.
+    pub peer_inode: u64,
+    pub addr: [u8; 128],
+    pub peer: [u8; 128],
+}
+const_assert_eq!(size_of::<SocketState>(), 296);
+
+impl Default for SocketState {
+    fn default() -> SocketState {
+        SocketState {
+            state: SOCKET_UNBOUND,
+            options: 0,
+            backlog: 0,
+            rcvbuf: 0,
+            sndbuf: 0,
+            same_as: NOT_SHARED,
+            addr_len: 0,
+            peer_len: 0,
+            peer_inode: 0,
+            addr: [0; 128],
+            peer: [0; 128],
+        }
+    }
+}
+
+/// SocketState.state: neither bound nor connected (or nothing more is known).
+pub const SOCKET_UNBOUND: u32 = 0;
+/// Bound to `addr`, not listening, not connected (a UDP server, say).
+pub const SOCKET_BOUND: u32 = 1;
+/// Listening on `addr`.
+pub const SOCKET_LISTENING: u32 = 2;
+/// A Unix socket connected to another socket of the process (`peer_inode`).
+pub const SOCKET_PAIR: u32 = 3;
+/// Connected to `peer`, outside the process.
+pub const SOCKET_CONNECTED: u32 = 4;
+
+pub fn socket_state_name(state: u32) -> &'static str {
+    match state {
+        SOCKET_UNBOUND => "unbound",
+        SOCKET_BOUND => "bound",
+        SOCKET_LISTENING => "listening",
+        SOCKET_PAIR => "pair",
+        SOCKET_CONNECTED => "connected",
+        _ => "?",
+    }
+}
+
+/// SocketState.options bits.
+pub const SOCKOPT_REUSEADDR: u32 = 1;
+pub const SOCKOPT_REUSEPORT: u32 = 2;
+pub const SOCKOPT_KEEPALIVE: u32 = 4;
+pub const SOCKOPT_NODELAY: u32 = 8;
+pub const SOCKOPT_V6ONLY: u32 = 16;
+const SOCKOPT_ALL: u32 = 31;
+
+impl SocketState {
+    /// The state and the queued messages of a socket record that has them.
+    pub fn of<'a>(rec: &FdRecord, data: &'a [u8]) -> Option<(SocketState, SocketMessages<'a>)> {
+        let head = size_of::<SocketInfo>();
+        let end = head + size_of::<SocketState>();
+        if rec.kind != FD_SOCKET || data.len() < end {
+            return None;
+        }
+        let s: SocketState = record_from(&data[head..end])?;
+        let messages = SocketMessages(&data[end..]);
+        let ok = s.state <= SOCKET_CONNECTED
+            && s.options & !SOCKOPT_ALL == 0
+            && s.addr_len as usize <= s.addr.len()
+            && s.peer_len as usize <= s.peer.len()
+            && messages.clone().all(|m| m.is_some());
+        ok.then_some((s, messages))
+    }
+
+    pub fn addr(&self) -> &[u8] {
+        &self.addr[..self.addr_len as usize]
+    }
+
+    pub fn peer(&self) -> &[u8] {
+        &self.peer[..self.peer_len as usize]
+    }
+}
+
+/// A socket address as getsockname gives it, shown as `1.2.3.4:80`, `[::1]:80`,
+/// `/path`, `@abstract` or `unnamed`.
+pub struct SocketAddr<'a>(pub &'a [u8]);
+
+impl core::fmt::Display for SocketAddr<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let a = self.0;
+        let family = if a.len() >= 2 { u16::from_le_bytes([a[0], a[1]]) } else { 0 };
+        let port = |a: &[u8]| u16::from_be_bytes([a[2], a[3]]);
+        match family {
+            1 if a.len() <= 2 => f.write_str("unnamed"),
+            1 => {
+                let (at, name) = if a[2] == 0 { ("@", &a[3..]) } else { ("", &a[2..]) };
+                let name = if at.is_empty() { name.split(|&c| c == 0).next().unwrap_or(name) } else { name };
+                f.write_str(at)?;
+                for chunk in name.utf8_chunks() {
+                    f.write_str(chunk.valid())?;
+                    for b in chunk.invalid() {
+                        write!(f, "\\x{:02x}", b)?;
+                    }
+                }
+                Ok(())
+            }
+            2 if a.len() >= 8 => write!(f, "{}.{}.{}.{}:{}", a[4], a[5], a[6], a[7], port(a)),
+            10 if a.len() >= 24 => {
+                f.write_str("[")?;
+                for i in 0..8 {
+                    let g = u16::from_be_bytes([a[8 + 2 * i], a[9 + 2 * i]]);
+                    write!(f, "{}{:x}", if i > 0 { ":" } else { "" }, g)?;
+                }
+                write!(f, "]:{}", port(a))
+            }
+            _ => f.write_str("none"),
+        }
+    }
+}
+
+/// The messages queued on a socket, each Some(bytes); a None means a length runs past
+/// the end (`SocketState::of` refuses such a payload).
+#[derive(Clone)]
+pub struct SocketMessages<'a>(&'a [u8]);
+
+impl<'a> SocketMessages<'a> {
+    /// The messages laid out in `bytes`.
+    pub fn new(bytes: &'a [u8]) -> SocketMessages<'a> {
+        SocketMessages(bytes)
+    }
+
+    /// All the queued bytes together.
+    pub fn total(&self) -> usize {
+        self.clone().flatten().map(|m| m.len()).sum()
+    }
+}
+
+impl<'a> Iterator for SocketMessages<'a> {
+    type Item = Option<&'a [u8]>;
+    fn next(&mut self) -> Option<Option<&'a [u8]>> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let len = self.0.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        match len.filter(|&l| l <= self.0.len() - 4) {
+            Some(l) => {
+                let m = &self.0[4..4 + l];
+                self.0 = &self.0[4 + l..];
+                Some(Some(m))
+            }
+            None => {
+                self.0 = &[];
+                Some(None)
+            }
+        }
     }
 }
 
@@ -1914,6 +2097,64 @@ mod tests {
         assert!(grown.changed(&id) && !grown.born_apart(&id));
         assert!(reborn.born_apart(&id) && !reborn.changed(&id));
         assert!(!unknown_birth.born_apart(&id), "without birth times nothing is known");
+    }
+
+    #[test]
+    fn socket_payloads() {
+        let rec = FdRecord {
+            kind: FD_SOCKET,
+            ..FdRecord::default()
+        };
+        let info = SocketInfo {
+            domain: 1,
+            kind: 1,
+            protocol: 0,
+            reserved: 0,
+        };
+        let state = SocketState {
+            state: SOCKET_PAIR,
+            addr_len: 2,
+            ..SocketState::default()
+        };
+        let mut data = as_bytes(&info).to_vec();
+        assert_eq!(SocketInfo::of(&rec, &data), Some(info), "an older image's SocketInfo alone");
+        assert!(SocketState::of(&rec, &data).is_none());
+        data.extend_from_slice(as_bytes(&state));
+        for m in [&b"ab"[..], b"", b"xyz"] {
+            data.extend_from_slice(&(m.len() as u32).to_le_bytes());
+            data.extend_from_slice(m);
+        }
+        let (s, messages) = SocketState::of(&rec, &data).unwrap();
+        assert_eq!(s, state);
+        assert_eq!(messages.clone().flatten().collect::<Vec<_>>(), [&b"ab"[..], b"", b"xyz"]);
+        assert_eq!(messages.total(), 5);
+        assert_eq!(SocketInfo::of(&rec, &data), Some(info));
+        // A message that runs past the end, a short state, an unknown state: refused.
+        assert!(SocketInfo::of(&rec, &data[..data.len() - 1]).is_none());
+        assert!(SocketInfo::of(&rec, &data[..20]).is_none());
+        let mut bad = data.clone();
+        bad[16] = 9;
+        assert!(SocketInfo::of(&rec, &bad).is_none());
+        let mut long = data.clone();
+        long[16 + 24] = 200; // addr_len beyond addr
+        assert!(SocketInfo::of(&rec, &long).is_none());
+    }
+
+    #[test]
+    fn socket_addresses() {
+        let mut v4 = [0u8; 16];
+        v4[0] = 2;
+        v4[2..4].copy_from_slice(&8080u16.to_be_bytes());
+        v4[4..8].copy_from_slice(&[127, 0, 0, 1]);
+        assert_eq!(std::format!("{}", SocketAddr(&v4)), "127.0.0.1:8080");
+        let mut v6 = [0u8; 28];
+        v6[0] = 10;
+        v6[2..4].copy_from_slice(&80u16.to_be_bytes());
+        v6[23] = 1;
+        assert_eq!(std::format!("{}", SocketAddr(&v6)), "[0:0:0:0:0:0:0:1]:80");
+        assert_eq!(std::format!("{}", SocketAddr(b"\x01\x00/tmp/s\x00")), "/tmp/s");
+        assert_eq!(std::format!("{}", SocketAddr(b"\x01\x00\x00name")), "@name");
+        assert_eq!(std::format!("{}", SocketAddr(b"\x01\x00")), "unnamed");
     }
 
     fn unsafe_read<T: Copy>(bytes: &[u8], at: usize) -> T {
