@@ -191,7 +191,10 @@ fn main() {
 /// idle threads: the mean of 10 checkpoints each, and their ratio.
 fn stopping_threads(mtcp: &Path, prog: &Path, dir: &Path) {
     println!();
-    println!("{:<22} {:>12} {:>12} {:>7}", "threads", "ptrace ms", "signals ms", "ratio");
+    println!(
+        "{:<22} {:>12} {:>12} {:>7}",
+        "threads", "ptrace ms", "signals ms", "ratio"
+    );
     for threads in [8usize, 128, 512] {
         let mut mean = [0.0f64; 2];
         for (k, ptrace) in ["1", "0"].iter().enumerate() {
@@ -214,7 +217,11 @@ fn stopping_threads(mtcp: &Path, prog: &Path, dir: &Path) {
                     .arg(child.id().to_string())
                     .output()
                     .expect("mtcp checkpoint");
-                assert!(out.status.success(), "checkpoint failed: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "checkpoint failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             mean[k] = ms(t.elapsed()) / rounds as f64;
             kill(&mut child);

@@ -402,8 +402,7 @@ fn send_request(pid: i32, sig: u32, nonce: u64, uid: u32, quiet: bool) -> Result
                 }
                 sys::tgsigqueue(pid as u32, tid, sig, nonce as u32, me, uid)
             };
-            if let Ok(sys::trace::Delivery::Sent { .. }) =
-                sys::trace::deliver_quietly(pid as u32, tid, sig, &mut send)
+            if let Ok(sys::trace::Delivery::Sent { .. }) = sys::trace::deliver_quietly(pid as u32, tid, sig, &mut send)
             {
                 return Ok(());
             }
@@ -432,9 +431,7 @@ fn quiet_delivery_allowed(environ: &[u8]) -> bool {
 /// not block the signal.
 fn thread_to_signal(pid: i32, sig: u32) -> Option<u32> {
     let bit = 1u64 << (sig - 1);
-    let takes_it = |tid: u32| {
-        sys::trace::task_mask(pid as u32, tid, b"SigBlk:").is_some_and(|m| m & bit == 0)
-    };
+    let takes_it = |tid: u32| sys::trace::task_mask(pid as u32, tid, b"SigBlk:").is_some_and(|m| m & bit == 0);
     if takes_it(pid as u32) {
         return Some(pid as u32);
     }

@@ -103,8 +103,7 @@ fn main(args: Args) -> Result<u8> {
     // Checks the options and finds the program before anything in D is touched.
     let (mut cmd, path) = crate::launch::command("run", &args)?;
     cmd.env("MTCP_DIR", &dir);
-    let program = std::fs::canonicalize(&path)
-        .or_else(|e| fail(format!("{}: {}", path.display(), io_msg(&e))))?;
+    let program = std::fs::canonicalize(&path).or_else(|e| fail(format!("{}: {}", path.display(), io_msg(&e))))?;
     let wanted = Record {
         program,
         args: args.operands[1..].to_vec(),
@@ -154,7 +153,13 @@ fn main(args: Args) -> Result<u8> {
         End::Exited(code) => {
             // Its images are older than its end now: the same command must not go back
             // to one of them.
-            write_record(&dir, &Record { ended: Some(code), ..record })?;
+            write_record(
+                &dir,
+                &Record {
+                    ended: Some(code),
+                    ..record
+                },
+            )?;
             Ok(code)
         }
     }
@@ -213,7 +218,10 @@ impl Record {
     }
 
     fn parse(text: &[u8]) -> std::result::Result<Record, String> {
-        let mut lines = text.strip_suffix(b"\n").ok_or("it does not end with a newline")?.split(|&c| c == b'\n');
+        let mut lines = text
+            .strip_suffix(b"\n")
+            .ok_or("it does not end with a newline")?
+            .split(|&c| c == b'\n');
         if lines.next() != Some(RECORD_MAGIC.as_bytes()) {
             return Err(format!("it does not begin with '{}'", RECORD_MAGIC));
         }
@@ -228,7 +236,13 @@ impl Record {
                 b"vpid" => vpid = std::str::from_utf8(&bytes).ok().and_then(|v| v.parse::<u32>().ok()),
                 b"program" => program = Some(PathBuf::from(OsString::from_vec(bytes))),
                 b"arg" => args.push(OsString::from_vec(bytes)),
-                b"ended" => ended = std::str::from_utf8(&bytes).ok().and_then(|v| v.parse::<u8>().ok()).map(Some).ok_or(()),
+                b"ended" => {
+                    ended = std::str::from_utf8(&bytes)
+                        .ok()
+                        .and_then(|v| v.parse::<u8>().ok())
+                        .map(Some)
+                        .ok_or(())
+                }
                 _ => return Err(format!("unknown key '{}'", String::from_utf8_lossy(key))),
             }
         }
@@ -299,7 +313,11 @@ fn image_to_resume(dir: &Path, wanted: &Record) -> Result<Option<(PathBuf, Recor
         Err(e) if e.kind() == ErrorKind::NotFound => {
             return match images.first() {
                 None => Ok(None),
-                Some(i) => refuse(format!("{} holds the image {}, which no `mtcp run` of this command made", dir.display(), i.display())),
+                Some(i) => refuse(format!(
+                    "{} holds the image {}, which no `mtcp run` of this command made",
+                    dir.display(),
+                    i.display()
+                )),
             };
         }
         Err(e) => return fail(format!("run: cannot read {}: {}", record_path.display(), io_msg(&e))),
@@ -328,7 +346,11 @@ fn image_to_resume(dir: &Path, wanted: &Record) -> Result<Option<(PathBuf, Recor
     let newest = images
         .into_iter()
         .filter(|p| p.as_os_str().as_bytes().ends_with(suffix.as_bytes()))
-        .max_by_key(|p| std::fs::metadata(p).map(|m| (m.mtime(), m.mtime_nsec())).unwrap_or_default());
+        .max_by_key(|p| {
+            std::fs::metadata(p)
+                .map(|m| (m.mtime(), m.mtime_nsec()))
+                .unwrap_or_default()
+        });
     let Some(image) = newest else {
         return Ok(None);
     };
@@ -364,17 +386,28 @@ fn move_aside(dir: &Path) -> Result<()> {
     for n in 1.. {
         match std::fs::create_dir(&aside) {
             Ok(()) => break,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists && n < 100 => aside = dir.join(format!("old-{}-{}", secs, n)),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && n < 100 => {
+                aside = dir.join(format!("old-{}-{}", secs, n))
+            }
             Err(e) => return fail(format!("run: cannot make {}: {}", aside.display(), io_msg(&e))),
         }
     }
     for f in &files {
         let to = aside.join(f.file_name().unwrap_or_default());
         if let Err(e) = std::fs::rename(f, &to) {
-            return fail(format!("run: cannot move {} to {}: {}", f.display(), to.display(), io_msg(&e)));
+            return fail(format!(
+                "run: cannot move {} to {}: {}",
+                f.display(),
+                to.display(),
+                io_msg(&e)
+            ));
         }
     }
-    eprintln!("mtcp: run: --fresh: moved {} file(s) to {}", files.len(), aside.display());
+    eprintln!(
+        "mtcp: run: --fresh: moved {} file(s) to {}",
+        files.len(),
+        aside.display()
+    );
     Ok(())
 }
 
@@ -534,7 +567,12 @@ mod tests {
     fn record_round_trip() {
         let r = Record {
             program: PathBuf::from("/a b/%prog\n"),
-            args: vec!["100".into(), "".into(), "x\ny%0A".into(), OsString::from_vec(b"\xff".to_vec())],
+            args: vec![
+                "100".into(),
+                "".into(),
+                "x\ny%0A".into(),
+                OsString::from_vec(b"\xff".to_vec()),
+            ],
             vpid: 4242,
             ended: Some(137),
         };

@@ -25,7 +25,9 @@ pub fn restore(meta: &Meta, index: usize, rec: &FdRecord, verbose: bool) {
     let name = fd_kind_name(rec.kind);
     let same_as = event_fd_same_as(rec, data).unwrap_or(NOT_SHARED);
     if same_as != NOT_SHARED {
-        let original = (0..index).map(|j| meta.fd(j)).find(|o| o.fd == same_as && o.kind == rec.kind);
+        let original = (0..index)
+            .map(|j| meta.fd(j))
+            .find(|o| o.fd == same_as && o.kind == rec.kind);
         let shared = match original {
             Some(_) => sys::dup3(same_as as i32, rec.fd as i32, cloexec(rec)),
             None => Err(Errno::EINVAL),
@@ -53,7 +55,9 @@ pub fn restore(meta: &Meta, index: usize, rec: &FdRecord, verbose: bool) {
             }
             Ok(fd)
         }),
-        FD_TIMERFD => TimerFdState::of(rec, data).ok_or(Errno::EINVAL).and_then(|s| timer(rec, &s, flags)),
+        FD_TIMERFD => TimerFdState::of(rec, data)
+            .ok_or(Errno::EINVAL)
+            .and_then(|s| timer(rec, &s, flags)),
         FD_SIGNALFD => SignalFdState::of(rec, data)
             .ok_or(Errno::EINVAL)
             .and_then(|s| sys::signalfd(s.mask, flags)),
@@ -166,7 +170,11 @@ pub fn restore_registrations(meta: &Meta, verbose: bool) {
             }
         }
         if verbose {
-            eprint_line!("mtcp_restart: epoll fd {} watches {} descriptor(s) again", rec.fd, restored);
+            eprint_line!(
+                "mtcp_restart: epoll fd {} watches {} descriptor(s) again",
+                rec.fd,
+                restored
+            );
         }
     }
 }

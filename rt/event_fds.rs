@@ -49,10 +49,11 @@ pub fn capture(fd: u32, kind: u32, info: &[u8], earlier: &[FdRecord], out: &mut 
             let clock = field(info, b"clockid:").and_then(|v| radix(v, 10));
             let ticks = field(info, b"ticks:").and_then(|v| radix(v, 10));
             let settime_flags = field(info, b"settime flags:").and_then(|v| radix(v, 8));
-            let (clock, ticks, settime_flags, spec) = match (clock, ticks, settime_flags, sys::timerfd_gettime(fd as i32)) {
-                (Some(c), Some(t), Some(f), Ok(spec)) => (c as u32, t, f as u32, spec),
-                _ => return Ok(false),
-            };
+            let (clock, ticks, settime_flags, spec) =
+                match (clock, ticks, settime_flags, sys::timerfd_gettime(fd as i32)) {
+                    (Some(c), Some(t), Some(f), Ok(spec)) => (c as u32, t, f as u32, spec),
+                    _ => return Ok(false),
+                };
             let [interval_sec, interval_nsec, mut value_sec, mut value_nsec] = spec;
             if settime_flags & TFD_TIMER_ABSTIME != 0 && (value_sec, value_nsec) != (0, 0) {
                 // Set for a time on its clock: keep that time, not what was left of it.

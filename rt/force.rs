@@ -81,7 +81,10 @@ static UNBLOCKED_USED: AtomicU32 = AtomicU32::new(0);
 fn note_unblocked(tid: u32) -> Result<(), Errno> {
     let used = UNBLOCKED_USED.load(Ordering::Acquire) as usize;
     for (k, slot) in UNBLOCKED[..(used + 1).min(MAX_THREADS)].iter().enumerate() {
-        if slot.compare_exchange(0, tid, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if slot
+            .compare_exchange(0, tid, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             UNBLOCKED_USED.fetch_max(k as u32 + 1, Ordering::AcqRel);
             return Ok(());
         }
@@ -136,9 +139,9 @@ pub unsafe fn deliver(batch: &mut Batch) -> Result<(), Errno> {
     batch.go.store(0, Ordering::Release);
     batch.alive.store(1, Ordering::Release);
     let flags = CLONE_VM | CLONE_UNTRACED | CLONE_CHILD_CLEARTID; // exit signal 0: no SIGCHLD
-    // SAFETY: the helper runs helper_main on its own fresh stack; it shares our memory
-    // and touches only `batch`, which lives until `alive` is cleared at its exit (waited
-    // for below), and the UNBLOCKED table.
+                                                                  // SAFETY: the helper runs helper_main on its own fresh stack; it shares our memory
+                                                                  // and touches only `batch`, which lives until `alive` is cleared at its exit (waited
+                                                                  // for below), and the UNBLOCKED table.
     let spawned = unsafe {
         sys::clone_thread(
             flags,

@@ -432,13 +432,7 @@ unsafe fn retarget_robust_mutexes(head: usize, old: u32, new: u32) {
 /// Only from `restore_main`: the slot's saved stack is restored memory that no other thread uses yet.
 unsafe fn spawn_thread(rt: &mut Runtime, i: usize, same_id: bool) {
     let rec = &rt.slots[i].rec;
-    let mut flags = sys::CLONE_VM
-        | sys::CLONE_FS
-        | sys::CLONE_FILES
-        | sys::CLONE_SIGHAND
-        | sys::CLONE_THREAD
-        | sys::CLONE_SYSVSEM
-        | sys::CLONE_SETTLS;
+    let mut flags = sys::THREAD_CLONE_FLAGS;
     let ctid = rec.clear_child_tid as usize;
     if ctid != 0 {
         // The new tid lands where libc keeps it, and is cleared when the thread exits.

@@ -45,13 +45,7 @@ fn spawn_interval_thread(sig: u32, secs: u32) -> Result<(), syscalls::Errno> {
     INTERVAL[0].store(sig, Ordering::Release);
     INTERVAL[1].store(secs, Ordering::Release);
     let stack = sys::map_anon(INTERVAL_STACK)?;
-    let flags = sys::CLONE_VM
-        | sys::CLONE_FS
-        | sys::CLONE_FILES
-        | sys::CLONE_SIGHAND
-        | sys::CLONE_THREAD
-        | sys::CLONE_SYSVSEM
-        | sys::CLONE_SETTLS;
+    let flags = sys::THREAD_CLONE_FLAGS;
     // No thread pointer of its own: it runs only the runtime's code, which uses none.
     let mut scratch = [0u32; 4];
     let tls = mtcp_core::arch::clone_tls_arg(0, 0, &mut scratch);

@@ -16,13 +16,20 @@ fn survives_many_checkpoints(variant: Variant, bits: Bits) {
     let mut p = t.launch(&prog, &["100000"]);
     p.wait_for_count(3, LINE_TIMEOUT);
     for i in 0..50 {
-        let out = mtcp(&["checkpoint", "--timeout", "20", &p.pid().to_string()], CHECKPOINT_TIMEOUT);
+        let out = mtcp(
+            &["checkpoint", "--timeout", "20", &p.pid().to_string()],
+            CHECKPOINT_TIMEOUT,
+        );
         if !out.status.success() {
             std::thread::sleep(Duration::from_millis(200));
             panic!("checkpoint {i} failed:\n{}\n{}", describe_output(&out), p.describe());
         }
         p.assert_no_bad();
-        assert!(p.exited().is_none(), "the program exited after checkpoint {i}\n{}", p.describe());
+        assert!(
+            p.exited().is_none(),
+            "the program exited after checkpoint {i}\n{}",
+            p.describe()
+        );
         std::thread::sleep(Duration::from_millis(60));
     }
     let at = p.last_count().unwrap();
@@ -54,7 +61,11 @@ fn restarted_waits_go_on(variant: Variant, bits: Bits) {
         .find_map(|l| l.strip_prefix("waits ")?.parse().ok())
         .unwrap_or_else(|| panic!("no `waits` line\n{}", r.describe()));
     // 14 waiting threads finish a 50 ms wait each about 20 times a second.
-    assert!(waits > 200, "the waiting threads made almost no progress ({waits})\n{}", r.describe());
+    assert!(
+        waits > 200,
+        "the waiting threads made almost no progress ({waits})\n{}",
+        r.describe()
+    );
 }
 
 /// Periodic checkpoints (`--interval 1`) reach the waiting threads quietly too: the
@@ -77,7 +88,12 @@ fn interval_checkpoints_are_quiet(bits: Bits) {
         p.assert_no_bad();
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(seen.len() >= 5, "only {} interval checkpoints in 20 s\n{}", seen.len(), p.describe());
+    assert!(
+        seen.len() >= 5,
+        "only {} interval checkpoints in 20 s\n{}",
+        seen.len(),
+        p.describe()
+    );
     let at = p.last_count().unwrap();
     p.wait_for_count(at + 3, LINE_TIMEOUT);
     p.assert_no_bad();

@@ -56,7 +56,11 @@ fn event_loop(bits: Bits) {
         .filter(|f| f["kind"] == "epoll")
         .map(|f| f["state"]["watches"].as_array().unwrap().len())
         .collect();
-    assert_eq!(watches, [1, 3], "the two epoll instances watch the timerfd, and the eventfd, the signalfd and the inner epoll");
+    assert_eq!(
+        watches,
+        [1, 3],
+        "the two epoll instances watch the timerfd, and the eventfd, the signalfd and the inner epoll"
+    );
 
     // Every source keeps delivering after the restart: between the first count and 20
     // later each counter grew.
@@ -71,7 +75,10 @@ fn event_loop(bits: Bits) {
     }
     // 20 counts are 100 ticks of the 20 ms timer: about 2 s if it kept its interval.
     let ms = field(&b, "ms") - field(&a, "ms");
-    assert!((1500..3500).contains(&ms), "100 timer ticks took {ms} ms: {a:?} then {b:?}");
+    assert!(
+        (1500..3500).contains(&ms),
+        "100 timer ticks took {ms} ms: {a:?} then {b:?}"
+    );
     expect_done(r, 70, Duration::from_secs(30));
     assert!(
         r.lines().iter().any(|l| l.starts_with("balance ok")),
@@ -134,14 +141,24 @@ fn malformed_records(bits: Bits) {
     let good = image_of(&t, &prog);
     let bytes = std::fs::read(&good).unwrap();
     let mut problems = Vec::new();
-    for kind in [image::FD_EVENTFD, image::FD_TIMERFD, image::FD_SIGNALFD, image::FD_EPOLL] {
+    for kind in [
+        image::FD_EVENTFD,
+        image::FD_TIMERFD,
+        image::FD_SIGNALFD,
+        image::FD_EPOLL,
+    ] {
         let bad = t.path(&format!("bad{kind}.mtcp"));
         std::fs::write(&bad, shorten_event_record(&bytes, kind)).unwrap();
         let out = run_restart_program(bits.mtcp_restart(), &bad, &t.dir);
         let what = format!("mtcp_restart, {} record one byte short", image::fd_kind_name(kind));
         problems.extend(one_line_failure(&what, &out, true, &["event descriptor"]));
         let out = mtcp(&["inspect", bad.to_str().unwrap()], Duration::from_secs(30));
-        problems.extend(one_line_failure(&format!("inspect, {what}"), &out, false, &["event descriptor"]));
+        problems.extend(one_line_failure(
+            &format!("inspect, {what}"),
+            &out,
+            false,
+            &["event descriptor"],
+        ));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
@@ -182,7 +199,11 @@ fn build_go(t: &Test, src: &str, bits: Bits) -> PathBuf {
         Bits::B32 => cmd.env("GOARCH", "386").env("CC", "gcc -m32"),
     };
     let out = run_output(cmd, Duration::from_secs(100));
-    assert!(out.status.success(), "go build {src}.go failed:\n{}", describe_output(&out));
+    assert!(
+        out.status.success(),
+        "go build {src}.go failed:\n{}",
+        describe_output(&out)
+    );
     output
 }
 

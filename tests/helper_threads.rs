@@ -29,7 +29,8 @@ fn cpu_ticks(pid: i32) -> u64 {
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn timers_and_mq_notify(bits: Bits) {
@@ -39,7 +40,10 @@ fn timers_and_mq_notify(bits: Bits) {
     p.wait_for_line("`notified 1`", LINE_TIMEOUT, |l| l == "notified 1");
     let mut seen = ticks(&p).unwrap();
     for i in 0..20 {
-        let out = mtcp(&["checkpoint", "--timeout", "20", &p.pid().to_string()], CHECKPOINT_TIMEOUT);
+        let out = mtcp(
+            &["checkpoint", "--timeout", "20", &p.pid().to_string()],
+            CHECKPOINT_TIMEOUT,
+        );
         assert!(
             out.status.success(),
             "checkpoint {i} failed with glibc's helper threads present:\n{}\n{}",

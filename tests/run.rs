@@ -17,7 +17,13 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 /// `mtcp run --dir D [opts] -- prog args`, started in the test directory.
 fn run(t: &Test, d: &Path, opts: &[&str], prog: &Path, args: &[&str], label: &str) -> Proc {
     let mut cmd = Command::new(&bins().mtcp);
-    cmd.arg("run").arg("--dir").arg(d).args(opts).arg("--").arg(prog).args(args);
+    cmd.arg("run")
+        .arg("--dir")
+        .arg(d)
+        .args(opts)
+        .arg("--")
+        .arg(prog)
+        .args(args);
     cmd.current_dir(&t.dir);
     Proc::spawn(cmd, label)
 }
@@ -25,7 +31,13 @@ fn run(t: &Test, d: &Path, opts: &[&str], prog: &Path, args: &[&str], label: &st
 /// `run` to completion, for the runs that must refuse or end by themselves.
 fn run_to_end(d: &Path, opts: &[&str], prog: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(&bins().mtcp);
-    cmd.arg("run").arg("--dir").arg(d).args(opts).arg("--").arg(prog).args(args);
+    cmd.arg("run")
+        .arg("--dir")
+        .arg(d)
+        .args(opts)
+        .arg("--")
+        .arg(prog)
+        .args(args);
     run_output(cmd, RUN_TIMEOUT)
 }
 
@@ -40,7 +52,12 @@ fn started_pid(p: &mut Proc) -> i32 {
 fn stop_with(p: &mut Proc, sig: i32, program_pid: i32) -> u64 {
     assert!(send_signal(p.pid(), sig));
     let st = p.wait_exit(CHECKPOINT_TIMEOUT);
-    assert_eq!(st.code(), Some(RESUME), "mtcp run did not exit {RESUME}\n{}", p.describe());
+    assert_eq!(
+        st.code(),
+        Some(RESUME),
+        "mtcp run did not exit {RESUME}\n{}",
+        p.describe()
+    );
     assert!(
         p.stderr_lines().iter().any(|l| l.contains("checkpointed to")),
         "no word of the checkpoint\n{}",
@@ -115,7 +132,12 @@ fn requeue(bits: Bits) {
     let before = p2.last_count().unwrap();
     let at_kill = stop_with(&mut p2, SIGUSR1, pid2);
     assert_eq!(image_for(&d, vpid), Some(image.clone()), "the image keeps its name");
-    assert_eq!(inspect_json(&image)["process"]["generation"], 2, "{}", inspect_text(&image));
+    assert_eq!(
+        inspect_json(&image)["process"]["generation"],
+        2,
+        "{}",
+        inspect_text(&image)
+    );
 
     let mut p3 = run(&t, &d, &opts, &prog, &["150"], "third run");
     assert_resumed(&mut p3, before, at_kill);
@@ -140,7 +162,12 @@ fn exit_status_is_the_programs() {
     for (script, code) in [("exit 7", 7), ("exit 0", 0), ("kill -9 $$", 128 + 9)] {
         let d = t.path(&format!("d{code}"));
         let out = run_to_end(&d, &[], sh, &["-c", script]);
-        assert_eq!(out.status.code(), Some(code), "sh -c '{script}'\n{}", describe_output(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "sh -c '{script}'\n{}",
+            describe_output(&out)
+        );
     }
     // A signal sent to mtcp run (other than SIGTERM) goes on to the program: here
     // SIGUSR1, which ends the counter; mtcp run exits 128+10.
@@ -189,7 +216,10 @@ fn damaged_image_is_refused_and_left_in_place() {
         panic!("{p}");
     }
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(image.to_str().unwrap()) && err.contains("--fresh"), "unclear: {err}");
+    assert!(
+        err.contains(image.to_str().unwrap()) && err.contains("--fresh"),
+        "unclear: {err}"
+    );
     assert!(out.stdout.is_empty(), "the program ran\n{}", describe_output(&out));
     assert_eq!(fs::read(&image).unwrap(), bytes, "the image was changed");
 }
@@ -201,7 +231,12 @@ fn fresh_starts_afresh_and_keeps_the_old_image_aside() {
     let (d, image, bytes) = damaged(&t, &prog);
     let mut p = run(&t, &d, &["--fresh"], &prog, &["100000"], "fresh run");
     let vpid = started_pid(&mut p);
-    assert_eq!(p.wait_first_count(LINE_TIMEOUT), 1, "not a fresh start\n{}", p.describe());
+    assert_eq!(
+        p.wait_first_count(LINE_TIMEOUT),
+        1,
+        "not a fresh start\n{}",
+        p.describe()
+    );
     assert!(!image.exists(), "the old image is still in {}", d.display());
     let aside: Vec<PathBuf> = fs::read_dir(&d)
         .unwrap()
@@ -210,7 +245,12 @@ fn fresh_starts_afresh_and_keeps_the_old_image_aside() {
         .collect();
     assert_eq!(aside.len(), 1, "{aside:?}");
     let kept = aside[0].join(image.file_name().unwrap());
-    assert_eq!(fs::read(&kept).unwrap(), bytes, "{} is not the old image", kept.display());
+    assert_eq!(
+        fs::read(&kept).unwrap(),
+        bytes,
+        "{} is not the old image",
+        kept.display()
+    );
     assert!(aside[0].join("mtcp-run.info").is_file());
     // The fresh computation is one like any other.
     p.wait_for_count(3, LINE_TIMEOUT);
@@ -238,7 +278,11 @@ fn a_directory_of_another_command_is_refused() {
         if let Some(p) = one_line_failure(what, &out, true, &["another command"]) {
             panic!("{p}");
         }
-        assert!(out.stdout.is_empty(), "{what}: the program ran\n{}", describe_output(&out));
+        assert!(
+            out.stdout.is_empty(),
+            "{what}: the program ran\n{}",
+            describe_output(&out)
+        );
     }
     // An image in a directory without mtcp run's record: made by `mtcp launch`.
     let other = t.subdir("launched");

@@ -555,8 +555,17 @@ fn raw_blocked_checkpoint_signal() {
     let r = &mut c.restarted;
     assert_progress(r, "raw", 0, 10);
     let usr2 = 1u64 << 11;
-    let blockers = r.thread_masks("SigBlk:").into_iter().filter(|(_, m)| m & usr2 != 0).count();
-    assert_eq!(blockers, 1, "after the restart one thread must still block SIGUSR2\n{}", r.describe());
+    let blockers = r
+        .thread_masks("SigBlk:")
+        .into_iter()
+        .filter(|(_, m)| m & usr2 != 0)
+        .count();
+    assert_eq!(
+        blockers,
+        1,
+        "after the restart one thread must still block SIGUSR2\n{}",
+        r.describe()
+    );
     touch(&unblock);
     r.wait_for_line("`unblocked`", LINE_TIMEOUT, |l| l == "unblocked");
     expect_done(r, 200, Duration::from_secs(30));

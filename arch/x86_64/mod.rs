@@ -561,9 +561,9 @@ impl UserRegs {
 /// `repeatable_after_eintr`'s list in i386 numbers (arch/x86/entry/syscalls/
 /// syscall_32.tbl), for 32-bit tracees; arch/x86/mod.rs names the same calls.
 const I386_REPEATABLE: [usize; 52] = [
-    3, 4, 145, 146, 180, 181, 333, 334, 168, 309, 414, 82, 142, 308, 413, 256, 319, 441, 162, 267, 407,
-    29, 72, 179, 177, 421, 240, 422, 449, 117, 401, 400, 420, 280, 419, 279, 418, 247, 385, 416, 7, 114,
-    284, 364, 371, 372, 337, 417, 369, 370, 345, 143,
+    3, 4, 145, 146, 180, 181, 333, 334, 168, 309, 414, 82, 142, 308, 413, 256, 319, 441, 162, 267, 407, 29, 72, 179,
+    177, 421, 240, 422, 449, 117, 401, 400, 420, 280, 419, 279, 418, 247, 385, 416, 7, 114, 284, 364, 371, 372, 337,
+    417, 369, 370, 345, 143,
 ];
 
 /// System calls that did nothing when they return EINTR, so that running them again
@@ -577,10 +577,46 @@ fn repeatable_after_eintr(nr: usize, compat: bool) -> bool {
         return I386_REPEATABLE.contains(&nr);
     }
     const LIST: &[Sysno] = &[
-        read, write, readv, writev, pread64, pwrite64, preadv, pwritev, poll, ppoll, select, pselect6,
-        epoll_wait, epoll_pwait, epoll_pwait2, nanosleep, clock_nanosleep, pause, rt_sigsuspend, rt_sigtimedwait,
-        futex, futex_waitv, msgrcv, msgsnd, semop, semtimedop, mq_timedreceive, mq_timedsend, io_getevents,
-        io_pgetevents, wait4, waitid, accept, accept4, recvfrom, recvmsg, recvmmsg, sendto, sendmsg, sendmmsg,
+        read,
+        write,
+        readv,
+        writev,
+        pread64,
+        pwrite64,
+        preadv,
+        pwritev,
+        poll,
+        ppoll,
+        select,
+        pselect6,
+        epoll_wait,
+        epoll_pwait,
+        epoll_pwait2,
+        nanosleep,
+        clock_nanosleep,
+        pause,
+        rt_sigsuspend,
+        rt_sigtimedwait,
+        futex,
+        futex_waitv,
+        msgrcv,
+        msgsnd,
+        semop,
+        semtimedop,
+        mq_timedreceive,
+        mq_timedsend,
+        io_getevents,
+        io_pgetevents,
+        wait4,
+        waitid,
+        accept,
+        accept4,
+        recvfrom,
+        recvmsg,
+        recvmmsg,
+        sendto,
+        sendmsg,
+        sendmmsg,
         flock,
     ];
     LIST.iter().any(|&s| s as usize == nr)

@@ -1029,13 +1029,21 @@ pub struct SocketAddr<'a>(pub &'a [u8]);
 impl core::fmt::Display for SocketAddr<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let a = self.0;
-        let family = if a.len() >= 2 { u16::from_le_bytes([a[0], a[1]]) } else { 0 };
+        let family = if a.len() >= 2 {
+            u16::from_le_bytes([a[0], a[1]])
+        } else {
+            0
+        };
         let port = |a: &[u8]| u16::from_be_bytes([a[2], a[3]]);
         match family {
             1 if a.len() <= 2 => f.write_str("unnamed"),
             1 => {
                 let (at, name) = if a[2] == 0 { ("@", &a[3..]) } else { ("", &a[2..]) };
-                let name = if at.is_empty() { name.split(|&c| c == 0).next().unwrap_or(name) } else { name };
+                let name = if at.is_empty() {
+                    name.split(|&c| c == 0).next().unwrap_or(name)
+                } else {
+                    name
+                };
                 f.write_str(at)?;
                 for chunk in name.utf8_chunks() {
                     f.write_str(chunk.valid())?;
@@ -1082,7 +1090,10 @@ impl<'a> Iterator for SocketMessages<'a> {
         if self.0.is_empty() {
             return None;
         }
-        let len = self.0.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        let len = self
+            .0
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
         match len.filter(|&l| l <= self.0.len() - 4) {
             Some(l) => {
                 let m = &self.0[4..4 + l];
@@ -2117,7 +2128,11 @@ mod tests {
             ..SocketState::default()
         };
         let mut data = as_bytes(&info).to_vec();
-        assert_eq!(SocketInfo::of(&rec, &data), Some(info), "an older image's SocketInfo alone");
+        assert_eq!(
+            SocketInfo::of(&rec, &data),
+            Some(info),
+            "an older image's SocketInfo alone"
+        );
         assert!(SocketState::of(&rec, &data).is_none());
         data.extend_from_slice(as_bytes(&state));
         for m in [&b"ab"[..], b"", b"xyz"] {
@@ -2126,7 +2141,10 @@ mod tests {
         }
         let (s, messages) = SocketState::of(&rec, &data).unwrap();
         assert_eq!(s, state);
-        assert_eq!(messages.clone().flatten().collect::<Vec<_>>(), [&b"ab"[..], b"", b"xyz"]);
+        assert_eq!(
+            messages.clone().flatten().collect::<Vec<_>>(),
+            [&b"ab"[..], b"", b"xyz"]
+        );
         assert_eq!(messages.total(), 5);
         assert_eq!(SocketInfo::of(&rec, &data), Some(info));
         // A message that runs past the end, a short state, an unknown state: refused.

@@ -9,8 +9,8 @@ use syscalls::{Errno, Sysno};
 
 use mtcp_arch::{SYS_CLOCK_GETTIME64, SYS_TIMERFD_GETTIME64, SYS_TIMERFD_SETTIME64};
 
-use super::file::Fd;
 use super::fd_arg;
+use super::file::Fd;
 
 /// A new eventfd holding `count` (EFD_SEMAPHORE 1, O_NONBLOCK, O_CLOEXEC in `flags`).
 /// Errors: EINVAL (bad flags), EMFILE, ENFILE, ENOMEM.
@@ -63,7 +63,15 @@ const TFD_IOC_SET_TICKS: usize = 0x4008_5400;
 /// CONFIG_CHECKPOINT_RESTORE), EINVAL, EBADF.
 pub fn timerfd_set_ticks(fd: i32, ticks: u64) -> Result<(), Errno> {
     // SAFETY: the ioctl reads one u64, a local that outlives the call.
-    unsafe { syscalls::syscall3(Sysno::ioctl, fd_arg(fd), TFD_IOC_SET_TICKS, &ticks as *const u64 as usize).map(|_| ()) }
+    unsafe {
+        syscalls::syscall3(
+            Sysno::ioctl,
+            fd_arg(fd),
+            TFD_IOC_SET_TICKS,
+            &ticks as *const u64 as usize,
+        )
+        .map(|_| ())
+    }
 }
 
 /// A new signalfd reading the signals in `mask` (O_NONBLOCK, O_CLOEXEC in `flags`).
@@ -71,7 +79,8 @@ pub fn timerfd_set_ticks(fd: i32, ticks: u64) -> Result<(), Errno> {
 pub fn signalfd(mask: u64, flags: usize) -> Result<Fd, Errno> {
     // SAFETY: the kernel reads 8 bytes at `mask`, a local that outlives the call.
     unsafe {
-        syscalls::syscall4(Sysno::signalfd4, usize::MAX, &mask as *const u64 as usize, 8, flags).map(|r| Fd::adopt(r as i32))
+        syscalls::syscall4(Sysno::signalfd4, usize::MAX, &mask as *const u64 as usize, 8, flags)
+            .map(|r| Fd::adopt(r as i32))
     }
 }
 

@@ -18,8 +18,8 @@ mod socket;
 mod thread;
 mod time;
 pub mod trace;
-pub mod watch;
 mod tty;
+pub mod watch;
 
 pub use event::*;
 pub use file::*;

@@ -17,6 +17,10 @@ pub const CLONE_SYSVSEM: usize = 0x40000;
 pub const CLONE_SETTLS: usize = 0x80000;
 pub const CLONE_PARENT_SETTID: usize = 0x100000;
 pub const CLONE_CHILD_CLEARTID: usize = 0x200000;
+/// What a thread of this process (a program's, or the runtime's own) is cloned with: it
+/// shares everything a thread shares, with a thread pointer of its own (CLONE_SETTLS).
+pub const THREAD_CLONE_FLAGS: usize =
+    CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS;
 
 pub const FUTEX_WAIT: usize = 0;
 pub const FUTEX_WAKE: usize = 1;

@@ -139,9 +139,7 @@ fn stopped_delivery(
     loop {
         let mut status: i32 = 0;
         // SAFETY: status is a valid int to write.
-        let r = unsafe {
-            syscalls::syscall4(Sysno::wait4, tid as usize, &mut status as *mut i32 as usize, WALL, 0)
-        };
+        let r = unsafe { syscalls::syscall4(Sysno::wait4, tid as usize, &mut status as *mut i32 as usize, WALL, 0) };
         match r {
             Err(Errno::EINTR) => continue,
             Err(Errno::ECHILD) => return Ok(Delivery::Gone),
@@ -197,8 +195,10 @@ fn stopped_delivery(
 /// or EINTR from a call that did nothing.
 fn rewind_if_interrupted(tid: u32, regs: &UserRegs) -> Result<(), Errno> {
     if let Some((_, ret)) = regs.syscall() {
-        let rerun = matches!(-ret, ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK)
-            || (-ret == EINTR && regs.repeatable_after_eintr());
+        let rerun = matches!(
+            -ret,
+            ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK
+        ) || (-ret == EINTR && regs.repeatable_after_eintr());
         if rerun {
             let mut rewound = *regs;
             rewound.rewind_syscall();

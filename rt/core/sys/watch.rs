@@ -45,7 +45,12 @@ pub fn wait_dir_change(watch: &Fd, ms: u32) -> bool {
             let mut events = [0u8; 4096];
             // SAFETY: the buffer is writable for its length; the descriptor is non-blocking.
             while let Ok(n) = unsafe {
-                syscalls::syscall3(Sysno::read, watch.raw() as usize, events.as_mut_ptr() as usize, events.len())
+                syscalls::syscall3(
+                    Sysno::read,
+                    watch.raw() as usize,
+                    events.as_mut_ptr() as usize,
+                    events.len(),
+                )
             } {
                 if n == 0 {
                     break;
