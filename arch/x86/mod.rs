@@ -737,85 +737,10 @@ impl UserRegs {
         self.orig_ax = u32::MAX;
     }
 
-    /// Always false: an i386 tracer sees only i386 threads' native numbers.
-    pub fn is_compat(&self) -> bool {
-        false
-    }
-}
-
-/// System calls that did nothing when they return EINTR, so that running them again
-/// with the same arguments is what an uninterrupted thread would have done. `close`
-/// and `connect` (also through `socketcall`) are the classic exceptions (they may have
-/// acted), so they are not here; `ipc` only multiplexes calls that qualify. `compat`
-/// is always false here (every thread an i386 process traces is i386).
-fn repeatable_after_eintr(nr: usize, _compat: bool) -> bool {
-    use Sysno::*;
-    const LIST: &[Sysno] = &[
-        read,
-        write,
-        readv,
-        writev,
-        pread64,
-        pwrite64,
-        preadv,
-        pwritev,
-        poll,
-        ppoll,
-        ppoll_time64,
-        select,
-        _newselect,
-        pselect6,
-        pselect6_time64,
-        epoll_wait,
-        epoll_pwait,
-        epoll_pwait2,
-        nanosleep,
-        clock_nanosleep,
-        clock_nanosleep_time64,
-        pause,
-        sigsuspend,
-        rt_sigsuspend,
-        rt_sigtimedwait,
-        rt_sigtimedwait_time64,
-        futex,
-        futex_time64,
-        futex_waitv,
-        ipc,
-        msgrcv,
-        msgsnd,
-        semtimedop_time64,
-        mq_timedreceive,
-        mq_timedreceive_time64,
-        mq_timedsend,
-        mq_timedsend_time64,
-        io_getevents,
-        io_pgetevents,
-        io_pgetevents_time64,
-        waitpid,
-        wait4,
-        waitid,
-        accept4,
-        recvfrom,
-        recvmsg,
-        recvmmsg,
-        recvmmsg_time64,
-        sendto,
-        sendmsg,
-        sendmmsg,
-        flock,
-    ];
-    LIST.iter().any(|&s| s as usize == nr)
-}
-
-impl UserRegs {
     /// Whether the system call this thread is in (see `syscall`), having returned EINTR,
-    /// did nothing and may simply run again (`repeatable_after_eintr`).
+    /// did nothing and may simply run again (`i386_repeatable_after_eintr`).
     pub fn repeatable_after_eintr(&self) -> bool {
-        match self.syscall() {
-            // socketcall: the socket call number is in ebx.
-            Some((102, _)) => crate::socketcall_repeatable(self.bx),
-            Some((nr, _)) => repeatable_after_eintr(nr, false),
-            None => false,
-        }
+        self.syscall()
+            .is_some_and(|(nr, _)| crate::i386_repeatable_after_eintr(nr, self.bx))
     }
 }

@@ -558,24 +558,12 @@ impl UserRegs {
     }
 }
 
-/// `repeatable_after_eintr`'s list in i386 numbers (arch/x86/entry/syscalls/
-/// syscall_32.tbl), for 32-bit tracees; arch/x86/mod.rs names the same calls.
-const I386_REPEATABLE: [usize; 52] = [
-    3, 4, 145, 146, 180, 181, 333, 334, 168, 309, 414, 82, 142, 308, 413, 256, 319, 441, 162, 267, 407, 29, 72, 179,
-    177, 421, 240, 422, 449, 117, 401, 400, 420, 280, 419, 279, 418, 247, 385, 416, 7, 114, 284, 364, 371, 372, 337,
-    417, 369, 370, 345, 143,
-];
-
 /// System calls that did nothing when they return EINTR, so that running them again
 /// with the same arguments is what an uninterrupted thread would have done. `close`
 /// and `connect` are the classic exceptions (they may have acted), so they are not here.
-/// `compat`: `nr` is an i386 call number (a 32-bit tracee, see `UserRegs::is_compat`);
-/// i386 socket calls through `socketcall` are `socketcall_repeatable`'s business.
-fn repeatable_after_eintr(nr: usize, compat: bool) -> bool {
+/// (32-bit threads use `i386_repeatable_after_eintr`.)
+fn repeatable_after_eintr(nr: usize) -> bool {
     use Sysno::*;
-    if compat {
-        return I386_REPEATABLE.contains(&nr);
-    }
     const LIST: &[Sysno] = &[
         read,
         write,
@@ -627,9 +615,8 @@ impl UserRegs {
     /// did nothing and may simply run again (`repeatable_after_eintr`).
     pub fn repeatable_after_eintr(&self) -> bool {
         match self.syscall() {
-            // i386 socketcall: the socket call number is in ebx.
-            Some((102, _)) if self.is_compat() => crate::socketcall_repeatable(self.bx as u32),
-            Some((nr, _)) => repeatable_after_eintr(nr, self.is_compat()),
+            Some((nr, _)) if self.is_compat() => crate::i386_repeatable_after_eintr(nr, self.bx as u32),
+            Some((nr, _)) => repeatable_after_eintr(nr),
             None => false,
         }
     }
