@@ -102,7 +102,7 @@ fn init() -> Result<(), i32> {
     let cfg = unsafe { &*CONFIG.get() };
     triggers::install_handler(cfg.signal).map_err(|e| -e.into_raw())?;
     if cfg.interval_sec > 0 {
-        triggers::start_interval_thread(cfg.signal, cfg.interval_sec);
+        triggers::start_interval_thread();
     }
     status::publish_ready(rt.status_seq);
     Ok(())

@@ -7,6 +7,8 @@ use mtcp_core::fmt::ErrnoName;
 use mtcp_core::protocol::TIMER_VALUE;
 use mtcp_core::sys::{self, KernelSigaction};
 
+use crate::config::CONFIG;
+
 /// Installs the checkpoint handler for `sig`.
 pub fn install_handler(sig: u32) -> Result<(), syscalls::Errno> {
     let act = KernelSigaction {
@@ -27,23 +29,18 @@ pub fn install_handler(sig: u32) -> Result<(), syscalls::Errno> {
 pub static INTERVAL_TID: AtomicU32 = AtomicU32::new(0);
 const INTERVAL_STACK: usize = 64 << 10;
 
-/// What the interval thread needs: the signal and the period.
-static INTERVAL: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
-
 /// Periodic checkpoints, asked for by a thread of the runtime's own that sleeps between
 /// them (named `mtcp-interval`). A timer signal would land on whichever thread the
 /// kernel picks and cut short the call it sleeps in; this thread asks itself, and the
 /// others are reached quietly like for any request. A failure is reported, not fatal
 /// (explicit checkpoints still work).
-pub fn start_interval_thread(sig: u32, secs: u32) {
-    if let Err(e) = spawn_interval_thread(sig, secs) {
+pub fn start_interval_thread() {
+    if let Err(e) = spawn_interval_thread() {
         mtcp_core::eprint_line!("mtcp: cannot start the checkpoint interval thread: {}", ErrnoName(e));
     }
 }
 
-fn spawn_interval_thread(sig: u32, secs: u32) -> Result<(), syscalls::Errno> {
-    INTERVAL[0].store(sig, Ordering::Release);
-    INTERVAL[1].store(secs, Ordering::Release);
+fn spawn_interval_thread() -> Result<(), syscalls::Errno> {
     let stack = sys::map_anon(INTERVAL_STACK)?;
     let flags = sys::THREAD_CLONE_FLAGS;
     // No thread pointer of its own: it runs only the runtime's code, which uses none.
@@ -63,8 +60,10 @@ fn spawn_interval_thread(sig: u32, secs: u32) -> Result<(), syscalls::Errno> {
 extern "C" fn interval_main(_: usize) -> ! {
     INTERVAL_TID.store(sys::gettid(), Ordering::Release);
     sys::set_thread_name(b"mtcp-interval\0\0\0");
-    let sig = INTERVAL[0].load(Ordering::Acquire);
-    let period = INTERVAL[1].load(Ordering::Acquire) as u64 * 1_000_000_000;
+    // SAFETY: the configuration is fixed before this thread starts (and is the image's
+    // after a restart).
+    let (sig, secs) = unsafe { ((*CONFIG.get()).signal, (*CONFIG.get()).interval_sec) };
+    let period = secs as u64 * 1_000_000_000;
     // Only the checkpoint signal may reach this thread.
     let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!(1u64 << (sig - 1))));
     let mut next = sys::monotonic_ns() + period;
