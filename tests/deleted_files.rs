@@ -84,10 +84,7 @@ fn over_the_limit(bits: Bits) {
     let image = checkpoint(p.pid());
     let good = std::fs::read(&image).unwrap();
     p.wait_for_line("`grown`", LINE_TIMEOUT, |l| l == "grown");
-    let out = mtcp(
-        &["checkpoint", "--timeout", "20", &p.pid().to_string()],
-        CHECKPOINT_TIMEOUT,
-    );
+    let out = try_checkpoint(p.pid());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
@@ -206,10 +203,7 @@ fn over_the_image_total(bits: Bits) {
     let mib = if bits == Bits::B64 { "100" } else { "30" };
     let mut p = t.launch_with(&["--deleted-limit", "200M"], &prog, &[mib]);
     p.wait_for_count(2, LINE_TIMEOUT);
-    let out = mtcp(
-        &["checkpoint", "--timeout", "20", &p.pid().to_string()],
-        CHECKPOINT_TIMEOUT,
-    );
+    let out = try_checkpoint(p.pid());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("an image can carry") && err.contains("(deleted)"),

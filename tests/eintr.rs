@@ -16,10 +16,7 @@ fn survives_many_checkpoints(variant: Variant, bits: Bits) {
     let mut p = t.launch(&prog, &["100000"]);
     p.wait_for_count(3, LINE_TIMEOUT);
     for i in 0..50 {
-        let out = mtcp(
-            &["checkpoint", "--timeout", "20", &p.pid().to_string()],
-            CHECKPOINT_TIMEOUT,
-        );
+        let out = try_checkpoint(p.pid());
         if !out.status.success() {
             std::thread::sleep(Duration::from_millis(200));
             panic!("checkpoint {i} failed:\n{}\n{}", describe_output(&out), p.describe());

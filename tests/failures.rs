@@ -78,10 +78,7 @@ fn full_disk_keeps_the_previous_image_and_the_program() {
 
     // Room for what is there plus a little: the next image cannot fit.
     fs_.resize(before.len() as u64 + (1 << 20));
-    let out = mtcp(
-        &["checkpoint", "--timeout", "20", &p.pid().to_string()],
-        CHECKPOINT_TIMEOUT,
-    );
+    let out = try_checkpoint(p.pid());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),

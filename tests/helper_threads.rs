@@ -40,10 +40,7 @@ fn timers_and_mq_notify(bits: Bits) {
     p.wait_for_line("`notified 1`", LINE_TIMEOUT, |l| l == "notified 1");
     let mut seen = ticks(&p).unwrap();
     for i in 0..20 {
-        let out = mtcp(
-            &["checkpoint", "--timeout", "20", &p.pid().to_string()],
-            CHECKPOINT_TIMEOUT,
-        );
+        let out = try_checkpoint(p.pid());
         assert!(
             out.status.success(),
             "checkpoint {i} failed with glibc's helper threads present:\n{}\n{}",

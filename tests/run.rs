@@ -14,8 +14,8 @@ const SIGTERM: i32 = 15;
 const RESUME: i32 = 85;
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `mtcp run --dir D [opts] -- prog args`, started in the test directory.
-fn run(t: &Test, d: &Path, opts: &[&str], prog: &Path, args: &[&str], label: &str) -> Proc {
+/// The command line `mtcp run --dir D [opts] -- prog args`.
+fn run_command(d: &Path, opts: &[&str], prog: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(&bins().mtcp);
     cmd.arg("run")
         .arg("--dir")
@@ -24,21 +24,19 @@ fn run(t: &Test, d: &Path, opts: &[&str], prog: &Path, args: &[&str], label: &st
         .arg("--")
         .arg(prog)
         .args(args);
+    cmd
+}
+
+/// `mtcp run --dir D [opts] -- prog args`, started in the test directory.
+fn run(t: &Test, d: &Path, opts: &[&str], prog: &Path, args: &[&str], label: &str) -> Proc {
+    let mut cmd = run_command(d, opts, prog, args);
     cmd.current_dir(&t.dir);
     Proc::spawn(cmd, label)
 }
 
 /// `run` to completion, for the runs that must refuse or end by themselves.
 fn run_to_end(d: &Path, opts: &[&str], prog: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(&bins().mtcp);
-    cmd.arg("run")
-        .arg("--dir")
-        .arg(d)
-        .args(opts)
-        .arg("--")
-        .arg(prog)
-        .args(args);
-    run_output(cmd, RUN_TIMEOUT)
+    run_output(run_command(d, opts, prog, args), RUN_TIMEOUT)
 }
 
 /// The pid the program printed first (`start PID`).

@@ -227,11 +227,7 @@ fn restarted_copy_and_original_checkpoint_side_by_side() {
         let pids = [original.pid(), copy.pid()];
         let runs: Vec<_> = pids
             .iter()
-            .map(|&pid| {
-                std::thread::spawn(move || {
-                    mtcp(&["checkpoint", "--timeout", "20", &pid.to_string()], CHECKPOINT_TIMEOUT)
-                })
-            })
+            .map(|&pid| std::thread::spawn(move || try_checkpoint(pid)))
             .collect();
         for run in runs {
             let out = run.join().unwrap();

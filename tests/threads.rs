@@ -591,10 +591,7 @@ fn raw_blocked_checkpoint_signal_without_ptrace() {
     p.wait_for_line("`blocked`", LINE_TIMEOUT, |l| l == "blocked");
     p.wait_for_count(3, LINE_TIMEOUT);
     let started = Instant::now();
-    let out = mtcp(
-        &["checkpoint", "--timeout", "20", &p.pid().to_string()],
-        CHECKPOINT_TIMEOUT,
-    );
+    let out = try_checkpoint(p.pid());
     let took = started.elapsed();
     assert!(
         !out.status.success(),
@@ -692,10 +689,7 @@ fn churn_50_checkpoints() {
         let before = p.last_count().unwrap();
         // Each must end within its time-out (`mtcp` panics otherwise); a failure is
         // recorded and the series goes on, so that the restarts below are tested too.
-        let out = mtcp(
-            &["checkpoint", "--timeout", "20", &p.pid().to_string()],
-            CHECKPOINT_TIMEOUT,
-        );
+        let out = try_checkpoint(p.pid());
         assert!(
             p.exited().is_none(),
             "the process died during checkpoint {i}\n{}",

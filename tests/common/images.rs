@@ -6,7 +6,7 @@ use super::test_dir::Test;
 use super::{CHECKPOINT_TIMEOUT, LINE_TIMEOUT};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 /// The image header's architecture word (offset 12): `Bits::em`, 62 or 3.
@@ -45,11 +45,20 @@ pub fn checkpoint(pid: i32) -> PathBuf {
     checkpoint_with(&bins().mtcp, pid)
 }
 
-/// `checkpoint` with the `mtcp` at `mtcp` (an installed one, say).
-pub fn checkpoint_with(mtcp: &Path, pid: i32) -> PathBuf {
+/// `mtcp checkpoint --timeout 20 PID`, whatever its outcome.
+pub fn try_checkpoint(pid: i32) -> Output {
+    try_checkpoint_with(&bins().mtcp, pid)
+}
+
+fn try_checkpoint_with(mtcp: &Path, pid: i32) -> Output {
     let mut cmd = Command::new(mtcp);
     cmd.args(["checkpoint", "--timeout", "20", &pid.to_string()]);
-    let out = run_output(cmd, CHECKPOINT_TIMEOUT);
+    run_output(cmd, CHECKPOINT_TIMEOUT)
+}
+
+/// `checkpoint` with the `mtcp` at `mtcp` (an installed one, say).
+pub fn checkpoint_with(mtcp: &Path, pid: i32) -> PathBuf {
+    let out = try_checkpoint_with(mtcp, pid);
     assert!(
         out.status.success(),
         "mtcp checkpoint {pid} failed:\n{}",
