@@ -91,7 +91,7 @@ pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
         ));
     }
     // Before anything is sent: a status file we could not trust is an error now.
-    let mut newest = newest_line(&path, uid)?;
+    let mut newest = read_status_file(&path, uid)?.as_deref().and_then(first_line);
     // Told of each change to the status directory, we answer as soon as the runtime
     // does; the poll interval is only the upper bound (a watch may be refused).
     let watch = path
@@ -103,13 +103,17 @@ pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
 
     let deadline = Instant::now() + Duration::from_secs(timeout);
     loop {
-        if let Some(r) = poll_result(&path, uid, nonce)? {
+        // One read a turn: the answer and the newest line must come from the same text,
+        // or an answer written between two reads would pass for a checkpoint that ended
+        // without answering us, and we would ask for a second one.
+        let text = read_status_file(&path, uid)?;
+        if let Some(r) = text.as_deref().and_then(|t| answer_in(t, nonce)) {
             return Ok(r);
         }
         // A checkpoint ended, or the process restarted, without answering us: ordinary
         // signals do not queue, so ours was merged into one already pending. Ask again,
-        // with the same nonce (a request served twice is harmless).
-        let now = newest_line(&path, uid)?;
+        // with the same nonce (the runtime serves a nonce it has answered only once).
+        let now = text.as_deref().and_then(first_line);
         if now != newest {
             newest = now;
             send_request(pid, sig, nonce, our_uid, quiet)?;
@@ -117,7 +121,7 @@ pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
         let alive = matches!(proc_status(pid), Ok(Some(ref s)) if !is_dead(s));
         if !alive {
             // It may have finished the image just before exiting.
-            if let Some(r) = poll_result(&path, uid, nonce)? {
+            if let Some(r) = read_status_file(&path, uid)?.and_then(|t| answer_in(&t, nonce)) {
                 return Ok(r);
             }
             return fail(format!("process {} exited during the checkpoint", pid));
@@ -152,34 +156,28 @@ fn report(pid: i32, r: Outcome) -> Result<u8> {
     }
 }
 
-/// The answer to our request, once the status file has one: only a line that carries
-/// our own random nonce is ours (another request's result, or a file an earlier
+/// The answer to our request in the status file's text, if it has one: only a line that
+/// carries our own random nonce is ours (another request's result, or a file an earlier
 /// process with this pid left, never is).
-fn poll_result(path: &Path, uid: u32, nonce: u64) -> Result<Option<Outcome>> {
-    let Some(text) = read_status_file(path, uid)? else {
-        return Ok(None);
-    };
-    for st in protocol::status_lines(&text).filter(|st| st.answers(nonce)) {
+fn answer_in(text: &[u8], nonce: u64) -> Option<Outcome> {
+    for st in protocol::status_lines(text).filter(|st| st.answers(nonce)) {
         let mut bytes = vec![0u8; st.text().len()];
         let Some(n) = protocol::unescape(st.text(), &mut bytes) else {
             continue;
         };
         bytes.truncate(n);
         match st.outcome {
-            protocol::Outcome::Ok(_) => return Ok(Some(Outcome::Ok(bytes))),
-            protocol::Outcome::Error(_) => {
-                return Ok(Some(Outcome::Error(String::from_utf8_lossy(&bytes).into_owned())))
-            }
+            protocol::Outcome::Ok(_) => return Some(Outcome::Ok(bytes)),
+            protocol::Outcome::Error(_) => return Some(Outcome::Error(String::from_utf8_lossy(&bytes).into_owned())),
             protocol::Outcome::Ready => {}
         }
     }
-    Ok(None)
+    None
 }
 
-/// The newest line of the status file, as written (None while there is none).
-fn newest_line(path: &Path, uid: u32) -> Result<Option<Vec<u8>>> {
-    let text = read_status_file(path, uid)?;
-    Ok(text.and_then(|t| t.split(|&c| c == b'\n').next().map(<[u8]>::to_vec)))
+/// The newest line of the status file's text, as written.
+fn first_line(text: &[u8]) -> Option<Vec<u8>> {
+    text.split(|&c| c == b'\n').next().map(<[u8]>::to_vec)
 }
 
 /// The status file's contents, if there is one and it can be trusted: a regular file of
@@ -462,6 +460,10 @@ mod tests {
             let n = make_nonce();
             assert!(n > 0 && n <= 0x7fff_ffff);
         }
+    }
+
+    fn poll_result(path: &Path, uid: u32, nonce: u64) -> Result<Option<Outcome>> {
+        Ok(read_status_file(path, uid)?.and_then(|t| answer_in(&t, nonce)))
     }
 
     #[test]

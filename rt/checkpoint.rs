@@ -81,6 +81,11 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
             return;
         }
     }
+    if already_answered(nonce) {
+        // `mtcp checkpoint` asked again while our answer was on its way: it is in the
+        // status file, and a second checkpoint would replace the image it names.
+        return;
+    }
     match PHASE.compare_exchange(IDLE, STOPPING, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => {}
         Err(RETRYING) | Err(FINISHING) => {
@@ -115,11 +120,22 @@ fn join_request(nonce: u32) {
     }
 }
 
-/// The nonces this checkpoint answers, as the status line lists them (`0` for none).
+/// The last nonces answered (a ring, written only by the coordinator in `finish`).
+static ANSWERED: [AtomicU32; 16] = [const { AtomicU32::new(0) }; 16];
+static ANSWERED_NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn already_answered(nonce: u32) -> bool {
+    nonce != 0 && ANSWERED.iter().any(|a| a.load(Ordering::Acquire) == nonce)
+}
+
+/// The nonces this checkpoint answers, as the status line lists them (`0` for none);
+/// each is remembered as answered.
 pub fn answered_nonces(first: u32) -> FmtBuf<128> {
     let mut list = FmtBuf::<128>::new();
     for n in core::iter::once(first).chain(JOINED.iter().map(|s| s.swap(0, Ordering::AcqRel))) {
         if n != 0 {
+            let at = ANSWERED_NEXT.fetch_add(1, Ordering::AcqRel) as usize % ANSWERED.len();
+            ANSWERED[at].store(n, Ordering::Release);
             let sep = if list.as_bytes().is_empty() { "" } else { "," };
             let _ = write!(list, "{}{}", sep, n);
         }
