@@ -148,7 +148,15 @@ impl Proc {
         (p, input)
     }
 
+    /// The pid this harness started: the one a shell would see (`$!`).
     pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The pid whose /proc entries show the program itself. For a restarted program
+    /// this may differ from `pid()`: use it to inspect the program's descriptors, maps
+    /// or threads.
+    pub fn program_pid(&self) -> i32 {
         self.pid
     }
 
