@@ -525,6 +525,14 @@ pub const SYS_TIMER_GETTIME64: Sysno = Sysno::timer_gettime64;
 pub const SYS_FUTEX_TIME64: Sysno = Sysno::futex_time64;
 
 // ---------------------------------------------------------------------------------
+// User and group ids: i386's original calls take and return 16-bit ids (a uid above
+// 65535 reads as 65534); the *32 ones are the whole id.
+
+pub const SYS_GETUID: Sysno = Sysno::getuid32;
+pub const SYS_GETEUID: Sysno = Sysno::geteuid32;
+pub const SYS_GETEGID: Sysno = Sysno::getegid32;
+
+// ---------------------------------------------------------------------------------
 // glibc's rseq area and errno, found through weak references so that programs without
 // glibc (or with an older one) simply have none. i386 has no pc-relative data access:
 // the helpers find the GOT with call/pop and read the symbol's GOT slot (0 for an

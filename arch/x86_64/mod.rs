@@ -388,6 +388,13 @@ pub const SYS_TIMER_GETTIME64: Sysno = Sysno::timer_gettime;
 pub const SYS_FUTEX_TIME64: Sysno = Sysno::futex;
 
 // ---------------------------------------------------------------------------------
+// User and group ids (32 bits wide here).
+
+pub const SYS_GETUID: Sysno = Sysno::getuid;
+pub const SYS_GETEUID: Sysno = Sysno::geteuid;
+pub const SYS_GETEGID: Sysno = Sysno::getegid;
+
+// ---------------------------------------------------------------------------------
 // glibc's rseq area and errno, found through weak references so that programs without
 // glibc (or with an older one) simply have none.
 

@@ -13,6 +13,7 @@ mod event;
 mod file;
 mod forward;
 mod notify;
+mod ns;
 mod signal;
 mod socket;
 mod thread;
@@ -25,6 +26,7 @@ pub use event::*;
 pub use file::*;
 pub use forward::*;
 pub use notify::*;
+pub use ns::*;
 pub use signal::*;
 pub use socket::*;
 pub use thread::*;
@@ -145,7 +147,7 @@ pub fn gettid() -> u32 {
 
 pub fn getuid() -> u32 {
     // SAFETY: getuid cannot fail.
-    unsafe { syscalls::syscall0(Sysno::getuid).unwrap_or(0) as u32 }
+    unsafe { syscalls::syscall0(mtcp_arch::SYS_GETUID).unwrap_or(0) as u32 }
 }
 
 /// Whether a process or thread with this id exists here (`/proc/ID`).
@@ -158,7 +160,13 @@ pub fn id_in_use(id: u32) -> bool {
 /// The effective uid: the owner of the files this process creates.
 pub fn geteuid() -> u32 {
     // SAFETY: geteuid cannot fail.
-    unsafe { syscalls::syscall0(Sysno::geteuid).unwrap_or(0) as u32 }
+    unsafe { syscalls::syscall0(mtcp_arch::SYS_GETEUID).unwrap_or(0) as u32 }
+}
+
+/// The effective gid (cannot fail).
+pub fn getegid() -> u32 {
+    // SAFETY: getegid cannot fail.
+    unsafe { syscalls::syscall0(mtcp_arch::SYS_GETEGID).unwrap_or(0) as u32 }
 }
 
 /// 64 unpredictable bits from the kernel (getrandom, never blocking); if the kernel has
