@@ -12,7 +12,7 @@ use crate::{fail, io_msg, Result};
 
 pub const COMMAND: Subcommand = Subcommand {
     name: "restart",
-    synopsis: "[--verbose] [--new-ids] IMAGE",
+    synopsis: "[--verbose] [--new-ids] [--same-pid] IMAGE",
     summary: "bring a process back from an image, with its ids, on this terminal",
     about: "\
 Brings the process saved in IMAGE back on this terminal, with the process and thread

@@ -232,11 +232,11 @@ fn map_own_ids(pid: u32) -> Result<(), Errno> {
     let mut line = FmtBuf::<32>::new();
     write("setgroups", b"deny")?;
     let uid = sys::geteuid();
-    let _ = write!(line, "{} {} 1\n", uid, uid);
+    let _ = writeln!(line, "{} {} 1", uid, uid);
     write("uid_map", line.as_bytes())?;
     line = FmtBuf::new();
     let gid = sys::getegid();
-    let _ = write!(line, "{} {} 1\n", gid, gid);
+    let _ = writeln!(line, "{} {} 1", gid, gid);
     write("gid_map", line.as_bytes())
 }
 
@@ -268,6 +268,8 @@ fn namespace_init(go: Fd, ready: Fd) -> ! {
     }
     drop(go);
     drop(ready);
+    // It needed them for the mount only.
+    let _ = sys::drop_capabilities();
     // Signals from inside the namespace cannot reach its init; SIGCHLD stays blocked so
     // that it queues and wakes the wait below.
     let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!0u64));

@@ -16,7 +16,7 @@ use mtcp_core::eprint_line;
 use mtcp_core::fmt::{FmtBuf, Lossy};
 use mtcp_core::image::{
     Meta, RestartArgs, KIND_FILE_PRIVATE, REGION_FILE_IDENTITY, RESTART_ARGS_MAGIC, RESTART_DROP_CAPS, RESTART_EXE_FD,
-    RESTART_NAMESPACE, RESTART_SAME_PID, RESTART_VERBOSE, RESTART_WINCH,
+    RESTART_NAMESPACE, RESTART_NEW_IDS_ASKED, RESTART_SAME_PID, RESTART_VERBOSE, RESTART_WINCH,
 };
 use mtcp_core::sys;
 
@@ -201,9 +201,7 @@ unsafe fn restart(path: &[u8], verbose: bool, new_ids: bool) -> ! {
             image.header.restore_entry as usize,
             &abs_path,
             &window,
-            verbose,
-            ids,
-            winch,
+            restart_flags(verbose, ids, winch, new_ids),
             exe,
         )
     }
@@ -214,30 +212,13 @@ unsafe fn restart(path: &[u8], verbose: bool, new_ids: bool) -> ! {
 ///
 /// # Safety
 /// `entry` must be the runtime's restore entry in fully restored memory.
-unsafe fn hand_over(
-    entry: usize,
-    abs_path: &FmtBuf<4096>,
-    window: &Window,
-    verbose: bool,
-    ids: ids::Ids,
-    winch: bool,
-    exe: Option<sys::Fd>,
-) -> ! {
+unsafe fn hand_over(entry: usize, abs_path: &FmtBuf<4096>, window: &Window, flags: u64, exe: Option<sys::Fd>) -> ! {
     // SAFETY: single-threaded; ARGS is only written here, and read by the runtime after the jump.
     let args = unsafe { &mut *core::ptr::addr_of_mut!(ARGS) };
     args.magic = RESTART_ARGS_MAGIC;
     args.window_start = window.start as u64;
     args.window_len = (window.end - window.start) as u64;
-    args.flags = if verbose { RESTART_VERBOSE } else { 0 } | if winch { RESTART_WINCH } else { 0 };
-    if let ids::Ids::Same {
-        namespace,
-        user_namespace,
-    } = ids
-    {
-        args.flags |= RESTART_SAME_PID
-            | if namespace { RESTART_NAMESPACE } else { 0 }
-            | if user_namespace { RESTART_DROP_CAPS } else { 0 };
-    }
+    args.flags = flags;
     if let Some(fd) = exe {
         args.flags |= RESTART_EXE_FD;
         args.exe_fd = fd.into_raw() as u64;
@@ -254,6 +235,23 @@ unsafe fn hand_over(
 }
 
 static mut ARGS: RestartArgs = RestartArgs::zeroed();
+
+/// What the runtime is told of this restart (RestartArgs.flags).
+fn restart_flags(verbose: bool, ids: ids::Ids, winch: bool, new_ids_asked: bool) -> u64 {
+    let mut flags = if verbose { RESTART_VERBOSE } else { 0 }
+        | if winch { RESTART_WINCH } else { 0 }
+        | if new_ids_asked { RESTART_NEW_IDS_ASKED } else { 0 };
+    if let ids::Ids::Same {
+        namespace,
+        user_namespace,
+    } = ids
+    {
+        flags |= RESTART_SAME_PID
+            | if namespace { RESTART_NAMESPACE } else { 0 }
+            | if user_namespace { RESTART_DROP_CAPS } else { 0 };
+    }
+    flags
+}
 
 /// The program's executable, if it is the very file it was at checkpoint time (the
 /// identity its mapping recorded), for the runtime to make /proc/PID/exe again.

@@ -14,8 +14,8 @@ use mtcp_core::fmt::{ErrnoName, Lossy};
 use mtcp_core::global::Global;
 use mtcp_core::image::{
     ProcessRecord, RestartArgs, SigActionRecord, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_DROP_CAPS,
-    RESTART_EXE_FD, RESTART_NAMESPACE, RESTART_SAME_PID, RESTART_VERBOSE, RESTART_WINCH, THREAD_AFFINITY, THREAD_MAIN,
-    THREAD_RSEQ, THREAD_SCHED,
+    RESTART_EXE_FD, RESTART_NAMESPACE, RESTART_NEW_IDS_ASKED, RESTART_SAME_PID, RESTART_VERBOSE, RESTART_WINCH,
+    THREAD_AFFINITY, THREAD_MAIN, THREAD_RSEQ, THREAD_SCHED,
 };
 use mtcp_core::sys::{self, CPath, KernelSigaction};
 
@@ -163,6 +163,15 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
         }
         sys::futex_wait(&STARTED, started);
     }
+    if !same_ids {
+        // SAFETY: every thread exists, and none runs the program yet (they wait for GO).
+        unsafe {
+            hand_over_locks(
+                rt,
+                a.flags & (RESTART_VERBOSE | RESTART_NEW_IDS_ASKED) != RESTART_NEW_IDS_ASKED,
+            )
+        };
+    }
     // Timers need every thread's new tid. (The interval thread, if any, is one of the
     // threads just recreated: it goes on sleeping where it was.)
     // SAFETY: every thread exists, and none runs the program yet (they wait for GO).
@@ -183,6 +192,36 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     // time; the stack it points into is back byte for byte with the image, and nothing
     // has run on it since (the restore code is on RESTORE_STACK, where this copy is).
     unsafe { arch::resume(&ctx, RESTARTED) }
+}
+
+/// Old tid to new tid, sorted, for `hand_over_locks` (too large for the restore stack).
+static TID_MAP: Global<[(u32, u32); crate::state::MAX_THREADS]> = Global::new([(0, 0); crate::state::MAX_THREADS]);
+
+/// With new ids: the glibc locks that threads held at checkpoint time go to their new
+/// tids; `say` tells what that repaired and what new ids leave stale.
+///
+/// # Safety
+/// Only from `restore_main`, once every thread exists and before any runs the program.
+unsafe fn hand_over_locks(rt: &Runtime, say: bool) {
+    // SAFETY: only the restore code uses TID_MAP, from this one thread.
+    let map = unsafe { &mut *TID_MAP.get() };
+    let count = rt.thread_count.min(map.len());
+    for (m, slot) in map.iter_mut().zip(&rt.slots[..count]) {
+        *m = (slot.rec.tid as u32, slot.new_tid);
+    }
+    map[..count].sort_unstable();
+    let own = (RT.get() as usize, RT.get() as usize + size_of::<Runtime>());
+    // SAFETY: our contract: no other thread runs; `own` is the runtime's state, which
+    // keeps the old tids.
+    let done = unsafe { crate::tid_repair::hand_locks_to_new_tids(&map[..count], own) };
+    if say {
+        eprint_line!(
+            "mtcp_restart: new ids: {} held mutex(es) and {} write-locked rwlock(s) handed to the new thread ids; \
+             pids and tids the program keeps itself (getpid(), gettid(), CPU-clock ids, pid files) are stale",
+            done.mutexes,
+            done.rwlocks
+        );
+    }
 }
 
 /// The restored threads hold capabilities of a user namespace made for the restart:

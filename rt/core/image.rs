@@ -205,6 +205,9 @@ pub const RESTART_NAMESPACE: u64 = 8;
 pub const RESTART_DROP_CAPS: u64 = 16;
 /// `exe_fd` is valid.
 pub const RESTART_EXE_FD: u64 = 32;
+/// New ids were asked for (`--new-ids`), not forced: the runtime's note on what new ids
+/// leave stale is only for --verbose then.
+pub const RESTART_NEW_IDS_ASKED: u64 = 64;
 
 /// ProcessRecord.flags: the runtime that wrote the image understands RESTART_DROP_CAPS
 /// and RESTART_NAMESPACE (an older one would leave the capabilities with the program).

@@ -234,6 +234,15 @@ pub fn map_anon(len: usize) -> Result<usize, Errno> {
     unsafe { mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) }
 }
 
+/// Which pages of [addr, addr + vec.len() pages) are resident (mincore): bit 0 of each
+/// byte. For a file mapping a page counts if the file's page is cached. ENOMEM: part of
+/// the range is not mapped; EINVAL: `addr` not page aligned.
+pub fn mincore(addr: usize, vec: &mut [u8]) -> Result<(), Errno> {
+    let len = vec.len() * 4096;
+    // SAFETY: the kernel writes one byte per page of the range into vec, which has room.
+    unsafe { syscalls::syscall3(Sysno::mincore, addr, len, vec.as_mut_ptr() as usize).map(|_| ()) }
+}
+
 /// `brk(addr)`: returns the new break (the old one if the kernel refused to move it).
 pub fn brk(addr: usize) -> usize {
     // SAFETY: brk only changes the heap mapping; brk(0) only reads.
