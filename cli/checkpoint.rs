@@ -60,7 +60,7 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
 /// answer: the image's path or the runtime's reason for failing. An `Err` is a failure
 /// on our side (no such process, no runtime in it, no answer in time).
 pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
-    let pid = restored_program(pid)?;
+    let pid = restored_program(pid, Instant::now() + Duration::from_secs(timeout))?;
     let status = match proc_status(pid)? {
         Some(s) if !is_dead(&s) => s,
         _ => return fail(format!("no process {}", pid)),
@@ -287,7 +287,7 @@ pub fn status_path(uid: u32, proc: protocol::ProcName, environ: &[u8]) -> PathBu
 
 /// The process `pid` as it names itself: its pid in its own pid namespace (the last on
 /// the `NSpid:` line) and that namespace.
-pub fn proc_name(pid: i32, status: &str) -> protocol::ProcName {
+fn proc_name(pid: i32, status: &str) -> protocol::ProcName {
     use std::os::unix::fs::MetadataExt;
     let inner = status_field(status, "NSpid:")
         .and_then(|l| l.split_whitespace().last())
@@ -299,22 +299,30 @@ pub fn proc_name(pid: i32, status: &str) -> protocol::ProcName {
 
 /// The program behind `pid`: `pid` itself, or, where `pid` is the mtcp_restart that
 /// stays behind as the pid the shell knows while the program runs with its old ids (as
-/// its child, in namespaces of its own or not), that child.
-pub fn restored_program(pid: i32) -> Result<i32> {
+/// its child, in namespaces of its own or not), that child, once its restore is done
+/// (waited for until `deadline`).
+fn restored_program(pid: i32, deadline: Instant) -> Result<i32> {
     if !is_supervisor(pid) {
         return Ok(pid);
     }
-    let programs: Vec<i32> = children(pid).into_iter().filter(|&c| !is_supervisor(c)).collect();
-    match programs[..] {
-        [program] => Ok(program),
-        [] => fail(format!(
-            "process {} is mtcp_restart, and no restored program runs under it (yet)",
-            pid
-        )),
-        _ => fail(format!(
-            "process {} is mtcp_restart, with more than one child: {:?}",
-            pid, programs
-        )),
+    loop {
+        let programs: Vec<i32> = children(pid).into_iter().filter(|&c| !is_supervisor(c)).collect();
+        match programs[..] {
+            [program] => return Ok(program),
+            [] if Instant::now() < deadline && is_supervisor(pid) => std::thread::sleep(POLL),
+            [] => {
+                return fail(format!(
+                    "process {} is mtcp_restart, and no restored program runs under it",
+                    pid
+                ))
+            }
+            _ => {
+                return fail(format!(
+                    "process {} is mtcp_restart, with more than one child: {:?}",
+                    pid, programs
+                ))
+            }
+        }
     }
 }
 
