@@ -794,6 +794,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < NWORKERS; i++)
         seen[i] = published[i];
     unsigned raw_seen = raw_progress;
+    long seen_at = 0; /* the count at which `seen` was taken */
     for (long count = 1; count <= MAX_COUNT; count++) {
         uint64_t lo = ~(uint64_t)0, hi = 0;
         if (same_ids && (getpid() != pid0 || gettid() != tid0[T_MAIN]))
@@ -815,8 +816,10 @@ int main(int argc, char **argv) {
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
-        /* Everyone moves: checked every 10 counts (~0.5 s). */
-        if (count % 10 == 3) {
+        /* Everyone moves: checked every 10 counts (~0.5 s), never over fewer (a loaded
+         * machine may leave a thread without a CPU for a few counts). */
+        if (count % 10 == 3 && count - seen_at >= 10) {
+            seen_at = count;
             for (int i = 0; i < NWORKERS; i++) {
                 if (published[i] == seen[i])
                     fatal("worker %d made no progress in 10 counts (%llu) at count %ld", i, (unsigned long long)seen[i], count);
