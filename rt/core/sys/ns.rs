@@ -20,21 +20,11 @@ const SIGCHLD: u64 = 17;
 /// disabled feature); ENOSPC: a namespace limit (`user.max_user_namespaces` and the
 /// like) is reached; EUSERS: user namespaces nested too deeply; EINVAL: unsupported.
 pub fn fork_into_namespaces(flags: u64) -> Result<u32, Errno> {
-    let args = CloneArgs {
+    super::thread::fork_with(&CloneArgs {
         flags,
         exit_signal: SIGCHLD,
         ..Default::default()
-    };
-    // SAFETY: without CLONE_VM the child gets a copy of this address space and returns
-    // 0 from the syscall on the same stack, like fork().
-    unsafe {
-        syscalls::syscall2(
-            Sysno::clone3,
-            &args as *const CloneArgs as usize,
-            core::mem::size_of::<CloneArgs>(),
-        )
-        .map(|v| v as u32)
-    }
+    })
 }
 
 /// A pidfd for process `pid` (pidfd_open). ESRCH: no such process; ENOSYS before 5.3.
