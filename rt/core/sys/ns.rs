@@ -65,6 +65,19 @@ pub fn mount_proc() -> Result<(), Errno> {
     }
 }
 
+/// Makes every mount of the caller's mount namespace a slave: it still sees what is
+/// mounted outside later, but nothing mounted here propagates out. A mount namespace
+/// that a privileged process makes keeps the host's shared propagation otherwise, and
+/// a /proc mounted in it would appear on the host's /proc. EPERM: no CAP_SYS_ADMIN over
+/// the mount namespace.
+pub fn make_mounts_slave() -> Result<(), Errno> {
+    const MS_REC: usize = 0x4000;
+    const MS_SLAVE: usize = 1 << 19;
+    let root = CPathBuf::<8>::new(b"/")?;
+    // SAFETY: a NUL-terminated target that outlives the call; no source, type or data.
+    unsafe { syscalls::syscall5(Sysno::mount, 0, root.ptr(), 0, MS_REC | MS_SLAVE, 0).map(|_| ()) }
+}
+
 /// `struct __user_cap_header_struct` and the two `__user_cap_data_struct`s of
 /// _LINUX_CAPABILITY_VERSION_3 (include/uapi/linux/capability.h).
 #[repr(C)]
