@@ -37,6 +37,7 @@ mod event_fds;
 mod files;
 mod inotify;
 mod map;
+mod mqueue;
 mod same_pid;
 mod sockets;
 mod survey;
