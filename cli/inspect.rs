@@ -645,8 +645,27 @@ fn terminal_json(meta: &image::Meta, f: &image::FdRecord) -> String {
     }
 }
 
-/// What a deleted file's or a FIFO's record saved; None for other kinds.
+/// What a regular file's, a deleted file's, a FIFO's or an inotify record saved; None
+/// for other kinds.
 fn file_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
+    if let Some(id) = image::FileIdentity::of(f, data) {
+        let ctime = iso8601(id.ctime_sec.max(0) as u64, id.ctime_nsec);
+        let born = id.flags & image::FILE_BTIME != 0;
+        let btime = iso8601(id.btime_sec.max(0) as u64, id.btime_nsec);
+        return Some(EventState {
+            text: format!(
+                "size {}, changed {ctime}{}",
+                id.size,
+                if born { format!(", born {btime}") } else { String::new() }
+            ),
+            json: format!(
+                "{{\"size\":{},\"changed\":{},\"born\":{}}}",
+                id.size,
+                json_str(&ctime),
+                if born { json_str(&btime) } else { "null".to_string() }
+            ),
+        });
+    }
     if f.kind == image::FD_FIFO {
         return Some(EventState {
             text: format!("{} bytes buffered", data.len()),
