@@ -138,67 +138,22 @@ fn node_http_server_timer_and_watcher() {
     drop(r);
 }
 
-/// `mtcp restart` that gives the program its pid back, and the pid to checkpoint it
-/// by. CPython's asyncio keeps the pid its event loop runs in beside the loop
-/// (`get_running_loop` compares it with getpid(), for forks) and finds no running loop
-/// under another pid. Where this mtcp's restart does not keep ids by itself, it is asked
-/// to (`--same-pid`, which needs root; the program is then a child of `mtcp restart`,
-/// with its old pid).
-fn restart_keeping_pid(t: &Test, image: &Path, old_pid: i32) -> (Proc, i32) {
-    let help = Command::new(&bins().mtcp).args(["restart", "--help"]).output().unwrap();
-    let asked = String::from_utf8_lossy(&help.stdout).contains("--same-pid");
-    let mut cmd = Command::new(&bins().mtcp);
-    cmd.arg("restart").current_dir(&t.dir);
-    if asked {
-        cmd.arg("--same-pid");
-    }
-    cmd.arg(image);
-    let p = Proc::spawn(cmd, &format!("restart {}", image.display()));
-    let pid = if asked { old_pid } else { p.pid() };
-    (p, pid)
-}
-
 /// Python asyncio: the echo server answers on its port after each restart and the
-/// periodic task goes on.
+/// periodic task goes on. (CPython's asyncio keeps the pid its event loop runs in
+/// beside the loop, and finds no running loop under another pid: it needs the
+/// restart to give it its pid back, as it does.)
 #[test]
 fn python_asyncio_echo_server() {
     let t = Test::new("py_asyncio");
     let mut p = t.launch(&python3(), &[script("asyncio_echo.py").to_str().unwrap()]);
-    let mut pid = p.pid();
     let port = port_of(&mut p);
-    let mut last = echo(port, "hello");
-    for round in 1..=2 {
-        // The server has closed its end of the last echo's connection by then.
-        let n = p.last_count().unwrap();
-        p.wait_for_count(n + 5, LINE_TIMEOUT);
-        let before = p.last_count().unwrap();
-        let image = checkpoint(pid);
-        p.kill9();
-        p.assert_no_bad();
-        let at_kill = p.last_count().unwrap();
-        (p, pid) = restart_keeping_pid(&t, &image, pid);
-        let first = p.wait_first_count(LINE_TIMEOUT);
-        assert!(
-            first > before && first <= at_kill + 1,
-            "round {round}: restarted at count {first}, checkpointed after {before}\n{}",
-            p.describe()
-        );
-        p.wait_for_count(first + 20, LINE_TIMEOUT);
-        p.assert_consecutive();
-        let n = echo(port, &format!("hello {round}"));
-        assert!(
-            n > last,
-            "round {round}: the periodic task stopped ({n})\n{}",
-            p.describe()
-        );
+    p.wait_for_count(5, LINE_TIMEOUT);
+    let mut last = 0;
+    two_cycles(&t, p, |p, when| {
+        let n = echo(port, &format!("hello {when}"));
+        assert!(n > last, "{when}: the periodic task stopped ({n})\n{}", p.describe());
         last = n;
-        let noise: Vec<String> = p.stderr_lines().into_iter().filter(|l| l.contains("mtcp")).collect();
-        assert!(
-            noise.is_empty(),
-            "round {round}: the restart warned: {noise:?}\n{}",
-            p.describe()
-        );
-    }
+    });
 }
 
 /// Python's `selectors` (epoll): the echo server answers on its port after each restart
