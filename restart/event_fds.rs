@@ -127,12 +127,7 @@ fn ticks_from_the_past(fd: i32, s: &TimerFdState) -> Result<(), Errno> {
         1
     };
     let first = first.max(1);
-    let spec = [
-        s.interval_sec,
-        s.interval_nsec as i64,
-        first / NS,
-        first % NS,
-    ];
+    let spec = [s.interval_sec, s.interval_nsec as i64, first / NS, first % NS];
     let flags = TFD_TIMER_ABSTIME | (s.settime_flags & TFD_TIMER_CANCEL_ON_SET);
     sys::timerfd_settime(fd, flags, &spec)
 }

@@ -285,8 +285,10 @@ fn sqlite_command(sqlite: &Path, t: &Test, db: &Path) -> Command {
 /// restarted one: once mtcp_restart has made its files again and handed over) and has
 /// a temporary file open (its sort spilled), or fails.
 fn wait_for_temp_file(p: &Proc, when: &str) {
-    let pid = p.program_pid();
     let ready = || {
+        // Asked each time: right after `mtcp restart` starts, it is not yet the
+        // supervisor with the program under it.
+        let pid = supervised_program(p.pid())?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let caught = status
             .lines()
@@ -312,7 +314,7 @@ fn sqlite3_index_build_through_checkpoints_and_restarts() {
     let sqlite = installed("sqlite3", "sqlite3");
     let t = Test::new("sqlite3_index");
     let pristine = t.path("pristine.db");
-    make_database(&sqlite, &pristine, 700_000);
+    make_database(&sqlite, &pristine, 400_000);
     let reference_db = t.path("reference.db");
     std::fs::copy(&pristine, &reference_db).unwrap();
     let reference = run_output(sqlite_command(&sqlite, &t, &reference_db), Duration::from_secs(60));
