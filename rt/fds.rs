@@ -118,6 +118,8 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
         }
         if rec.kind == FD_FILE && crate::mqueue::is_mqueue(fd, rec.mode) {
             let start = paths.len();
+            // A queue the kernel will not describe is no file to reopen by its name.
+            rec.kind = FD_OTHER;
             if crate::mqueue::capture(&rec, nlink, &records[..kept], &mut paths)? {
                 rec.kind = FD_MQUEUE;
                 data_ranges[kept] = (start, paths.len());

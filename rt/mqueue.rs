@@ -131,8 +131,18 @@ pub fn capture_queues(
         taken: [(0, [0; COOKIE_LEN]); MAX_COOKIES],
         count: 0,
     };
-    for &s in sockets {
-        cookies.take(s, false);
+    // A cookie taken out goes back through a private queue: none is taken where no
+    // queue can be made (they stay, and only the image goes without them).
+    let waiting = sockets.iter().any(|&s| {
+        let mut c = [0u8; COOKIE_LEN];
+        sys::recv(s as i32, &mut c, sys::MSG_PEEK | sys::MSG_DONTWAIT) == Ok(COOKIE_LEN)
+    });
+    let can_send_back = !waiting
+        || mtcp_core::mqueue::private_queue(sys::O_RDWR | sys::O_CLOEXEC, 0o600, &sys::MqAttr::new(1, 1)).is_ok();
+    if can_send_back {
+        for &s in sockets {
+            cookies.take(s, false);
+        }
     }
     let mut result = Ok(());
     for i in 0..records.len() {
