@@ -42,6 +42,7 @@ mod files;
 mod ids;
 mod inotify;
 mod map;
+mod mqueue;
 mod sockets;
 mod supervise;
 mod survey;
