@@ -1,5 +1,5 @@
 //! `mtcp clean`: removes what checkpoints killed halfway left behind: temporary images
-//! whose writer is gone, and status files of processes that are gone.
+//! whose writer is gone, and status and progress files of processes that are gone.
 
 use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
@@ -17,8 +17,8 @@ pub const COMMAND: Subcommand = Subcommand {
     summary: "remove temporary images and status files of processes that are gone",
     about: "\
 Removes from image directory DIR the temporary images (.<image>.<pid>.<random>.tmp) of
-checkpoints whose writer is gone, and from your status directory the status files of
-processes that are gone. Files of other users, and of processes still running, stay.
+checkpoints whose writer is gone, and from your status directory the status and
+progress files of processes that are gone. Files of other users, and of processes still running, stay.
 Each file is listed as it is removed.",
     options: &[Opt {
         name: "--dry-run",
@@ -40,7 +40,9 @@ fn main(args: Args) -> Result<u8> {
     let environ = std::fs::read("/proc/self/environ").unwrap_or_default();
     let status_dir = PathBuf::from(crate::checkpoint::status_dir(me, &environ).to_string());
     let status_pid = |name: &[u8]| {
-        let pid = name.strip_suffix(b".status")?;
+        let pid = name
+            .strip_suffix(b".status")
+            .or_else(|| name.strip_suffix(mtcp_core::progress::PROGRESS_SUFFIX.as_bytes()))?;
         std::str::from_utf8(pid).ok()?.parse::<u32>().ok()
     };
     match std::fs::symlink_metadata(&status_dir) {

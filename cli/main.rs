@@ -9,6 +9,7 @@ mod clean;
 mod elf;
 mod inspect;
 mod launch;
+mod progress;
 mod restart;
 mod run;
 mod signal;

@@ -14,6 +14,7 @@
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{FmtBuf, Lossy};
 use mtcp_core::image::{RestartArgs, RESTART_ARGS_MAGIC, RESTART_SAME_PID, RESTART_VERBOSE, RESTART_WINCH};
+use mtcp_core::progress::Style;
 use mtcp_core::sys;
 
 /// Prints `mtcp_restart: IMAGE: message` and exits 1.
@@ -37,6 +38,7 @@ mod event_fds;
 mod files;
 mod inotify;
 mod map;
+mod progress;
 mod same_pid;
 mod sockets;
 mod survey;
@@ -67,14 +69,17 @@ fn image_name() -> &'static [u8] {
     unsafe { (*core::ptr::addr_of!(IMAGE_NAME)).as_bytes() }
 }
 
-const USAGE: &str = "usage: mtcp_restart [--verbose] [--same-pid] IMAGE\n\
+const USAGE: &str = "usage: mtcp_restart [--verbose] [--same-pid] [--progress=STYLE] IMAGE\n\
 Restarts the process saved in IMAGE (written by the mtcp runtime) in place of this one:\n\
 the restored process keeps this process's pid, terminal and standard streams.\n\
   --verbose   report what was restored, and how thread ids changed\n\
   --same-pid  give the process and its threads their ids from checkpoint time; the\n\
               restored process is then a child of this one, which waits for it and\n\
               exits as it does (needs CAP_CHECKPOINT_RESTORE, e.g. root; without it,\n\
-              or if the ids are taken, it says so and uses new ids)\n";
+              or if the ids are taken, it says so and uses new ids)\n\
+  --progress=STYLE  show on stderr how far the memory is read: terminal (one line\n\
+              redrawn in place, for long work), lines (a line a second, for long work)\n\
+              or json (JSON objects, and one that says the restore is done)\n";
 
 /// Entered from `_start` on the static stack with the kernel's initial stack pointer.
 ///
@@ -96,6 +101,13 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
         match arg {
             b"--verbose" | b"-v" => verbose = true,
             b"--same-pid" => same_pid = true,
+            _ if arg.starts_with(b"--progress=") => match Style::from_name(&arg[b"--progress=".len()..]) {
+                Some(style) => progress::choose(style),
+                None => {
+                    eprint_line!("mtcp_restart: unknown progress style in {}\n{}", Lossy(arg), USAGE);
+                    sys::exit_group(2);
+                }
+            },
             b"--help" | b"-h" => {
                 let _ = sys::write_all(1, USAGE.as_bytes());
                 sys::exit_group(0);
@@ -162,8 +174,10 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     // No way back from here on: nothing may interrupt what follows (each thread gets its
     // own mask back from its frame).
     let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!0u64));
+    progress::start(image.header.data_size);
     // SAFETY: this code, its stack and its data live inside the window.
     let pages = unsafe { map::replace_address_space(&image, &survey, &window) };
+    progress::finish();
     // mtcp_restart's own descriptors go before the program's take their numbers.
     drop(survey);
     let meta = image.meta;
@@ -183,6 +197,7 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
             Lossy(path)
         );
     }
+    progress::restored(absolute_path(path).as_bytes());
     // SAFETY: every region of the image is in place.
     unsafe {
         hand_over(

@@ -14,6 +14,7 @@ mod fds;
 mod force;
 mod inotify;
 mod interpose;
+mod progress;
 mod restore;
 mod sockets;
 mod state;

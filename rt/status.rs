@@ -12,6 +12,7 @@ use mtcp_core::eprint_line;
 use mtcp_core::fmt::{FmtBuf, Lossy};
 use mtcp_core::global::Global;
 use mtcp_core::maps::dec;
+use mtcp_core::progress::PROGRESS_SUFFIX;
 use mtcp_core::protocol::{escape, usable_runtime_dir, Outcome, Status, StatusDir, STATUS_HISTORY};
 use mtcp_core::sys::{self, CPathBuf, Fd};
 
@@ -74,7 +75,7 @@ fn write_status(status: &Status) {
 
 /// The status directory, created if need be; None (after saying so, once) if it is not
 /// a directory this user owns, or cannot be made private.
-fn private_dir() -> Option<Fd> {
+pub(crate) fn private_dir() -> Option<Fd> {
     let uid = sys::getuid();
     let owner = sys::geteuid();
     // SAFETY: the configuration is written only before the first checkpoint.
@@ -140,10 +141,12 @@ fn write_file(dir: &Fd, text: &[u8]) {
     }
 }
 
-/// Status files (and temporary ones) of processes that no longer exist.
+/// Status files (and temporary ones) and progress files of processes that no longer exist.
 fn remove_dead_files(dir: &Fd) {
     let _ = sys::for_each_dir_entry(dir, |name| {
         let pid = if let Some(p) = name.strip_suffix(b".status") {
+            dec(p)
+        } else if let Some(p) = name.strip_suffix(PROGRESS_SUFFIX.as_bytes()) {
             dec(p)
         } else if name.starts_with(b".") && name.ends_with(b".status.tmp") {
             name[1..].split(|&c| c == b'.').next().and_then(dec)
