@@ -14,9 +14,6 @@ mod restart;
 mod run;
 mod signal;
 
-#[cfg(test)]
-mod format_tests;
-
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -73,13 +70,7 @@ pub fn fail<T>(msg: impl Into<String>) -> Result<T> {
 }
 
 /// An io::Error as a short message, without Rust's "(os error N)" suffix.
-pub fn io_msg(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use mtcp_api::io_message as io_msg;
 
 /// A scratch directory for one test, removed when dropped.
 #[cfg(test)]

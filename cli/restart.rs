@@ -66,7 +66,7 @@ fn main(args: Args) -> Result<u8> {
 /// back with `flags`; `mtcp restart` execs it in place, `mtcp run` spawns it.
 pub fn command(image_path: &Path, flags: &[String]) -> Result<Command> {
     // Only the header is checked here; mtcp_restart checks everything else.
-    let (_, header) = crate::inspect::open_image(image_path)?;
+    let (_, header) = mtcp_api::read_header(image_path).map_err(crate::inspect::failure)?;
     let program = restart_program(header.arch, image_path)?;
     // mtcp_restart must not take an image named "-x" for an option.
     let image_arg = if image_path.as_os_str().as_bytes().starts_with(b"-") {

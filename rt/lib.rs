@@ -140,6 +140,12 @@ pub extern "C" fn mtcp_checkpoint() -> i32 {
     }
 }
 
+/// How many times this computation was restarted; see include/mtcp.h.
+#[no_mangle]
+pub extern "C" fn mtcp_restarts() -> i32 {
+    interpose::RESTARTS.load(Ordering::Acquire).min(i32::MAX as u32) as i32
+}
+
 /// The last image written or restarted from; see include/mtcp.h.
 #[no_mangle]
 pub extern "C" fn mtcp_image_path() -> *const u8 {
