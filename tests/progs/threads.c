@@ -794,6 +794,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < NWORKERS; i++)
         seen[i] = published[i];
     unsigned raw_seen = raw_progress;
+    long seen_at = 0; /* the count at which `seen` was taken */
     for (long count = 1; count <= MAX_COUNT; count++) {
         uint64_t lo = ~(uint64_t)0, hi = 0;
         if (same_ids && (getpid() != pid0 || gettid() != tid0[T_MAIN]))
@@ -815,15 +816,23 @@ int main(int argc, char **argv) {
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
-        /* Everyone moves: checked every 10 counts (~0.5 s). */
-        if (count % 10 == 3) {
+        /* Everyone moves: checked every 10 counts (~0.5 s), never over fewer; a loaded
+         * machine may leave a thread without a CPU for a while, so one that has not
+         * moved gets 5 s more before it counts as stuck. */
+        if (count % 10 == 3 && count - seen_at >= 10) {
+            seen_at = count;
+            double end = now_s() + 5;
             for (int i = 0; i < NWORKERS; i++) {
+                while (published[i] == seen[i] && now_s() < end)
+                    sleep_ms(5);
                 if (published[i] == seen[i])
-                    fatal("worker %d made no progress in 10 counts (%llu) at count %ld", i, (unsigned long long)seen[i], count);
+                    fatal("worker %d made no progress in 10 counts and 5 s (%llu) at count %ld", i, (unsigned long long)seen[i], count);
                 seen[i] = published[i];
             }
+            while (raw_progress == raw_seen && now_s() < end)
+                sleep_ms(5);
             if (raw_progress == raw_seen)
-                fatal("the raw thread made no progress in 10 counts (%u) at count %ld", raw_seen, count);
+                fatal("the raw thread made no progress in 10 counts and 5 s (%u) at count %ld", raw_seen, count);
             raw_seen = raw_progress;
         }
         if (count % 10 == 0) {
