@@ -1,4 +1,4 @@
-//! How far the image is written: the progress record `<status dir>/<pid>.progress`
+//! How far the image is written: the progress record `<status dir>/<ProcName>.progress`
 //! (format: `mtcp_core::progress`), which `mtcp checkpoint` reads to show it. The writer
 //! calls `start`, `advance` after each piece it writes, `syncing` and `finish`; that is
 //! all it knows of progress.
@@ -90,9 +90,9 @@ impl Progress {
 /// apply: a directory of this user's alone), opened for writing.
 fn open_record() -> Option<Fd> {
     let dir = crate::status::private_dir()?;
-    let mut name = FmtBuf::<32>::new();
-    let _ = write!(name, "{}", ProgressName(sys::getpid()));
-    let name = CPathBuf::<32>::new(name.as_bytes()).ok()?;
+    let mut name = FmtBuf::<64>::new();
+    let _ = write!(name, "{}", ProgressName(sys::own_proc_name()));
+    let name = CPathBuf::<64>::new(name.as_bytes()).ok()?;
     let flags = sys::O_WRONLY | sys::O_CREAT | sys::O_NOFOLLOW | sys::O_NONBLOCK | sys::O_CLOEXEC;
     sys::openat(dir.raw(), &name, flags, 0o600).ok()
 }

@@ -7,7 +7,7 @@
 use core::fmt::{self, Display, Write};
 
 use crate::fmt::JsonStr;
-use crate::protocol::StatusDir;
+use crate::protocol::{parse_proc_name, ProcName, StatusDir};
 use crate::xxh64::xxh64;
 
 pub const RECORD_MAGIC: [u8; 8] = *b"mtcpprog";
@@ -86,21 +86,21 @@ impl Record {
     }
 }
 
-/// The progress file of process `pid`: `<status dir>/<pid>.progress`, beside its status
-/// file (`protocol::StatusFile`), and trusted as that is.
+/// The progress file of a process: `<status dir>/<ProcName>.progress`, beside its status
+/// file (`protocol::StatusFile`), named and trusted as that is.
 pub struct ProgressFile<'a> {
     pub dir: StatusDir<'a>,
-    pub pid: u32,
+    pub proc: ProcName,
 }
 
 impl Display for ProgressFile<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.dir, ProgressName(self.pid))
+        write!(f, "{}/{}", self.dir, ProgressName(self.proc))
     }
 }
 
 /// The progress file's name in the status directory.
-pub struct ProgressName(pub u32);
+pub struct ProgressName(pub ProcName);
 
 impl Display for ProgressName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -109,6 +109,11 @@ impl Display for ProgressName {
 }
 
 pub const PROGRESS_SUFFIX: &str = ".progress";
+
+/// The process a progress file's name belongs to.
+pub fn progress_file_owner(name: &[u8]) -> Option<ProcName> {
+    parse_proc_name(name.strip_suffix(PROGRESS_SUFFIX.as_bytes())?)
+}
 
 /// How far some work has come.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -330,6 +335,15 @@ mod tests {
         let mut other = r;
         other.phase = 9;
         assert_eq!(Record::parse(&other.to_bytes()), None);
+    }
+
+    #[test]
+    fn progress_files_are_named_as_status_files() {
+        let p = ProcName::new(9, Some(77));
+        assert_eq!(std::format!("{}", ProgressName(p)), "9@77.progress");
+        assert_eq!(progress_file_owner(b"9@77.progress"), Some(p));
+        assert_eq!(progress_file_owner(b"9.progress"), Some(ProcName::new(9, None)));
+        assert_eq!(progress_file_owner(b"9.status"), None);
     }
 
     #[test]

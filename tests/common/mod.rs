@@ -20,6 +20,7 @@ mod pty;
 mod run;
 mod sys;
 mod test_dir;
+mod users;
 mod watchdog;
 mod widths;
 
@@ -31,6 +32,7 @@ pub use pty::*;
 pub use run::*;
 pub use sys::*;
 pub use test_dir::*;
+pub use users::*;
 pub use watchdog::*;
 pub use widths::*;
 
