@@ -537,8 +537,27 @@ fn terminal_json(meta: &image::Meta, f: &image::FdRecord) -> String {
     }
 }
 
-/// What a deleted file's or a FIFO's record saved; None for other kinds.
+/// What a regular file's, a deleted file's, a FIFO's or an inotify record saved; None
+/// for other kinds.
 fn file_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
+    if let Some(id) = image::FileIdentity::of(f, data) {
+        let ctime = iso8601(id.ctime_sec.max(0) as u64, id.ctime_nsec);
+        let born = id.flags & image::FILE_BTIME != 0;
+        let btime = iso8601(id.btime_sec.max(0) as u64, id.btime_nsec);
+        return Some(EventState {
+            text: format!(
+                "size {}, changed {ctime}{}",
+                id.size,
+                if born { format!(", born {btime}") } else { String::new() }
+            ),
+            json: format!(
+                "{{\"size\":{},\"changed\":{},\"born\":{}}}",
+                id.size,
+                json_str(&ctime),
+                if born { json_str(&btime) } else { "null".to_string() }
+            ),
+        });
+    }
     if f.kind == image::FD_FIFO {
         return Some(EventState {
             text: format!("{} bytes buffered", data.len()),
@@ -613,6 +632,9 @@ fn event_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
     if let Some(state) = socket_state(f, data) {
         return Some(state);
     }
+    if let Some(state) = mqueue_state(f, data) {
+        return Some(state);
+    }
     let same_as = image::event_fd_same_as(f, data)?;
     if same_as != image::NOT_SHARED {
         return Some(EventState {
@@ -684,6 +706,23 @@ fn socket_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
         5 => "seqpacket".to_string(),
         n => format!("type {n}"),
     };
+    if let Some((nl, _)) = image::NetlinkState::of(f, data) {
+        return Some(EventState {
+            text: format!(
+                "{family} {kind}, protocol {}, port {}, groups {:#x}, {} queue notification(s) waiting",
+                info.protocol, nl.portid, nl.groups, nl.cookies
+            ),
+            json: format!(
+                "{{\"family\":{},\"type\":{},\"protocol\":{},\"port\":{},\"groups\":{},\"waiting_notifications\":{}}}",
+                json_str(&family),
+                json_str(&kind),
+                info.protocol,
+                nl.portid,
+                nl.groups,
+                nl.cookies
+            ),
+        });
+    }
     let Some((st, messages)) = image::SocketState::of(f, data) else {
         return Some(EventState {
             text: format!("{family} {kind}, protocol {}", info.protocol),
@@ -730,6 +769,74 @@ fn socket_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
             st.options,
             queued,
             if st.same_as == image::NOT_SHARED { "null".to_string() } else { st.same_as.to_string() }
+        ),
+    })
+}
+
+/// A message queue's attributes, registration and saved messages, for both views.
+fn mqueue_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
+    let (q, messages) = image::MqueueState::of(f, data)?;
+    if q.same_as != image::NOT_SHARED {
+        let dup = q.flags & image::MQ_SAME_OPEN_FILE != 0;
+        return Some(EventState {
+            text: format!(
+                "{} fd {}",
+                if dup { "same open file as" } else { "same queue as" },
+                q.same_as
+            ),
+            json: format!("{{\"same_as\":{},\"same_open_file\":{dup}}}", q.same_as),
+        });
+    }
+    let unlinked = q.flags & image::MQ_UNLINKED != 0;
+    let saved = q.flags & image::MQ_MESSAGES_SAVED != 0;
+    let known = q.flags & image::MQ_VALUE_KNOWN != 0;
+    let notify = image::mq_notify_name(q.notify);
+    let registration = match q.notify {
+        image::MQ_NOTIFY_NONE => "no notification".to_string(),
+        image::MQ_NOTIFY_SIGNAL if known => format!("notify signal {} value {:#x}", q.signo, q.value),
+        image::MQ_NOTIFY_SIGNAL => format!("notify signal {} (value unknown)", q.signo),
+        image::MQ_NOTIFY_THREAD if known => format!("notify thread through fd {}", q.signo),
+        image::MQ_NOTIFY_THREAD => "notify thread (cookie unknown)".to_string(),
+        image::MQ_NOTIFY_ELSEWHERE => format!("notification for pid {}", q.notify_pid),
+        _ => format!("notify {notify}"),
+    };
+    let list: Vec<(u32, &[u8])> = messages.collect();
+    let mut text = format!(
+        "{}max {} x {} bytes, {} queued ({} bytes), {registration}",
+        if unlinked { "unlinked, " } else { "" },
+        q.maxmsg,
+        q.msgsize,
+        q.curmsgs,
+        q.qsize
+    );
+    if unlinked {
+        let prios: Vec<String> = list.iter().map(|(p, b)| format!("{}:{}", p, b.len())).collect();
+        text += &if saved {
+            format!(", {} saved [prio:bytes {}]", list.len(), prios.join(" "))
+        } else {
+            ", messages NOT saved".to_string()
+        };
+    }
+    let json_messages: Vec<String> = list
+        .iter()
+        .map(|(p, b)| format!("{{\"prio\":{},\"bytes\":{}}}", p, b.len()))
+        .collect();
+    let cookie: Vec<String> = q.cookie.iter().map(|b| format!("{b:02x}")).collect();
+    Some(EventState {
+        text,
+        json: format!(
+            "{{\"unlinked\":{unlinked},\"maxmsg\":{},\"msgsize\":{},\"curmsgs\":{},\"qsize\":{},\"notify\":{},\"signal\":{},\"value\":{},\"socket\":{},\"cookie\":{},\"notify_pid\":{},\"messages_saved\":{saved},\"messages\":[{}]}}",
+            q.maxmsg,
+            q.msgsize,
+            q.curmsgs,
+            q.qsize,
+            json_str(notify),
+            if q.notify == image::MQ_NOTIFY_SIGNAL { q.signo.to_string() } else { "null".to_string() },
+            if q.notify == image::MQ_NOTIFY_SIGNAL && known { q.value.to_string() } else { "null".to_string() },
+            if q.notify == image::MQ_NOTIFY_THREAD && known { q.signo.to_string() } else { "null".to_string() },
+            if q.notify == image::MQ_NOTIFY_THREAD && known { json_str(&cookie.concat()) } else { "null".to_string() },
+            q.notify_pid,
+            json_messages.join(",")
         ),
     })
 }

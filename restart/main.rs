@@ -43,6 +43,7 @@ mod files;
 mod ids;
 mod inotify;
 mod map;
+mod mqueue;
 mod progress;
 mod sockets;
 mod supervise;

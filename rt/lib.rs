@@ -14,6 +14,7 @@ mod fds;
 mod force;
 mod inotify;
 mod interpose;
+mod mqueue;
 mod progress;
 mod restore;
 mod sockets;

@@ -16,6 +16,7 @@ pub mod fmt;
 pub mod global;
 pub mod image;
 pub mod maps;
+pub mod mqueue;
 pub mod posix_timers;
 pub mod progress;
 pub mod protocol;
