@@ -1,13 +1,13 @@
 //! `mtcp inspect`: prints an image's header, process, threads, regions, files and timers (text or JSON) and verifies its checksums.
 
 use std::fmt::Write as _;
-use std::fs::File;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
+use mtcp_api::{Image, RegionCheck as Check};
+
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
-use crate::image::{self, CpuClock, FormatError, Header, Meta, ProcessRecord, RegionRecord, ThreadRecord, TimerRecord};
-use crate::{fail, io_msg, Result};
+use crate::image::{self, CpuClock, Header, Meta, ProcessRecord, RegionRecord, ThreadRecord, TimerRecord};
+use crate::Result;
 
 pub const COMMAND: Subcommand = Subcommand {
     name: "inspect",
@@ -26,152 +26,45 @@ of every region's saved data. Exits 1 if anything is corrupt.",
     run: main,
 };
 
-/// Data is hashed in pieces of this size so that huge regions need little memory.
-const CHUNK: u64 = 1 << 20;
-
 fn main(args: Args) -> Result<u8> {
     inspect(Path::new(&args.operands[0]), args.flag("--json"))
 }
 
-/// A FormatError as one line, with the numbers that explain it.
-pub fn format_error(e: &FormatError) -> String {
-    match e {
-        FormatError::BadVersion(v) => format!("{} {} (this mtcp reads version {})", e.message(), v, image::VERSION),
-        FormatError::Truncated { expected, actual } => {
-            format!("{}: {} of {} bytes", e.message(), actual, expected)
-        }
-        _ => e.message().to_string(),
-    }
+/// An error of the image reader as the tool's one-line failure.
+pub fn failure(e: mtcp_api::Error) -> crate::Error {
+    crate::Error::Fail(e.to_string())
 }
 
 fn inspect(path: &Path, json: bool) -> Result<u8> {
     let shown = path.display().to_string();
-    let (file, header) = open_image(path)?;
-    let mut meta_bytes = vec![0u8; header.meta_size as usize];
-    if let Err(e) = file.read_exact_at(&mut meta_bytes, header.meta_offset) {
-        return fail(format!("cannot read {}: {}", shown, io_msg(&e)));
-    }
-    let meta = match Meta::parse(&header, &meta_bytes) {
-        Ok(m) => m,
+    let (file, header) = mtcp_api::read_header(path).map_err(failure)?;
+    let image = match Image::with_header(path, file, header) {
+        Ok(i) => i,
         Err(e) => {
             if !json {
                 print!("{}", header_text(&shown, &header));
             }
-            return fail(format!("{}: {}", shown, format_error(&e)));
+            return Err(failure(e));
         }
     };
-    let checks = verify(&file, &header, &meta).or_else(|e| fail(format!("cannot read {}: {}", shown, io_msg(&e))))?;
+    let meta = image.meta();
+    let checks = image.region_checks().map_err(failure)?;
     let out = if json {
         to_json(&shown, &header, &meta, &checks)
     } else {
         header_text(&shown, &header) + &body_text(&header, &meta, &checks)
     };
     print!("{}", out);
-    all_regions_good(&shown.to_string(), &checks)?;
+    image.verdict(&checks).map_err(failure)?;
     Ok(0)
-}
-
-/// An error naming how many regions of the image at `shown` failed their checksum.
-fn all_regions_good(shown: &str, checks: &[Check]) -> Result<()> {
-    let bad = checks.iter().filter(|c| !c.ok()).count();
-    if bad > 0 {
-        return fail(format!(
-            "{}: {} of {} regions have bad data checksums",
-            shown,
-            bad,
-            checks.len()
-        ));
-    }
-    Ok(())
 }
 
 /// Everything `inspect` checks (header, metadata, every region's data checksum), without
 /// printing: the image's process record, or one line saying what is wrong.
 pub fn check(path: &Path) -> Result<ProcessRecord> {
-    let shown = path.display();
-    let (file, header) = open_image(path)?;
-    let mut meta_bytes = vec![0u8; header.meta_size as usize];
-    if let Err(e) = file.read_exact_at(&mut meta_bytes, header.meta_offset) {
-        return fail(format!("cannot read {}: {}", shown, io_msg(&e)));
-    }
-    let meta = Meta::parse(&header, &meta_bytes).or_else(|e| fail(format!("{}: {}", shown, format_error(&e))))?;
-    let checks = verify(&file, &header, &meta).or_else(|e| fail(format!("cannot read {}: {}", shown, io_msg(&e))))?;
-    all_regions_good(&shown.to_string(), &checks)?;
-    Ok(meta.process())
-}
-
-/// Opens an image and checks its header.
-pub fn open_image(path: &Path) -> Result<(File, Header)> {
-    let shown = path.display();
-    // Non-blocking, so that a FIFO or a device given as the image cannot hang the open;
-    // only a regular file is read.
-    const O_NONBLOCK: i32 = 0o4000;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(O_NONBLOCK)
-        .open(path)
-        .or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
-    let md = file
-        .metadata()
-        .or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
-    if md.is_dir() {
-        return fail(format!("{}: is a directory, not an mtcp image", shown));
-    }
-    if !md.is_file() {
-        return fail(format!("{}: not a regular file, so not an mtcp image", shown));
-    }
-    let mut head = vec![0u8; image::HEADER_SIZE.min(md.len() as usize)];
-    if let Err(e) = file.read_exact_at(&mut head, 0) {
-        return fail(format!("cannot read {}: {}", shown, io_msg(&e)));
-    }
-    match image::parse_header(&head, md.len()) {
-        Ok(h) => Ok((file, h)),
-        Err(e) => fail(format!("{}: {}", shown, format_error(&e))),
-    }
-}
-
-/// One region's stored and recomputed data checksum.
-pub struct Check {
-    pub stored: u64,
-    pub computed: u64,
-    pub saved_pages: u64,
-}
-
-impl Check {
-    pub fn ok(&self) -> bool {
-        self.stored == self.computed
-    }
-}
-
-/// Hashes every region's runs, read from the file in run order.
-pub fn verify(file: &File, header: &Header, meta: &Meta) -> std::io::Result<Vec<Check>> {
-    let page = header.page_size as u64;
-    let mut buf = vec![0u8; CHUNK as usize];
-    let mut checks = Vec::with_capacity(meta.region_count);
-    for i in 0..meta.region_count {
-        let r = meta.region(i);
-        let mut h = image::RegionChecksum::new(header.version);
-        let mut saved_pages = 0;
-        for j in 0..r.run_count as usize {
-            let run = meta.run(r.run_first as usize + j);
-            h.start_run(&run);
-            saved_pages += run.pages;
-            let mut off = run.file_offset;
-            let end = run.file_offset + run.pages * page;
-            while off < end {
-                let n = (end - off).min(CHUNK) as usize;
-                file.read_exact_at(&mut buf[..n], off)?;
-                h.update(&buf[..n]);
-                off += n as u64;
-            }
-        }
-        checks.push(Check {
-            stored: r.data_checksum,
-            computed: h.digest(),
-            saved_pages,
-        });
-    }
-    Ok(checks)
+    let image = Image::open(path).map_err(failure)?;
+    image.verify().map_err(failure)?;
+    Ok(image.process())
 }
 
 /// Bytes up to the first NUL of a fixed-size name field, as text.
@@ -482,23 +375,7 @@ fn timer_times(t: &TimerRecord) -> String {
 
 /// A JSON string literal.
 pub fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    mtcp_core::fmt::JsonStr(s.as_bytes()).to_string()
 }
 
 fn json_list(names: Vec<String>) -> String {

@@ -13,6 +13,9 @@ use crate::check::Image;
 use crate::survey::{Special, Survey};
 use crate::window::Window;
 
+/// The most memory read from the image in one call.
+const READ_PIECE: usize = 16 << 20;
+
 /// Replaces this process's memory with the image's; returns the pages read.
 ///
 /// # Safety
@@ -116,15 +119,22 @@ unsafe fn restore_region(meta: &Meta, version: u32, i: usize, fd: i32, file_fd: 
         hash.start_run(&run);
         let addr = start + run.page_index as usize * arch::PAGE_SIZE;
         let bytes = run.pages as usize * arch::PAGE_SIZE;
-        // SAFETY: the run lies inside the region (Meta::parse checked it), mapped
-        // writable just above.
-        let data = unsafe {
-            if let Err(e) = sys::pread_exact(fd, addr as *mut u8, bytes, run.file_offset) {
-                die!("cannot read region data at {:#x}: {}", addr, ErrnoName(e));
-            }
-            core::slice::from_raw_parts(addr as *const u8, bytes)
-        };
-        hash.update(data);
+        // In pieces, so that progress moves within a large run.
+        let mut at = 0;
+        while at < bytes {
+            let n = (bytes - at).min(READ_PIECE);
+            // SAFETY: the run lies inside the region (Meta::parse checked it), mapped
+            // writable just above.
+            let data = unsafe {
+                if let Err(e) = sys::pread_exact(fd, (addr + at) as *mut u8, n, run.file_offset + at as u64) {
+                    die!("cannot read region data at {:#x}: {}", addr + at, ErrnoName(e));
+                }
+                core::slice::from_raw_parts((addr + at) as *const u8, n)
+            };
+            hash.update(data);
+            crate::progress::advance(n as u64);
+            at += n;
+        }
         pages += run.pages;
     }
     if has_data {

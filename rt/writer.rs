@@ -18,6 +18,7 @@ use mtcp_core::sys::{self, CPath, Fd};
 use mtcp_core::xxh64::xxh64;
 
 use crate::config::CONFIG;
+use crate::progress::Progress;
 use crate::state::{FailMessage, Runtime, Slot};
 
 const PAGE: usize = arch::PAGE_SIZE;
@@ -335,15 +336,17 @@ fn write_file(
     )
     .map_err(|e| fail("cannot create", final_path.as_bytes(), e))?;
 
+    let mut progress = Progress::start(layout.file_size);
     let written = (|| -> Result<(), FailMessage> {
         let wfail = |e| fail("cannot write", final_path.as_bytes(), e);
         let bounce = arena.alloc::<u8>(BOUNCE).map_err(out_of_scratch)?;
-        write_data(fd.raw(), plans, runs, bounce).map_err(wfail)?;
+        write_data(fd.raw(), plans, runs, bounce, &mut progress).map_err(wfail)?;
         let meta = arena.alloc::<u8>(layout.meta_size).map_err(out_of_scratch)?;
         fill_metadata(meta, rt, facts, plans, runs, layout);
         sys::pwrite_all(fd.raw(), meta, META_OFFSET).map_err(wfail)?;
         let header = seal_header(layout, xxh64(meta, 0), plans.len(), runs.len(), restore_entry);
         sys::pwrite_all(fd.raw(), as_bytes(&header), 0).map_err(wfail)?;
+        progress.syncing();
         sys::fsync(fd.raw()).map_err(wfail)
     })();
     drop(fd);
@@ -352,6 +355,7 @@ fn write_file(
         sys::renameat(dirfd.raw(), &tmp, dirfd.raw(), &dst)
             .map_err(|e| fail("cannot rename the image to", final_path.as_bytes(), e))
     });
+    progress.finish(renamed.is_ok());
     match renamed {
         Ok(()) => {
             // Make the rename itself durable.
@@ -707,7 +711,13 @@ unsafe fn page_is_zero(addr: usize) -> bool {
 }
 
 /// Writes every run's pages and records each region's checksum.
-fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> Result<(), Errno> {
+fn write_data(
+    fd: i32,
+    plans: &mut [Plan],
+    runs: &[Run],
+    bounce: &mut [u8],
+    progress: &mut Progress,
+) -> Result<(), Errno> {
     for plan in plans.iter_mut() {
         let rec = &mut plan.rec;
         let mut hash = RegionChecksum::new(VERSION);
@@ -738,6 +748,7 @@ fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> R
                     };
                     hash.update(data);
                     sys::pwrite_all(fd, data, offset)?;
+                    progress.advance(n as u64);
                     addr += n;
                     left -= n;
                     offset += n as u64;
