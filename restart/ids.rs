@@ -24,9 +24,10 @@ pub enum Ids {
     Same {
         /// In namespaces made for it (its pid seen from outside differs).
         namespace: bool,
-        /// In a user namespace of its own: it holds capabilities there that the runtime
-        /// must drop before the program runs.
-        user_namespace: bool,
+        /// It holds capabilities only the restart needed (those of a user namespace of
+        /// its own, or those a non-root user's mtcp_restart was given as file
+        /// capabilities): the runtime drops them before the program runs.
+        drop_capabilities: bool,
     },
     /// New ids: asked for, or nothing else was possible.
     New,
@@ -50,9 +51,10 @@ pub fn restore_ids(meta: &Meta, new_ids: bool, verbose: bool) -> Ids {
                     if verbose {
                         eprint_line!("mtcp_restart: ids: pid {} and every tid as at checkpoint time", old);
                     }
+                    // Root's program had root's capabilities; anyone else's had none.
                     return Ids::Same {
                         namespace: false,
-                        user_namespace: false,
+                        drop_capabilities: sys::getuid() != 0,
                     };
                 }
                 Ok(child) => crate::supervise::supervise(child),
@@ -82,7 +84,7 @@ pub fn restore_ids(meta: &Meta, new_ids: bool, verbose: bool) -> Ids {
             }
             Ids::Same {
                 namespace: true,
-                user_namespace: !privileged,
+                drop_capabilities: !privileged || sys::getuid() != 0,
             }
         }
         Err(why) => fall_back(format_args!("{}", Lossy(why.as_bytes()))),

@@ -259,12 +259,12 @@ fn restart_flags(verbose: bool, ids: ids::Ids, winch: bool, new_ids_asked: bool)
         | if new_ids_asked { RESTART_NEW_IDS_ASKED } else { 0 };
     if let ids::Ids::Same {
         namespace,
-        user_namespace,
+        drop_capabilities,
     } = ids
     {
         flags |= RESTART_SAME_PID
             | if namespace { RESTART_NAMESPACE } else { 0 }
-            | if user_namespace { RESTART_DROP_CAPS } else { 0 };
+            | if drop_capabilities { RESTART_DROP_CAPS } else { 0 };
     }
     flags
 }

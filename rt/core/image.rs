@@ -201,8 +201,10 @@ pub const RESTART_WINCH: u64 = 4;
 /// The process runs in namespaces mtcp_restart made for it (its pid seen from outside
 /// differs from the one it sees).
 pub const RESTART_NAMESPACE: u64 = 8;
-/// The process holds capabilities in a user namespace of its own, needed to choose its
-/// threads' ids and its /proc/PID/exe: every thread drops them before the program runs.
+/// The process holds capabilities that only the restart needed (to choose its threads'
+/// ids and its /proc/PID/exe): those of a user namespace of its own, or file
+/// capabilities a non-root user's mtcp_restart was given. Every thread drops them
+/// before the program runs.
 pub const RESTART_DROP_CAPS: u64 = 16;
 /// `exe_fd` is valid.
 pub const RESTART_EXE_FD: u64 = 32;
