@@ -335,3 +335,79 @@ fn debuggers_reach_a_program_in_its_namespaces() {
     r.assert_consecutive();
     r.kill9();
 }
+
+/// An mtcp_restart given CAP_CHECKPOINT_RESTORE as a file capability chooses the ids
+/// directly, for nobody too (no namespace), and the program gets none of that
+/// capability: every thread of it has no capability after the restart.
+#[test]
+fn file_capability_restart_keeps_no_capability() {
+    let t = Test::new("ids_file_caps");
+    let plugin = t.compile_as("plugin", "plugin.so", Variant::Shared, Bits::B64, &[]);
+    let prog = t.compile("idstate", Variant::Dynamic, Bits::B64, &["-pthread"]);
+    let release = t.path("release");
+    let u = Unprivileged::new(&t);
+    let restart = u.mtcp.with_file_name("mtcp_restart");
+    let mut setcap = Command::new("setcap");
+    setcap.arg("cap_checkpoint_restore+ep").arg(&restart);
+    let out = run_output(setcap, Duration::from_secs(20));
+    assert!(
+        out.status.success(),
+        "setcap (libcap2-bin) on {}:\n{}",
+        restart.display(),
+        describe_output(&out)
+    );
+    let mut p = u.launch(&prog, &[plugin.to_str().unwrap(), release.to_str().unwrap()]);
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let pid = p.pid() as u32;
+    let image = u.checkpoint(p.pid());
+    p.kill9();
+    // The bounding set stays whole: the kernel refuses to run a program with file
+    // capabilities it would have to leave out.
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--",
+    ])
+    .arg(&u.mtcp)
+    .arg("restart")
+    .arg(&image)
+    .current_dir(&t.dir);
+    let mut r = Proc::spawn(cmd, "restart by an mtcp_restart with a file capability, as nobody");
+    let first = r.wait_first_count(LINE_TIMEOUT);
+    r.wait_for_count(first + 5, LINE_TIMEOUT);
+    let program = r.program_pid();
+    assert_eq!(
+        nspids(program),
+        vec![pid],
+        "the old pid, directly, without a namespace\n{}",
+        r.describe()
+    );
+    let tasks: Vec<_> = fs::read_dir(format!("/proc/{program}/task"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(tasks.len() >= 4, "threads of {program}: {}", tasks.len());
+    for task in tasks {
+        let status = fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for key in ["CapEff:", "CapPrm:"] {
+            let caps = status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or("?")
+                .trim()
+                .to_string();
+            assert_eq!(
+                caps,
+                "0000000000000000",
+                "{key} of {}\n{}",
+                task.path().display(),
+                r.describe()
+            );
+        }
+    }
+    r.assert_no_bad();
+    r.kill9();
+}
