@@ -14,7 +14,7 @@ use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
 use mtcp_core::image::*;
 use mtcp_core::maps::{self, MapEntry};
 use mtcp_core::protocol::{temp_image_writer, TempImageName};
-use mtcp_core::sys::{self, CPath, Fd};
+use mtcp_core::sys::{self, CPath, Fd, IoVec, PageMap};
 use mtcp_core::xxh64::xxh64;
 
 use crate::config::CONFIG;
@@ -27,12 +27,16 @@ const ARENA_SIZE: usize = 1 << 30;
 const ARENA_SIZE: usize = 64 << 20;
 const WRITER_STACK: usize = 256 << 10;
 const PAGEMAP_CHUNK: usize = 4096;
-const BOUNCE: usize = 1 << 20;
+/// Page regions one PAGEMAP_SCAN returns at most.
+const SCAN_REGIONS: usize = 4096;
+/// Data is hashed and written in pieces of at most this many bytes, so that the write
+/// reads what the hash just brought into the cache.
+const BATCH: usize = 256 << 10;
+/// Written data is handed to writeback in steps of this many bytes, so that the final
+/// fsync finds most of it on its way to the disk already.
+const WRITEBACK_STEP: u64 = 32 << 20;
 /// Metadata starts on the page after the header.
 const META_OFFSET: u64 = PAGE as u64;
-
-const PM_PRESENT: u64 = 1 << 63;
-const PM_SWAPPED: u64 = 1 << 62;
 
 fn fail(what: &str, path: &[u8], e: Errno) -> FailMessage {
     let mut m = FailMessage::new();
@@ -210,11 +214,13 @@ fn plan_runs(
     pagemap: i32,
     unsaved: (usize, usize),
 ) -> Result<&'static mut [Run], FailMessage> {
-    let pm_buf = arena.alloc::<u64>(PAGEMAP_CHUNK).map_err(out_of_scratch)?;
+    let regions = arena.alloc::<sys::PageRegion>(SCAN_REGIONS).map_err(out_of_scratch)?;
+    let entries = arena.alloc::<u64>(PAGEMAP_CHUNK).map_err(out_of_scratch)?;
+    let mut pm = PageMap::new(pagemap, regions, entries);
     let mut runs = arena.vec::<Run>();
     for plan in plans.iter_mut() {
         plan.rec.run_first = runs.len() as u32;
-        plan_region_runs(plan, pagemap, pm_buf, unsaved, &mut runs).map_err(|e| match e {
+        plan_region_runs(plan, &mut pm, unsaved, &mut runs).map_err(|e| match e {
             Errno::ENOMEM => out_of_scratch(e),
             e => fail("cannot read", b"/proc/self/pagemap", e),
         })?;
@@ -336,7 +342,7 @@ fn write_file(
 
     let written = (|| -> Result<(), FailMessage> {
         let wfail = |e| fail("cannot write", final_path.as_bytes(), e);
-        let bounce = arena.alloc::<u8>(BOUNCE).map_err(out_of_scratch)?;
+        let bounce = arena.alloc::<u8>(BATCH).map_err(out_of_scratch)?;
         write_data(fd.raw(), plans, runs, bounce).map_err(wfail)?;
         let meta = arena.alloc::<u8>(layout.meta_size).map_err(out_of_scratch)?;
         fill_metadata(meta, rt, facts, plans, runs, layout);
@@ -615,73 +621,66 @@ fn classify(e: &MapEntry, text: &[u8]) -> Result<Option<Plan>, FailMessage> {
 /// Appends the runs of saved pages for one region.
 fn plan_region_runs(
     plan: &Plan,
-    pagemap: i32,
-    pm_buf: &mut [u64],
+    pm: &mut PageMap,
     unsaved: (usize, usize),
     runs: &mut ArenaVec<'_, Run>,
 ) -> Result<(), Errno> {
-    let start = plan.rec.start as usize;
-    let pages = (plan.rec.len() as usize) / PAGE;
-    let readable = plan.rec.prot & PROT_READ != 0;
-    let zero_check = readable && plan.rec.kind == KIND_ANON_PRIVATE;
-    let need_pagemap = plan.mode == MODE_POPULATED || (plan.mode == MODE_FILE_TAIL && plan.file_pages < pages as u64);
     if plan.mode == MODE_NONE {
         return Ok(());
     }
+    let start = plan.rec.start as usize;
+    let end = plan.rec.end as usize;
+    let pages = (end - start) / PAGE;
+    let readable = plan.rec.prot & PROT_READ != 0;
+    let zero_check = readable && plan.rec.kind == KIND_ANON_PRIVATE;
+    // Pages kept whatever the page map says: all of them, or those inside the file.
+    let always = match plan.mode {
+        MODE_ALL => pages,
+        MODE_FILE_TAIL => (plan.file_pages as usize).min(pages),
+        _ => 0,
+    };
     // Runs of earlier regions must never be extended into this one.
     let first = runs.len();
-    let mut chunk_first = usize::MAX;
-    let mut chunk_len = 0usize;
-    let mut i = 0usize;
-    while i < pages {
-        let addr = start + i * PAGE;
-        let keep = if addr >= unsaved.0 && addr < unsaved.1 {
-            false
-        } else if plan.mode == MODE_ALL || (plan.mode == MODE_FILE_TAIL && (i as u64) < plan.file_pages) {
-            true
-        } else if need_pagemap {
-            if i >= chunk_first + chunk_len || chunk_first == usize::MAX {
-                chunk_first = i;
-                chunk_len = core::cmp::min(pm_buf.len(), pages - i);
-                let bytes = chunk_len * 8;
-                // SAFETY: pm_buf has room for chunk_len entries.
-                unsafe {
-                    sys::pread_exact(
-                        pagemap,
-                        pm_buf.as_mut_ptr() as *mut u8,
-                        bytes,
-                        ((start / PAGE + i) * 8) as u64,
-                    )?
-                };
-            }
-            let pm = pm_buf[i - chunk_first];
-            if pm & PM_SWAPPED != 0 {
-                true
-            } else if pm & PM_PRESENT != 0 {
-                // SAFETY: a page-aligned page of this mapping, readable (zero_check) and
-                // present; private anonymous memory that only this process's threads
-                // write, and they are all parked.
-                !(zero_check && unsafe { page_is_zero(addr) })
-            } else {
-                false
-            }
-        } else {
-            false
-        };
-        if keep {
-            let own_runs = runs.len() > first;
-            match runs.last_mut() {
-                Some(r) if own_runs && r.page_index + r.pages == i as u64 => r.pages += 1,
-                _ => runs.push(Run {
-                    page_index: i as u64,
-                    pages: 1,
-                    file_offset: 0,
-                })?,
-            }
+    let keep = |i: usize, runs: &mut ArenaVec<'_, Run>| -> Result<(), Errno> {
+        let own_runs = runs.len() > first;
+        match runs.last_mut() {
+            Some(r) if own_runs && r.page_index + r.pages == i as u64 => r.pages += 1,
+            _ => runs.push(Run {
+                page_index: i as u64,
+                pages: 1,
+                file_offset: 0,
+            })?,
         }
-        i += 1;
+        Ok(())
+    };
+    let saved = |addr: usize| addr < unsaved.0 || addr >= unsaved.1;
+    for i in 0..always {
+        if saved(start + i * PAGE) {
+            keep(i, runs)?;
+        }
     }
-    Ok(())
+    if always == pages {
+        return Ok(());
+    }
+    // Past those, only pages ever populated (present or swapped) hold anything: a private
+    // page never touched reads as zeros, or as the file.
+    pm.populated(start + always * PAGE, end, PAGE, |from, to, zero_page| {
+        if zero_page {
+            return Ok(());
+        }
+        let mut addr = from;
+        while addr < to {
+            // SAFETY: a page-aligned page of this mapping, readable (zero_check) and
+            // present; private anonymous memory that only this process's threads write,
+            // and they are all parked.
+            let zero = zero_check && unsafe { page_is_zero(addr) };
+            if saved(addr) && !zero {
+                keep((addr - start) / PAGE, runs)?;
+            }
+            addr += PAGE;
+        }
+        Ok(())
+    })
 }
 
 /// Whether the page at `addr` holds only zero bytes.
@@ -705,8 +704,18 @@ unsafe fn page_is_zero(addr: usize) -> bool {
     true
 }
 
-/// Writes every run's pages and records each region's checksum.
+/// Writes every run's pages and records each region's checksum: in batches of up to
+/// BATCH bytes, each hashed and then written with one `pwritev` while it is still in
+/// the cache (scattered single pages make one write per batch, not one per page).
 fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> Result<(), Errno> {
+    let mut out = Batch {
+        fd,
+        iov: [IoVec { base: 0, len: 0 }; BATCH / PAGE],
+        count: 0,
+        bytes: 0,
+        offset: 0,
+        synced: 0,
+    };
     for plan in plans.iter_mut() {
         let rec = &mut plan.rec;
         let mut hash = RegionChecksum::new(VERSION);
@@ -717,6 +726,9 @@ fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> R
             // its protection is put back below before any other thread runs.
             unsafe { sys::mprotect(rec.start as usize, rec.len() as usize, (rec.prot | PROT_READ) as usize)? };
         }
+        // Shared memory may change under us (another process): hash and write one
+        // stable copy.
+        let copy = rec.kind == KIND_ANON_SHARED;
         let result = (|| {
             for run in my_runs {
                 hash.start_run(run);
@@ -724,25 +736,26 @@ fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> R
                 let mut left = run.pages as usize * PAGE;
                 let mut offset = run.file_offset;
                 while left > 0 {
-                    let n = left.min(BOUNCE);
+                    out.make_room(offset)?;
+                    let n = left.min(BATCH - out.bytes);
                     // SAFETY: [addr, addr+n) lies in this mapping and is readable now.
                     let mem = unsafe { core::slice::from_raw_parts(addr as *const u8, n) };
-                    // Shared memory may change under us (another process): hash and write
-                    // one stable copy.
-                    let data: &[u8] = if rec.kind == KIND_ANON_SHARED {
-                        bounce[..n].copy_from_slice(mem);
-                        &bounce[..n]
+                    let data: &[u8] = if copy {
+                        let b = &mut bounce[out.bytes..out.bytes + n];
+                        b.copy_from_slice(mem);
+                        b
                     } else {
                         mem
                     };
                     hash.update(data);
-                    sys::pwrite_all(fd, data, offset)?;
+                    out.add(data, offset)?;
                     addr += n;
                     left -= n;
                     offset += n as u64;
                 }
             }
-            Ok(())
+            // The bounce buffer is reused by the next region.
+            out.flush()
         })();
         if unreadable {
             // SAFETY: puts back the protection the program chose.
@@ -754,4 +767,66 @@ fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> R
         rec.data_checksum = hash.digest();
     }
     Ok(())
+}
+
+/// Data waiting to be written with one `pwritev`: consecutive pieces of the file.
+struct Batch {
+    fd: i32,
+    iov: [IoVec; BATCH / PAGE],
+    count: usize,
+    bytes: usize,
+    /// Where the first piece goes.
+    offset: u64,
+    /// Bytes up to here have been handed to writeback.
+    synced: u64,
+}
+
+impl Batch {
+    /// Writes what waits if a piece for `offset` cannot join it (it does not follow on,
+    /// or there is no room); then up to `BATCH - bytes` bytes can be added.
+    fn make_room(&mut self, offset: u64) -> Result<(), Errno> {
+        let follows = self.offset + self.bytes as u64 == offset;
+        if self.count > 0 && (!follows || self.count == self.iov.len() || self.bytes == BATCH) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Adds `data` (at most `BATCH - bytes` bytes, after `make_room(offset)`), which goes
+    /// at `offset` of the file. `data` must stay readable and unchanged until the next
+    /// flush.
+    fn add(&mut self, data: &[u8], offset: u64) -> Result<(), Errno> {
+        if self.count == 0 {
+            self.offset = offset;
+        }
+        self.iov[self.count] = IoVec {
+            base: data.as_ptr() as usize,
+            len: data.len(),
+        };
+        self.count += 1;
+        self.bytes += data.len();
+        if self.bytes == BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Errno> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        // SAFETY: every buffer was readable when added and stays so until now (add's
+        // contract).
+        unsafe { sys::pwritev_all(self.fd, &mut self.iov[..self.count], self.offset)? };
+        let end = self.offset + self.bytes as u64;
+        self.count = 0;
+        self.bytes = 0;
+        if end >= self.synced + WRITEBACK_STEP {
+            // Writeback starts now, overlapped with the rest of the write; failures only
+            // leave more for fsync.
+            let _ = sys::sync_file_range(self.fd, self.synced, end - self.synced, sys::SYNC_FILE_RANGE_WRITE);
+            self.synced = end;
+        }
+        Ok(())
+    }
 }
