@@ -60,6 +60,7 @@ fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
 /// answer: the image's path or the runtime's reason for failing. An `Err` is a failure
 /// on our side (no such process, no runtime in it, no answer in time).
 pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
+    let pid = restored_program(pid, Instant::now() + Duration::from_secs(timeout))?;
     let status = match proc_status(pid)? {
         Some(s) if !is_dead(&s) => s,
         _ => return fail(format!("no process {}", pid)),
@@ -80,7 +81,7 @@ pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
     // The runtime writes under its own real uid; that is ours unless we are root.
     let our_uid = real_uid(&proc_status_self()?).unwrap_or(0);
     let uid = real_uid(&status).unwrap_or(our_uid);
-    let path = status_path(uid, pid, &environ);
+    let path = status_path(uid, proc_name(pid, &status), &environ);
     // Catching the signal is not enough: a process that catches it for its own reasons
     // must not get it from us.
     if !runs_runtime(pid, &path) {
@@ -272,16 +273,96 @@ pub enum Outcome {
     Error(String),
 }
 
-/// Where the runtime in `pid` (run by `uid`, with this initial environment) keeps its
-/// status file: decided as the runtime decides it (protocol::StatusDir).
-pub fn status_path(uid: u32, pid: i32, environ: &[u8]) -> PathBuf {
+/// Where the runtime in process `proc` (run by `uid`, with this initial environment)
+/// keeps its status file: decided as the runtime decides it (protocol::StatusDir).
+pub fn status_path(uid: u32, proc: protocol::ProcName, environ: &[u8]) -> PathBuf {
     PathBuf::from(
         StatusFile {
             dir: status_dir(uid, environ),
-            pid: pid as u32,
+            proc,
         }
         .to_string(),
     )
+}
+
+/// The process `pid` as it names itself: its pid in its own pid namespace (the last on
+/// the `NSpid:` line) and that namespace.
+fn proc_name(pid: i32, status: &str) -> protocol::ProcName {
+    use std::os::unix::fs::MetadataExt;
+    let inner = status_field(status, "NSpid:")
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|p| p.parse::<u32>().ok())
+        .unwrap_or(pid as u32);
+    let pidns = std::fs::metadata(format!("/proc/{}/ns/pid", pid)).ok().map(|m| m.ino());
+    protocol::ProcName::new(inner, pidns)
+}
+
+/// The program behind `pid`: `pid` itself, or, where `pid` is the mtcp_restart that
+/// stays behind as the pid the shell knows while the program runs with its old ids (as
+/// its child, in namespaces of its own or not), that child, once its restore is done
+/// (waited for until `deadline`).
+fn restored_program(pid: i32, deadline: Instant) -> Result<i32> {
+    if !is_supervisor(pid) {
+        return Ok(pid);
+    }
+    loop {
+        let programs: Vec<i32> = children(pid).into_iter().filter(|&c| !is_supervisor(c)).collect();
+        match programs[..] {
+            [program] => return Ok(program),
+            [] if Instant::now() < deadline && is_supervisor(pid) => std::thread::sleep(POLL),
+            [] => {
+                return fail(format!(
+                    "process {} is mtcp_restart, and no restored program runs under it",
+                    pid
+                ))
+            }
+            _ => {
+                return fail(format!(
+                    "process {} is mtcp_restart, with more than one child: {:?}",
+                    pid, programs
+                ))
+            }
+        }
+    }
+}
+
+/// An mtcp_restart that has not become the program: its name is still mtcp_restart's
+/// (the restore gives the program its own).
+fn is_supervisor(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/comm", pid)).is_ok_and(|c| c.trim_end() == "mtcp_restart")
+}
+
+/// The children of `pid`: /proc/PID/task/*/children, or, where the kernel lacks it, every
+/// process whose parent is `pid`.
+fn children(pid: i32) -> Vec<i32> {
+    let mut kids = Vec::new();
+    let listed = std::fs::read_dir(format!("/proc/{}/task", pid)).map(|tasks| {
+        for t in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+                kids.extend(text.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
+            }
+        }
+    });
+    if listed.is_ok() && !kids.is_empty() {
+        return kids;
+    }
+    let Ok(all) = std::fs::read_dir("/proc") else {
+        return kids;
+    };
+    for e in all.flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rfind(')')
+            .and_then(|at| stat[at + 1..].split_whitespace().nth(1))
+            .and_then(|f| f.parse::<i32>().ok());
+        if ppid == Some(pid) {
+            kids.push(p);
+        }
+    }
+    kids
 }
 
 /// The status directory of a process of `uid` with this environment.

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use mtcp_core::protocol::temp_image_writer;
+use mtcp_core::protocol::{status_file_owner, temp_image_writer, temp_status_writer, ProcName};
 
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
 use crate::{fail, io_msg, Result};
@@ -39,10 +39,7 @@ fn main(args: Args) -> Result<u8> {
     let mut found = leftovers(&dir, me, temp_image_writer)?;
     let environ = std::fs::read("/proc/self/environ").unwrap_or_default();
     let status_dir = PathBuf::from(crate::checkpoint::status_dir(me, &environ).to_string());
-    let status_pid = |name: &[u8]| {
-        let pid = name.strip_suffix(b".status")?;
-        std::str::from_utf8(pid).ok()?.parse::<u32>().ok()
-    };
+    let status_pid = |name: &[u8]| status_file_owner(name).or_else(|| temp_status_writer(name));
     match std::fs::symlink_metadata(&status_dir) {
         // Only a status directory that is ours alone is ours to tidy.
         Ok(md) if md.is_dir() && md.uid() == me && md.mode() & 0o022 == 0 => {
@@ -65,14 +62,14 @@ fn main(args: Args) -> Result<u8> {
 }
 
 /// The regular files of `uid` in `dir` whose name `writer` maps to a process that is gone.
-fn leftovers(dir: &Path, uid: u32, writer: impl Fn(&[u8]) -> Option<u32>) -> Result<Vec<(PathBuf, u64)>> {
+fn leftovers(dir: &Path, uid: u32, writer: impl Fn(&[u8]) -> Option<ProcName>) -> Result<Vec<(PathBuf, u64)>> {
     let entries = std::fs::read_dir(dir).or_else(|e| fail(format!("cannot read {}: {}", dir.display(), io_msg(&e))))?;
     let mut found = Vec::new();
     for entry in entries.flatten() {
-        let Some(pid) = writer(entry.file_name().as_bytes()) else {
+        let Some(owner) = writer(entry.file_name().as_bytes()) else {
             continue;
         };
-        if Path::new(&format!("/proc/{pid}")).exists() {
+        if alive(owner) {
             continue;
         }
         match entry.path().symlink_metadata() {
@@ -82,4 +79,30 @@ fn leftovers(dir: &Path, uid: u32, writer: impl Fn(&[u8]) -> Option<u32>) -> Res
     }
     found.sort();
     Ok(found)
+}
+
+/// Whether the process a file name names runs: looked up here for our own pid namespace;
+/// for another, among the processes of that namespace we can see (the last pid on their
+/// `NSpid:` line is the one they see themselves).
+fn alive(owner: ProcName) -> bool {
+    let pidns_of = |proc: &Path| std::fs::metadata(proc.join("ns/pid")).ok().map(|m| m.ino());
+    let own = ProcName::new(0, pidns_of(Path::new("/proc/self"))).pidns;
+    if owner.pidns == own {
+        return Path::new(&format!("/proc/{}", owner.pid)).exists();
+    }
+    let Ok(all) = std::fs::read_dir("/proc") else {
+        return true; // no way to tell: keep it
+    };
+    all.flatten()
+        .filter(|e| e.file_name().as_bytes().iter().all(u8::is_ascii_digit))
+        .filter(|e| pidns_of(&e.path()) == Some(owner.pidns))
+        .any(|e| {
+            let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|p| p.parse::<u32>().ok())
+                == Some(owner.pid)
+        })
 }

@@ -290,6 +290,19 @@ fn header_text(path: &str, h: &Header) -> String {
     s
 }
 
+/// The ids the image holds, as the program saw them, and what a restart does with them.
+fn ids_text(p: &ProcessRecord) -> String {
+    let seen = if p.flags & image::PROCESS_IN_NAMESPACE != 0 {
+        "as the program saw them, in the pid namespace a restart made for it (its pid seen from outside was another)"
+    } else {
+        "as the program saw them"
+    };
+    format!(
+        "pid {} and the thread ids below, {}; a restart gives them back (directly, or in a new pid namespace)",
+        p.pid, seen
+    )
+}
+
 fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
     let w = if h.arch == image::ARCH_I386 { 8 } else { 12 };
     let mut s = String::new();
@@ -299,6 +312,7 @@ fn body_text(h: &Header, meta: &Meta, checks: &[Check]) -> String {
         "process      pid {}, vpid {}, generation {}",
         p.pid, p.vpid, p.generation
     );
+    let _ = writeln!(s, "  ids        {}", ids_text(&p));
     let _ = writeln!(s, "  comm       {}", cstr(&p.comm));
     let _ = writeln!(s, "  exe        {}", lossy(meta.string(p.exe)));
     let _ = writeln!(s, "  cwd        {}", lossy(meta.string(p.cwd)));
@@ -510,10 +524,11 @@ fn to_json(path: &str, h: &Header, meta: &Meta, checks: &[Check]) -> String {
     );
     let _ = write!(
         s,
-        "\"process\":{{\"pid\":{},\"vpid\":{},\"generation\":{},\"comm\":{},\"exe\":{},\"cwd\":{},\"signal\":{},\"interval\":{},\"start_brk\":{},\"brk\":{},\"umask\":{}}},",
+        "\"process\":{{\"pid\":{},\"vpid\":{},\"generation\":{},\"in_namespace\":{},\"comm\":{},\"exe\":{},\"cwd\":{},\"signal\":{},\"interval\":{},\"start_brk\":{},\"brk\":{},\"umask\":{}}},",
         p.pid,
         p.vpid,
         p.generation,
+        p.flags & image::PROCESS_IN_NAMESPACE != 0,
         json_str(&cstr(&p.comm)),
         json_str(&lossy(meta.string(p.exe))),
         json_str(&lossy(meta.string(p.cwd))),

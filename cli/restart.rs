@@ -12,11 +12,15 @@ use crate::{fail, io_msg, Result};
 
 pub const COMMAND: Subcommand = Subcommand {
     name: "restart",
-    synopsis: "[--verbose] [--same-pid] IMAGE",
-    summary: "bring a process back from an image, in place of this one",
+    synopsis: "[--verbose] [--new-ids] [--same-pid] IMAGE",
+    summary: "bring a process back from an image, with its ids, on this terminal",
     about: "\
-Brings the process saved in IMAGE back, in place of this one: it keeps this pid
-(unless --same-pid) and this terminal.",
+Brings the process saved in IMAGE back on this terminal, with the process and thread
+ids it had: chosen directly where you may (root), otherwise inside a new user and pid
+namespace made for it. This command's process then stays as the pid you know: signals
+sent to it reach the program, it stops when the program stops, and it exits as the
+program exits; `mtcp checkpoint` of this pid checkpoints the program. Where no
+namespace can be made, it says why and restores with new ids, in place of itself.",
     options: &[
         Opt {
             name: "--verbose",
@@ -24,9 +28,14 @@ Brings the process saved in IMAGE back, in place of this one: it keeps this pid
             help: "report each restore step on stderr",
         },
         Opt {
+            name: "--new-ids",
+            value: Value::None,
+            help: "new process and thread ids, in place of this process (no namespace)",
+        },
+        Opt {
             name: "--same-pid",
             value: Value::None,
-            help: "give the process back its original pid (fails if it is taken)",
+            help: "the original ids (the default; kept for older scripts)",
         },
     ],
     notes: "",

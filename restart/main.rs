@@ -4,8 +4,9 @@
 //! The steps, one module each: `check` the image, `survey` this process and the
 //! image's needs (nothing is changed until both passed), `map` the image's memory in
 //! place of ours, restore the program's `files` and its terminals and standard input
-//! (`tty`), then `hand_over` to the runtime inside the restored image. `same_pid`
-//! (optional) forks into the image's pid before `map`.
+//! (`tty`), then `hand_over` to the runtime inside the restored image. Before `map`,
+//! `ids` forks the process that goes on with the image's pid and tids (in namespaces
+//! made for it where need be), and this one stays behind as its `supervise`or.
 #![no_std]
 // Errors carry their message in a fixed buffer (there is no allocator): large by design.
 #![allow(clippy::result_large_err)]
@@ -13,7 +14,10 @@
 
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{FmtBuf, Lossy};
-use mtcp_core::image::{RestartArgs, RESTART_ARGS_MAGIC, RESTART_SAME_PID, RESTART_VERBOSE, RESTART_WINCH};
+use mtcp_core::image::{
+    Meta, RestartArgs, KIND_FILE_PRIVATE, REGION_FILE_IDENTITY, RESTART_ARGS_MAGIC, RESTART_DROP_CAPS, RESTART_EXE_FD,
+    RESTART_NAMESPACE, RESTART_NEW_IDS_ASKED, RESTART_SAME_PID, RESTART_VERBOSE, RESTART_WINCH,
+};
 use mtcp_core::sys;
 
 /// Prints `mtcp_restart: IMAGE: message` and exits 1.
@@ -35,10 +39,11 @@ mod check;
 mod deleted_files;
 mod event_fds;
 mod files;
+mod ids;
 mod inotify;
 mod map;
-mod same_pid;
 mod sockets;
+mod supervise;
 mod survey;
 mod tty;
 mod window;
@@ -67,14 +72,16 @@ fn image_name() -> &'static [u8] {
     unsafe { (*core::ptr::addr_of!(IMAGE_NAME)).as_bytes() }
 }
 
-const USAGE: &str = "usage: mtcp_restart [--verbose] [--same-pid] IMAGE\n\
-Restarts the process saved in IMAGE (written by the mtcp runtime) in place of this one:\n\
-the restored process keeps this process's pid, terminal and standard streams.\n\
-  --verbose   report what was restored, and how thread ids changed\n\
-  --same-pid  give the process and its threads their ids from checkpoint time; the\n\
-              restored process is then a child of this one, which waits for it and\n\
-              exits as it does (needs CAP_CHECKPOINT_RESTORE, e.g. root; without it,\n\
-              or if the ids are taken, it says so and uses new ids)\n";
+const USAGE: &str = "usage: mtcp_restart [--verbose] [--new-ids] IMAGE\n\
+Restarts the process saved in IMAGE (written by the mtcp runtime), on this terminal and\n\
+standard streams. The process and its threads get their ids from checkpoint time: chosen\n\
+here where this user may (root), else in a new user and pid namespace made for it. This\n\
+process then stays as the pid the shell knows: it passes signals on, stops when the\n\
+program stops and exits as it does. Where neither is possible, it says why and goes on\n\
+with new ids, in place of this process.\n\
+  --verbose   report what was restored, and how the ids were given\n\
+  --new-ids   new ids, in place of this process, without a namespace\n\
+  --same-pid  the ids from checkpoint time (the default)\n";
 
 /// Entered from `_start` on the static stack with the kernel's initial stack pointer.
 ///
@@ -90,12 +97,13 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
         (1..argc).map(move |i| cstr(*argv.add(i)))
     };
     let mut verbose = false;
-    let mut same_pid = false;
+    let mut new_ids = false;
     let mut path: Option<&[u8]> = None;
     for arg in args {
         match arg {
             b"--verbose" | b"-v" => verbose = true,
-            b"--same-pid" => same_pid = true,
+            b"--same-pid" => new_ids = false,
+            b"--new-ids" => new_ids = true,
             b"--help" | b"-h" => {
                 let _ = sys::write_all(1, USAGE.as_bytes());
                 sys::exit_group(0);
@@ -126,7 +134,7 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
     let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!stoppable));
     // The kernel's stack, where argv lives, is unmapped later: use the copy from here on.
     // SAFETY: called once, single-threaded, on the static stack.
-    unsafe { restart(image_name(), verbose, same_pid) }
+    unsafe { restart(image_name(), verbose, new_ids) }
 }
 
 /// # Safety
@@ -145,7 +153,7 @@ unsafe fn cstr<'a>(p: *const u8) -> &'a [u8] {
 /// # Safety
 /// Runs once, single-threaded, on the static stack. From the map step on it replaces the
 /// whole address space outside mtcp_restart's window.
-unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
+unsafe fn restart(path: &[u8], verbose: bool, new_ids: bool) -> ! {
     let window = Window::get();
     if !window.contains(_start as *const () as usize) {
         die!(
@@ -154,10 +162,12 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
             window.end
         );
     }
+    // The namespaces' cwd is the same tree, but looked up again: resolve the path now.
+    let abs_path = absolute_path(path);
     let (image, mut arena) = check::open_image(path, &window);
     let survey = survey::survey(&image, &window, &mut arena, verbose);
     files::check_pipes(&image.meta);
-    let same_pid = same_pid && same_pid::become_old_pid(&image.meta);
+    let ids = ids::restore_ids(&image.meta, new_ids, verbose);
     let stdin_pipe = tty::start_stdin_forwarder(&image.meta);
     // No way back from here on: nothing may interrupt what follows (each thread gets its
     // own mask back from its frame).
@@ -171,6 +181,8 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     files::restore_fds(&meta, verbose);
     tty::restore_stdin(&meta, stdin_pipe, verbose);
     let winch = tty::restore_terminals(&meta, verbose);
+    // Opened last, so that it takes a number the program does not use.
+    let exe = program_exe(&meta);
     if verbose {
         let p = meta.process();
         eprint_line!(
@@ -187,11 +199,10 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
     unsafe {
         hand_over(
             image.header.restore_entry as usize,
-            path,
+            &abs_path,
             &window,
-            verbose,
-            same_pid,
-            winch,
+            restart_flags(verbose, ids, winch, new_ids),
+            exe,
         )
     }
 }
@@ -201,18 +212,19 @@ unsafe fn restart(path: &[u8], verbose: bool, same_pid: bool) -> ! {
 ///
 /// # Safety
 /// `entry` must be the runtime's restore entry in fully restored memory.
-unsafe fn hand_over(entry: usize, path: &[u8], window: &Window, verbose: bool, same_pid: bool, winch: bool) -> ! {
+unsafe fn hand_over(entry: usize, abs_path: &FmtBuf<4096>, window: &Window, flags: u64, exe: Option<sys::Fd>) -> ! {
     // SAFETY: single-threaded; ARGS is only written here, and read by the runtime after the jump.
     let args = unsafe { &mut *core::ptr::addr_of_mut!(ARGS) };
     args.magic = RESTART_ARGS_MAGIC;
     args.window_start = window.start as u64;
     args.window_len = (window.end - window.start) as u64;
-    args.flags = if verbose { RESTART_VERBOSE } else { 0 }
-        | if same_pid { RESTART_SAME_PID } else { 0 }
-        | if winch { RESTART_WINCH } else { 0 };
-    let abs = absolute_path(path);
-    let n = abs.as_bytes().len().min(args.image_path.len());
-    args.image_path[..n].copy_from_slice(&abs.as_bytes()[..n]);
+    args.flags = flags;
+    if let Some(fd) = exe {
+        args.flags |= RESTART_EXE_FD;
+        args.exe_fd = fd.into_raw() as u64;
+    }
+    let n = abs_path.as_bytes().len().min(args.image_path.len());
+    args.image_path[..n].copy_from_slice(&abs_path.as_bytes()[..n]);
     args.image_path_len = n as u64;
     let stack_top = core::ptr::addr_of!(RESTART_STACK) as usize + RESTART_STACK_SIZE;
     // SAFETY: the caller's contract; the entry takes one argument and never returns.
@@ -223,6 +235,41 @@ unsafe fn hand_over(entry: usize, path: &[u8], window: &Window, verbose: bool, s
 }
 
 static mut ARGS: RestartArgs = RestartArgs::zeroed();
+
+/// What the runtime is told of this restart (RestartArgs.flags).
+fn restart_flags(verbose: bool, ids: ids::Ids, winch: bool, new_ids_asked: bool) -> u64 {
+    let mut flags = if verbose { RESTART_VERBOSE } else { 0 }
+        | if winch { RESTART_WINCH } else { 0 }
+        | if new_ids_asked { RESTART_NEW_IDS_ASKED } else { 0 };
+    if let ids::Ids::Same {
+        namespace,
+        user_namespace,
+    } = ids
+    {
+        flags |= RESTART_SAME_PID
+            | if namespace { RESTART_NAMESPACE } else { 0 }
+            | if user_namespace { RESTART_DROP_CAPS } else { 0 };
+    }
+    flags
+}
+
+/// The program's executable, if it is the very file it was at checkpoint time (the
+/// identity its mapping recorded), for the runtime to make /proc/PID/exe again.
+fn program_exe(meta: &Meta) -> Option<sys::Fd> {
+    let exe = meta.string(meta.process().exe);
+    let r = (0..meta.region_count)
+        .map(|i| meta.region(i))
+        .find(|r| r.kind == KIND_FILE_PRIVATE && r.flags & REGION_FILE_IDENTITY != 0 && meta.string(r.path) == exe)?;
+    let fd = sys::open(exe, sys::O_RDONLY | sys::O_CLOEXEC, 0).ok()?;
+    let st = sys::fstat(fd.raw()).ok()?;
+    let same = st.ino == r.inode
+        && st.dev_major == r.dev_major
+        && st.dev_minor == r.dev_minor
+        && st.size == r.file_size
+        && st.mtime.sec == r.mtime_sec
+        && st.mtime.nsec == r.mtime_nsec;
+    same.then_some(fd)
+}
 
 fn absolute_path(path: &[u8]) -> FmtBuf<4096> {
     let mut out = FmtBuf::<4096>::new();

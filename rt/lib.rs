@@ -19,6 +19,7 @@ mod sockets;
 mod state;
 mod status;
 mod tasks;
+mod tid_repair;
 mod timers;
 mod triggers;
 mod tty;

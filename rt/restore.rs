@@ -13,8 +13,9 @@ use mtcp_core::eprint_line;
 use mtcp_core::fmt::{ErrnoName, Lossy};
 use mtcp_core::global::Global;
 use mtcp_core::image::{
-    ProcessRecord, RestartArgs, SigActionRecord, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_SAME_PID,
-    RESTART_VERBOSE, RESTART_WINCH, THREAD_AFFINITY, THREAD_MAIN, THREAD_RSEQ, THREAD_SCHED,
+    ProcessRecord, RestartArgs, SigActionRecord, ThreadRecord, NSIG, RESTART_ARGS_MAGIC, RESTART_DROP_CAPS,
+    RESTART_EXE_FD, RESTART_NAMESPACE, RESTART_NEW_IDS_ASKED, RESTART_SAME_PID, RESTART_VERBOSE, RESTART_WINCH,
+    THREAD_AFFINITY, THREAD_MAIN, THREAD_RSEQ, THREAD_SCHED,
 };
 use mtcp_core::sys::{self, CPath, KernelSigaction};
 
@@ -95,8 +96,10 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     // SAFETY: this is still the process's only thread.
     let rt = unsafe { &mut *RT.get() };
     let old_pid = rt.process.pid;
+    let exe_fd = (a.flags & RESTART_EXE_FD != 0).then(|| sys::Fd::adopt(a.exe_fd as i32));
     // SAFETY: from restore_main, before any other thread exists.
-    unsafe { restore_process(rt) };
+    unsafe { restore_process(rt, exe_fd, a.flags & RESTART_VERBOSE != 0) };
+    rt.in_namespace = a.flags & RESTART_NAMESPACE != 0;
 
     let count = rt.thread_count;
     let main = rt.slots[..count]
@@ -117,6 +120,7 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     LAST_RESULT.store(RESTARTED as i32, Ordering::Release);
 
     let same_ids = a.flags & RESTART_SAME_PID != 0;
+    DROP_CAPS.store(a.flags & RESTART_DROP_CAPS != 0, Ordering::Release);
     // SAFETY: this thread goes on as the main thread: the record is the one it resumes.
     unsafe { restore_thread(&rt.slots[main].rec, true) };
     rt.slots[main].new_tid = sys::gettid();
@@ -129,7 +133,9 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
             old_pid,
             rt.real_pid,
             count,
-            if same_ids {
+            if same_ids && rt.in_namespace {
+                "process and thread ids are the same as at checkpoint time, inside new namespaces"
+            } else if same_ids {
                 "process and thread ids are the same as at checkpoint time"
             } else {
                 "thread ids are new (glibc's copies updated)"
@@ -157,12 +163,23 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
         }
         sys::futex_wait(&STARTED, started);
     }
+    if !same_ids {
+        // SAFETY: every thread exists, and none runs the program yet (they wait for GO).
+        unsafe {
+            hand_over_locks(
+                rt,
+                a.flags & (RESTART_VERBOSE | RESTART_NEW_IDS_ASKED) != RESTART_NEW_IDS_ASKED,
+            )
+        };
+    }
     // Timers need every thread's new tid. (The interval thread, if any, is one of the
     // threads just recreated: it goes on sleeping where it was.)
     // SAFETY: every thread exists, and none runs the program yet (they wait for GO).
     unsafe { crate::timers::restore(&rt.slots[..count], old_pid as u32) };
     // SAFETY: from restore_main, once every thread exists.
     unsafe { resend_pending_signals(rt) };
+    // The capabilities that chose the ids are no business of the program's.
+    drop_capabilities_if_asked();
     GO.store(1, Ordering::Release);
     sys::futex_wake_all(&GO);
     if a.flags & RESTART_WINCH != 0 {
@@ -177,6 +194,50 @@ unsafe extern "C" fn restore_main(args: usize) -> ! {
     unsafe { arch::resume(&ctx, RESTARTED) }
 }
 
+/// Old tid to new tid, sorted, for `hand_over_locks` (too large for the restore stack).
+static TID_MAP: Global<[(u32, u32); crate::state::MAX_THREADS]> = Global::new([(0, 0); crate::state::MAX_THREADS]);
+
+/// With new ids: the glibc locks that threads held at checkpoint time go to their new
+/// tids; `say` tells what that repaired and what new ids leave stale.
+///
+/// # Safety
+/// Only from `restore_main`, once every thread exists and before any runs the program.
+unsafe fn hand_over_locks(rt: &Runtime, say: bool) {
+    // SAFETY: only the restore code uses TID_MAP, from this one thread.
+    let map = unsafe { &mut *TID_MAP.get() };
+    let count = rt.thread_count.min(map.len());
+    for (m, slot) in map.iter_mut().zip(&rt.slots[..count]) {
+        *m = (slot.rec.tid as u32, slot.new_tid);
+    }
+    map[..count].sort_unstable();
+    let own = (RT.get() as usize, RT.get() as usize + size_of::<Runtime>());
+    // SAFETY: our contract: no other thread runs; `own` is the runtime's state, which
+    // keeps the old tids.
+    let done = unsafe { crate::tid_repair::hand_locks_to_new_tids(&map[..count], own) };
+    if say {
+        eprint_line!(
+            "mtcp_restart: new ids: {} held mutex(es) and {} write-locked rwlock(s) handed to the new thread ids; \
+             pids and tids the program keeps itself (getpid(), gettid(), CPU-clock ids, pid files) are stale",
+            done.mutexes,
+            done.rwlocks
+        );
+    }
+}
+
+/// The restored threads hold capabilities of a user namespace made for the restart:
+/// each drops its own before it runs the program.
+static DROP_CAPS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Drops the calling thread's capabilities where the restart asked for it. A thread that
+/// cannot must not run the program with them: the restart fails.
+fn drop_capabilities_if_asked() {
+    if DROP_CAPS.load(Ordering::Acquire) {
+        if let Err(e) = sys::drop_capabilities() {
+            fatal("cannot drop the capabilities of the restart's user namespace", e);
+        }
+    }
+}
+
 /// Threads recreated by the restore that have copied their slot (a futex word
 /// restore_main waits on).
 static STARTED: AtomicU32 = AtomicU32::new(0);
@@ -186,7 +247,7 @@ static GO: AtomicU32 = AtomicU32::new(0);
 
 /// # Safety
 /// Only from `restore_main`, before any other thread exists.
-unsafe fn restore_process(rt: &mut Runtime) {
+unsafe fn restore_process(rt: &mut Runtime, exe_fd: Option<sys::Fd>, verbose: bool) {
     let p: &ProcessRecord = &rt.process;
     for sig in 1..=NSIG {
         if sig == sys::SIGKILL || sig == sys::SIGSTOP {
@@ -197,7 +258,7 @@ unsafe fn restore_process(rt: &mut Runtime) {
     }
 
     let m = &p.mm;
-    let map = PrctlMmMap {
+    let mut map = PrctlMmMap {
         start_code: m.start_code,
         end_code: m.end_code,
         start_data: m.start_data,
@@ -215,24 +276,60 @@ unsafe fn restore_process(rt: &mut Runtime) {
             0
         },
         auxv_size: p.auxv_bytes,
-        exe_fd: u32::MAX, // keep /proc/self/exe (changing it needs CAP_CHECKPOINT_RESTORE)
+        exe_fd: u32::MAX,
     };
+    // /proc/PID/exe names the program again, for debuggers and profilers, where this
+    // process may change it (CAP_CHECKPOINT_RESTORE: the ids' namespace, or root).
+    if let Some(fd) = &exe_fd {
+        map.exe_fd = fd.raw() as u32;
+        // SAFETY: as below.
+        match unsafe { set_mm_map(&map) } {
+            Ok(()) => return restore_process_rest(rt),
+            Err(e) => {
+                if verbose {
+                    eprint_line!(
+                        "mtcp_restart: note: /proc/PID/exe stays mtcp_restart ({})",
+                        ErrnoName(e)
+                    );
+                }
+                map.exe_fd = u32::MAX;
+            }
+        }
+    }
+    drop(exe_fd);
     // Without this the kernel's heap bounds stay mtcp_restart's, and the program's next
     // brk() would fail or unmap memory: refuse to go on.
-    // SAFETY: `map` is a whole prctl_mm_map that outlives the call, and its auxv points at
-    // auxv_bytes bytes of p.auxv. The bounds are the process's own from checkpoint time,
-    // over memory that is back at the same addresses; the kernel checks them.
-    if let Err(e) = unsafe {
+    // SAFETY: as below.
+    if let Err(e) = unsafe { set_mm_map(&map) } {
+        fatal("cannot restore the heap and argument bounds (PR_SET_MM_MAP)", e);
+    }
+    restore_process_rest(rt);
+}
+
+/// PR_SET_MM_MAP with `map`.
+///
+/// # Safety
+/// `map`'s auxv points at auxv_bytes bytes that outlive the call; its bounds are the
+/// process's own from checkpoint time, over memory that is back at the same addresses
+/// (the kernel checks them).
+unsafe fn set_mm_map(map: &PrctlMmMap) -> Result<(), syscalls::Errno> {
+    // SAFETY: `map` is a whole prctl_mm_map that outlives the call; the rest is the
+    // caller's contract.
+    unsafe {
         sys::prctl(
             sys::PR_SET_MM,
             sys::PR_SET_MM_MAP,
-            &map as *const PrctlMmMap as usize,
+            map as *const PrctlMmMap as usize,
             size_of::<PrctlMmMap>(),
             0,
         )
-    } {
-        fatal("cannot restore the heap and argument bounds (PR_SET_MM_MAP)", e);
+        .map(|_| ())
     }
+}
+
+/// What restore_process restores after the mm fields.
+fn restore_process_rest(rt: &mut Runtime) {
+    let p: &ProcessRecord = &rt.process;
 
     let cwd = &rt.cwd[..rt.cwd_len];
     if !cwd.is_empty() {
@@ -470,6 +567,7 @@ unsafe extern "C" fn thread_entry(i: usize) -> ! {
     unsafe { restore_thread(&rt.slots[i].rec, false) };
     // The slot may be reused by a checkpoint once restore_main has seen every thread here.
     let ctx: JumpContext = rt.slots[i].ctx;
+    drop_capabilities_if_asked();
     STARTED.fetch_add(1, Ordering::AcqRel);
     sys::futex_wake_all(&STARTED);
     while GO.load(Ordering::Acquire) == 0 {

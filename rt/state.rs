@@ -76,6 +76,8 @@ pub struct Runtime {
     pub cwd: [u8; 4096],
     pub cwd_len: usize,
     pub status_seq: u64,
+    /// The last restart put the process in namespaces made for it (set by the restore).
+    pub in_namespace: bool,
 }
 
 // A const, not a static: it only initializes the array below, one fresh copy per slot.
@@ -98,6 +100,7 @@ pub static RT: Global<Runtime> = Global::new(Runtime {
     image_path: [0; 4096],
     image_path_len: 0,
     cwd: [0; 4096],
+    in_namespace: false,
     cwd_len: 0,
     status_seq: 0,
 });

@@ -1,5 +1,6 @@
 //! The status file through which `mtcp checkpoint PID` learns that a process runs the
-//! runtime and how its request ended: `<pid>.status` in the user's status directory
+//! runtime and how its request ended: `<pid>.status` (`<pid>@<pid namespace>.status` outside
+//! the initial pid namespace) in the user's status directory
 //! (path and line format: `mtcp_core::protocol`). The file keeps the last few lines,
 //! newest first, and is always replaced atomically. The directory must be the user's
 //! own, private one: a directory another user made (say, planted in /tmp) is never
@@ -11,8 +12,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{FmtBuf, Lossy};
 use mtcp_core::global::Global;
-use mtcp_core::maps::dec;
-use mtcp_core::protocol::{escape, usable_runtime_dir, Outcome, Status, StatusDir, STATUS_HISTORY};
+use mtcp_core::protocol::{
+    escape, status_file_owner, temp_status_writer, usable_runtime_dir, Outcome, Status, StatusDir, TempStatusName,
+    STATUS_HISTORY,
+};
 use mtcp_core::sys::{self, CPathBuf, Fd};
 
 /// Room for the file: a few lines, each a head and an escaped path.
@@ -119,14 +122,21 @@ fn private_dir() -> Option<Fd> {
     Some(dir)
 }
 
-/// Writes `<pid>.status` through a temporary file of an unpredictable name.
+/// Writes `<ProcName>.status` through a temporary file of an unpredictable name.
 fn write_file(dir: &Fd, text: &[u8]) {
-    let pid = sys::getpid();
-    let mut tmp = FmtBuf::<64>::new();
-    let _ = write!(tmp, ".{}.{:016x}.status.tmp", pid, sys::random_u64());
-    let mut dst = FmtBuf::<32>::new();
-    let _ = write!(dst, "{}.status", pid);
-    let (Ok(tmp), Ok(dst)) = (CPathBuf::<64>::new(tmp.as_bytes()), CPathBuf::<32>::new(dst.as_bytes())) else {
+    let proc = sys::own_proc_name();
+    let mut tmp = FmtBuf::<80>::new();
+    let _ = write!(
+        tmp,
+        "{}",
+        TempStatusName {
+            proc,
+            random: sys::random_u64()
+        }
+    );
+    let mut dst = FmtBuf::<48>::new();
+    let _ = write!(dst, "{}.status", proc);
+    let (Ok(tmp), Ok(dst)) = (CPathBuf::<80>::new(tmp.as_bytes()), CPathBuf::<48>::new(dst.as_bytes())) else {
         return;
     };
     let flags = sys::O_WRONLY | sys::O_CREAT | sys::O_EXCL | sys::O_NOFOLLOW | sys::O_CLOEXEC;
@@ -140,17 +150,12 @@ fn write_file(dir: &Fd, text: &[u8]) {
     }
 }
 
-/// Status files (and temporary ones) of processes that no longer exist.
+/// Status files (and temporary ones) of processes that no longer exist: those of this
+/// pid namespace only (the others' pids mean nothing here).
 fn remove_dead_files(dir: &Fd) {
     let _ = sys::for_each_dir_entry(dir, |name| {
-        let pid = if let Some(p) = name.strip_suffix(b".status") {
-            dec(p)
-        } else if name.starts_with(b".") && name.ends_with(b".status.tmp") {
-            name[1..].split(|&c| c == b'.').next().and_then(dec)
-        } else {
-            None
-        };
-        if pid.is_some_and(|p| p > 0 && !sys::id_in_use(p as u32)) {
+        let owner = status_file_owner(name).or_else(|| temp_status_writer(name));
+        if owner.is_some_and(sys::named_process_gone) {
             if let Ok(n) = CPathBuf::<256>::new(name) {
                 let _ = sys::unlinkat(dir.raw(), &n);
             }

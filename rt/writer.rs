@@ -139,6 +139,7 @@ fn gather_facts(rt: &mut Runtime, arena: &mut Arena) -> Result<Facts, FailMessag
     p.generation = rt.generation;
     p.checkpoint_signal = cfg.signal;
     p.interval_sec = cfg.interval_sec;
+    p.flags = PROCESS_NAMESPACE_READY | if rt.in_namespace { PROCESS_IN_NAMESPACE } else { 0 };
 
     let nomem = |e| fail("out of scratch memory while reading the process", b"", e);
     let cwd_buf = arena.alloc::<u8>(4096).map_err(nomem)?;
@@ -318,7 +319,7 @@ fn write_file(
         "{}",
         TempImageName {
             image: name.as_bytes(),
-            pid: sys::getpid(),
+            writer: sys::own_proc_name(),
             random: sys::random_u64(),
         }
     );
@@ -377,7 +378,7 @@ fn write_file(
 fn remove_dead_temporaries(dir: &sys::Fd) {
     let owner = sys::geteuid();
     let _ = sys::for_each_dir_entry(dir, |entry| {
-        let writer_gone = temp_image_writer(entry).is_some_and(|pid| !sys::id_in_use(pid));
+        let writer_gone = temp_image_writer(entry).is_some_and(sys::named_process_gone);
         if !writer_gone {
             return;
         }

@@ -35,7 +35,7 @@ fn full_cycle(t: &Test, prog: &Path, bits: Bits, dynamic: bool) {
         bits.arch(),
         bits.em()
     );
-    assert_runs_runtime(c.restarted.pid(), bits, dynamic);
+    assert_runs_runtime(c.restarted.program_pid(), bits, dynamic);
     expect_done(&mut c.restarted, LIMIT, Duration::from_secs(30));
 }
 
@@ -273,7 +273,7 @@ fn dlopen_after(bits: Bits) {
     // plugin_answer(x) = 1000 + 2x + 80, called with the count just printed.
     let expected = format!("plugin {} mtcp-test-plugin", 1080 + 2 * at);
     assert_eq!(line, expected, "\n{}", c.restarted.describe());
-    let maps = std::fs::read_to_string(format!("/proc/{}/maps", c.restarted.pid())).unwrap_or_default();
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", c.restarted.program_pid())).unwrap_or_default();
     assert!(
         maps.contains(&lib),
         "{lib} is not mapped in the restarted process:\n{maps}"

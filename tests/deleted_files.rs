@@ -55,14 +55,14 @@ fn deleted_files(bits: Bits) {
     // And again, from the restarted process.
     let mut r = c.restarted;
     assert_eq!(
-        deleted_links(r.pid()).len(),
+        deleted_links(r.program_pid()).len(),
         5,
         "the files are not unlinked after restart"
     );
     let c2 = cycle(&t, r);
     r = c2.restarted;
     assert_eq!(
-        deleted_links(r.pid()).len(),
+        deleted_links(r.program_pid()).len(),
         5,
         "the files are not unlinked after the second restart"
     );

@@ -77,7 +77,7 @@ fn installed_mtcp_cycle(bits: Bits) {
     assert_maps_installed_runtime(p.pid(), &prefix, bits, "launched");
     let c = cycle_with(&t, p, |p| checkpoint_with(&mtcp, p.pid()));
     assert_eq!(image_arch(&c.image), bits.em(), "image architecture");
-    assert_maps_installed_runtime(c.restarted.pid(), &prefix, bits, "restarted");
+    assert_maps_installed_runtime(c.restarted.program_pid(), &prefix, bits, "restarted");
 }
 
 per_width!(

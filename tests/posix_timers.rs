@@ -135,7 +135,7 @@ fn check_restarted(r: &mut Proc, before: Timers, ids: &[i64]) {
     }
     let mut want = ids.to_vec();
     want.sort();
-    assert_eq!(kernel_ids(r.pid()), want, "the restarted process's timer ids");
+    assert_eq!(kernel_ids(r.program_pid()), want, "the restarted process's timer ids");
     r.assert_no_bad();
 }
 
@@ -221,12 +221,12 @@ fn runtime_interval_timer_stays_apart() {
     let written = std::fs::metadata(&image).unwrap().modified().unwrap();
     let mut r = t.restart(&image);
     r.wait_first_count(LINE_TIMEOUT);
-    let restarted_ids = kernel_ids(r.pid());
+    let restarted_ids = kernel_ids(r.program_pid());
     assert_eq!(restarted_ids.len(), ids.len(), "{restarted_ids:?}");
     assert!(
-        thread_names(r.pid()).iter().any(|n| n == "mtcp-interval"),
+        thread_names(r.program_pid()).iter().any(|n| n == "mtcp-interval"),
         "the interval thread did not come back: {:?}",
-        thread_names(r.pid())
+        thread_names(r.program_pid())
     );
     assert!(
         ids.iter().all(|id| restarted_ids.contains(id)),

@@ -382,3 +382,75 @@ fn stdin_fifo_larger_than_a_pipe_survives() {
     assert_eq!(lines_starting(&r, "then"), ["then 6 bytes"], "\n{}", r.describe());
     assert!(mtcp_messages(&r).is_empty(), "unexpected messages\n{}", r.describe());
 }
+
+/// The children of `pid`.
+fn children_of(pid: i32) -> Vec<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    text.split_whitespace().filter_map(|c| c.parse().ok()).collect()
+}
+
+/// The state letter of /proc/PID/stat.
+fn state_of(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// Job control in an interactive shell, as an ordinary user: a program restarted with
+/// its ids (in namespaces of its own, under the `mtcp restart` supervisor) stops with
+/// ^Z, and the shell sees the job stopped; `fg` continues it; ^C ends it and the shell
+/// gets its prompt back.
+#[test]
+fn job_control_of_a_restarted_program() {
+    let t = Test::new("job_control");
+    let prog = t.compile("counter", Variant::Dynamic, Bits::B64, &[]);
+    let u = Unprivileged::new(&t);
+    let mut p = u.launch(&prog, &["100000"]);
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let image = u.checkpoint(p.pid());
+    p.kill9();
+
+    let pty = Pty::open(24, 80);
+    let mut shell = u.command(Path::new("/bin/sh"));
+    // bash's job control wants the terminal on stderr too.
+    shell.args(["-c", "exec bash --norc --noprofile -i 2>&0"]);
+    let mut sh = pty.spawn(shell, "interactive bash");
+    pty.type_text(&format!("PS1='$ '; {} restart {}\n", u.mtcp.display(), image.display()));
+    let first = sh.wait_first_count(LINE_TIMEOUT);
+    sh.wait_for_count(first + 5, LINE_TIMEOUT);
+    let supervisor = poll(Duration::from_secs(5), || children_of(sh.pid()).first().copied())
+        .expect("the shell runs mtcp restart");
+    let program = supervised_program(supervisor).expect("the restored program");
+    assert_ne!(program, supervisor, "the program should run under its supervisor");
+
+    pty.type_text("\x1a");
+    sh.wait_for_line("the shell's `Stopped`", LINE_TIMEOUT, |l| l.contains("Stopped"));
+    let stopped = poll(Duration::from_secs(5), || {
+        (state_of(program) == Some('T') && state_of(supervisor) == Some('T')).then_some(())
+    });
+    assert!(
+        stopped.is_some(),
+        "after ^Z: program {:?}, supervisor {:?}\n{}",
+        state_of(program),
+        state_of(supervisor),
+        sh.describe()
+    );
+    let at_stop = sh.last_count().unwrap();
+    thread::sleep(Duration::from_millis(700));
+    assert!(sh.last_count().unwrap() <= at_stop + 1, "it counted on while stopped\n{}", sh.describe());
+
+    pty.type_text("fg\n");
+    sh.wait_for_count(at_stop + 10, LINE_TIMEOUT);
+
+    pty.type_text("\x03");
+    let gone = poll(Duration::from_secs(10), || {
+        (state_of(program).is_none() && state_of(supervisor).is_none()).then_some(())
+    });
+    assert!(gone.is_some(), "^C did not end the program and its supervisor\n{}", sh.describe());
+    pty.type_text("echo back at the prompt\n");
+    // The shell's own output carries a carriage return and its mode switches.
+    sh.wait_for_line("`back at the prompt`", LINE_TIMEOUT, |l| {
+        l.trim_end_matches('\r').ends_with("back at the prompt") && !l.contains("echo")
+    });
+    sh.assert_no_bad();
+    sh.kill9();
+}

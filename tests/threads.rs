@@ -291,13 +291,15 @@ fn threads_cycle(bits: Bits, name: &str, variant: Variant) {
         "the threads on the `ids` line {before_ids:?} are not all in the image: {tids:?}"
     );
 
-    // After the restart: a new pid (that of `mtcp restart`, which execs in place), every
-    // thread back and running with its new id.
+    // After the restart: every thread back and running, with the ids it had (the
+    // program, a child of `mtcp restart`, in a pid namespace of its own if they were
+    // taken here).
+    let program = c.restarted.program_pid();
     assert_eq!(
-        task_count(c.restarted.pid()),
+        task_count(program),
         threads,
         "/proc/{}/task of the restarted process\n{}",
-        c.restarted.pid(),
+        program,
         c.restarted.describe()
     );
     assert!(
@@ -307,11 +309,7 @@ fn threads_cycle(bits: Bits, name: &str, variant: Variant) {
     );
     let ids = wait_ids_after(&mut c.restarted, c.first + 10);
     assert_sane_ids(&ids, "after the restart");
-    assert_eq!(
-        ids[0],
-        c.restarted.pid(),
-        "without --same-pid the process continues in the `mtcp restart` process"
-    );
+    assert_eq!(ids, before_ids, "the restarted process's ids are not those it had");
     c.restarted.assert_no_bad();
 
     // Once more, from the restarted process.
@@ -319,12 +317,13 @@ fn threads_cycle(bits: Bits, name: &str, variant: Variant) {
     assert_eq!(c2.image, c.image, "a restarted computation must rewrite its own image");
     let ids2 = wait_ids_after(&mut c2.restarted, c2.first + 10);
     assert_sane_ids(&ids2, "after the second restart");
-    assert_eq!(ids2[0], c2.restarted.pid());
+    assert_eq!(ids2, before_ids, "ids after the second restart");
+    let program = c2.restarted.program_pid();
     assert_eq!(
-        task_count(c2.restarted.pid()),
+        task_count(program),
         threads,
         "/proc/{}/task after the second restart\n{}",
-        c2.restarted.pid(),
+        program,
         c2.restarted.describe()
     );
     finale(&mut c2.restarted, &fin, threads);
@@ -367,6 +366,11 @@ fn restart_same_pid(t: &Test, image: &Path, verbose: bool, ids: &[i32], threads:
     r.assert_no_bad();
     // The restored process is the child of `mtcp restart`, with the old pid and tids.
     assert_ne!(pid, r.pid(), "the restored process should be a child of `mtcp restart`");
+    assert_eq!(
+        r.program_pid(),
+        pid,
+        "as root, with the ids free, no namespace is needed"
+    );
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let ppid = status
         .lines()
@@ -449,14 +453,14 @@ fn same_pid(bits: Bits) {
     restart_same_pid(&t, &image, true, &ids, threads, (before, at_kill));
     wait_ids_gone(&ids);
 
-    // The same image without --same-pid: new ids, which the program notices.
-    let mut r = restart_opts(&t, &["--verbose"], &image);
+    // The same image with --new-ids: new ids, which the program notices.
+    let mut r = restart_opts(&t, &["--verbose", "--new-ids"], &image);
     let line = r.wait_for_line("`BAD ids ...` (the ids must have changed)", LINE_TIMEOUT, |l| {
         l.starts_with("BAD") || l.starts_with("count")
     });
     assert!(
         line.starts_with("BAD ids"),
-        "without --same-pid the program should see new ids, but printed {line:?}\n{}",
+        "with --new-ids the program should see new ids, but printed {line:?}\n{}",
         r.describe()
     );
     let st = r.wait_exit(LINE_TIMEOUT);
@@ -464,7 +468,7 @@ fn same_pid(bits: Bits) {
     let stderr = r.stderr_lines().join("\n");
     assert!(
         stderr.contains("thread ids are new"),
-        "mtcp restart --verbose (without --same-pid) did not say the thread ids are new:\n{}",
+        "mtcp restart --verbose --new-ids did not say the thread ids are new:\n{}",
         r.describe()
     );
 }
@@ -489,7 +493,7 @@ fn gdb_sees_threads(bits: Bits) {
     let (p, threads) = launch_threads(&t, &prog, &[fin.to_str().unwrap()]);
     let c = cycle(&t, p);
     let mut r = c.restarted;
-    let pid = r.pid();
+    let pid = r.program_pid();
     let mut cmd = Command::new("gdb");
     cmd.args(["-nx", "-batch", "-p", &pid.to_string(), "-ex", "info threads"]);
     let out = run_output(cmd, Duration::from_secs(60));
@@ -826,50 +830,43 @@ fn checkpoint_on_a_minimal_stack_thread() {
     expect_done(&mut r, 80, Duration::from_secs(20));
 }
 
-/// `--same-pid` where ids cannot be chosen (an unprivileged user, or ids still taken):
-/// the restart goes on with new ids and says so on stderr.
+/// Ids still taken here (the original runs on): the copy gets them all the same, in a
+/// pid namespace of its own, and `--verbose` says so.
 #[test]
-fn same_pid_falls_back_to_new_ids() {
-    let t = Test::new("same_pid_fallback");
+fn taken_ids_come_back_in_a_namespace() {
+    let t = Test::new("taken_ids");
     let prog = t.compile("counter", Variant::Dynamic, Bits::B64, &[]);
     let mut p = t.launch(&prog, &["100000"]);
     p.wait_for_count(3, LINE_TIMEOUT);
     let image = checkpoint(p.pid());
-
-    // The original still runs, so its ids are taken.
-    let mut busy = restart_opts(&t, &["--verbose", "--same-pid"], &image);
-    let first = busy.wait_first_count(Duration::from_secs(20));
-    busy.wait_for_count(first + 5, LINE_TIMEOUT);
-    let err = busy.stderr_lines().join("\n");
+    let mut copy = restart_opts(&t, &["--verbose"], &image);
+    let first = copy.wait_first_count(Duration::from_secs(20));
+    copy.wait_for_count(first + 5, LINE_TIMEOUT);
+    let err = copy.stderr_lines().join("\n");
     assert!(
-        err.contains("is in use") && err.contains("restoring with new ids"),
-        "no fallback notice:\n{err}"
+        err.contains("the old ids are taken here") && err.contains("in a new pid namespace"),
+        "no word of the namespace:\n{err}"
     );
-    assert!(
-        err.contains("thread ids are new"),
-        "the restart did not say which ids it used:\n{err}"
+    let program = copy.program_pid();
+    let status = fs::read_to_string(format!("/proc/{program}/status")).unwrap_or_default();
+    let nspid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .unwrap_or("")
+        .to_string();
+    let ids: Vec<&str> = nspid.split_whitespace().collect();
+    assert_eq!(
+        (ids.len(), ids.last().copied()),
+        (2, Some(p.pid().to_string().as_str())),
+        "the copy's NSpid {nspid:?}: it should be the original's pid {} in a namespace",
+        p.pid()
     );
-    busy.kill9();
+    // Both go on, and each can be checkpointed by the pid this side knows.
+    assert!(checkpoint(copy.pid()).is_file());
+    assert!(checkpoint(p.pid()).is_file());
+    copy.assert_no_bad();
+    copy.kill9();
     p.kill9();
-
-    // An unprivileged user cannot choose ids at all.
-    let st = Command::new("chown").arg("nobody").arg(&image).status().expect("chown");
-    assert!(st.success());
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
-        .arg(&bins().mtcp)
-        .args(["restart", "--verbose", "--same-pid"])
-        .arg(&image)
-        .current_dir(&t.dir);
-    let mut r = Proc::spawn(cmd, "restart as nobody");
-    let first = r.wait_first_count(Duration::from_secs(20));
-    r.wait_for_count(first + 10, LINE_TIMEOUT);
-    r.assert_no_bad();
-    let err = r.stderr_lines().join("\n");
-    assert!(
-        err.contains("CAP_CHECKPOINT_RESTORE") && err.contains("restoring with new ids"),
-        "no fallback notice for an unprivileged user:\n{err}"
-    );
 }
 
 /// Checkpoint requests that overlap: a second signal sent while the first checkpoint

@@ -525,6 +525,14 @@ pub const SYS_TIMER_GETTIME64: Sysno = Sysno::timer_gettime64;
 pub const SYS_FUTEX_TIME64: Sysno = Sysno::futex_time64;
 
 // ---------------------------------------------------------------------------------
+// User and group ids: i386's original calls take and return 16-bit ids (a uid above
+// 65535 reads as 65534); the *32 ones are the whole id.
+
+pub const SYS_GETUID: Sysno = Sysno::getuid32;
+pub const SYS_GETEUID: Sysno = Sysno::geteuid32;
+pub const SYS_GETEGID: Sysno = Sysno::getegid32;
+
+// ---------------------------------------------------------------------------------
 // glibc's rseq area and errno, found through weak references so that programs without
 // glibc (or with an older one) simply have none. i386 has no pc-relative data access:
 // the helpers find the GOT with call/pop and read the symbol's GOT slot (0 for an
@@ -744,3 +752,57 @@ impl UserRegs {
             .is_some_and(|(nr, _)| crate::i386_repeatable_after_eintr(nr, self.bx))
     }
 }
+
+// ---------------------------------------------------------------------------------
+// glibc's pthread_mutex_t and pthread_rwlock_t (sysdeps/x86/nptl/bits/struct_mutex.h
+// and struct_rwlock.h, i386 side: `__kind` before `__nusers`, the rwlock's flags before
+// its writer): where a held lock names its holder's tid, so that a restart with new ids
+// can hand it to the new tid.
+
+#[repr(C)]
+#[allow(dead_code)] // declared for its layout only
+struct GlibcMutex {
+    lock: i32,
+    count: u32,
+    owner: i32,
+    kind: i32,
+    nusers: u32,
+    list_or_elision: u32,
+}
+#[repr(C)]
+#[allow(dead_code)] // declared for its layout only
+struct GlibcRwlock {
+    readers: u32,
+    writers: u32,
+    wrphase_futex: u32,
+    writers_futex: u32,
+    pad3: u32,
+    pad4: u32,
+    flags: u8,
+    shared: u8,
+    rwelision: i8,
+    pad2: u8,
+    cur_writer: i32,
+}
+pub const GLIBC_MUTEX_SIZE: usize = 24;
+pub const GLIBC_MUTEX_LOCK: usize = 0;
+pub const GLIBC_MUTEX_COUNT: usize = 4;
+pub const GLIBC_MUTEX_OWNER: usize = 8;
+pub const GLIBC_MUTEX_NUSERS: usize = 16;
+pub const GLIBC_MUTEX_KIND: usize = 12;
+pub const GLIBC_RWLOCK_SIZE: usize = 32;
+pub const GLIBC_RWLOCK_READERS: usize = 0;
+pub const GLIBC_RWLOCK_WRITERS_FUTEX: usize = 12;
+pub const GLIBC_RWLOCK_CUR_WRITER: usize = 28;
+/// Both are aligned to this.
+pub const GLIBC_LOCK_ALIGN: usize = 4;
+const_assert_eq!(size_of::<GlibcMutex>(), GLIBC_MUTEX_SIZE);
+const_assert_eq!(offset_of!(GlibcMutex, lock), GLIBC_MUTEX_LOCK);
+const_assert_eq!(offset_of!(GlibcMutex, count), GLIBC_MUTEX_COUNT);
+const_assert_eq!(offset_of!(GlibcMutex, owner), GLIBC_MUTEX_OWNER);
+const_assert_eq!(offset_of!(GlibcMutex, nusers), GLIBC_MUTEX_NUSERS);
+const_assert_eq!(offset_of!(GlibcMutex, kind), GLIBC_MUTEX_KIND);
+const_assert_eq!(size_of::<GlibcRwlock>(), GLIBC_RWLOCK_SIZE);
+const_assert_eq!(offset_of!(GlibcRwlock, readers), GLIBC_RWLOCK_READERS);
+const_assert_eq!(offset_of!(GlibcRwlock, writers_futex), GLIBC_RWLOCK_WRITERS_FUTEX);
+const_assert_eq!(offset_of!(GlibcRwlock, cur_writer), GLIBC_RWLOCK_CUR_WRITER);

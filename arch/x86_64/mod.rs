@@ -388,6 +388,13 @@ pub const SYS_TIMER_GETTIME64: Sysno = Sysno::timer_gettime;
 pub const SYS_FUTEX_TIME64: Sysno = Sysno::futex;
 
 // ---------------------------------------------------------------------------------
+// User and group ids (32 bits wide here).
+
+pub const SYS_GETUID: Sysno = Sysno::getuid;
+pub const SYS_GETEUID: Sysno = Sysno::geteuid;
+pub const SYS_GETEGID: Sysno = Sysno::getegid;
+
+// ---------------------------------------------------------------------------------
 // glibc's rseq area and errno, found through weak references so that programs without
 // glibc (or with an older one) simply have none.
 
@@ -621,3 +628,59 @@ impl UserRegs {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// glibc's pthread_mutex_t and pthread_rwlock_t (sysdeps/x86/nptl/bits/struct_mutex.h
+// and struct_rwlock.h, x86_64 side): where a held lock names its holder's tid, so that a
+// restart with new ids can hand it to the new tid.
+
+#[repr(C)]
+#[allow(dead_code)] // declared for its layout only
+struct GlibcMutex {
+    lock: i32,
+    count: u32,
+    owner: i32,
+    nusers: u32,
+    kind: i32,
+    spins: i16,
+    elision: i16,
+    list: [usize; 2],
+}
+#[repr(C)]
+#[allow(dead_code)] // declared for its layout only
+struct GlibcRwlock {
+    readers: u32,
+    writers: u32,
+    wrphase_futex: u32,
+    writers_futex: u32,
+    pad3: u32,
+    pad4: u32,
+    cur_writer: i32,
+    shared: i32,
+    rwelision: i8,
+    pad1: [u8; 7],
+    pad2: u64,
+    flags: u32,
+}
+pub const GLIBC_MUTEX_SIZE: usize = 40;
+pub const GLIBC_MUTEX_LOCK: usize = 0;
+pub const GLIBC_MUTEX_COUNT: usize = 4;
+pub const GLIBC_MUTEX_OWNER: usize = 8;
+pub const GLIBC_MUTEX_NUSERS: usize = 12;
+pub const GLIBC_MUTEX_KIND: usize = 16;
+pub const GLIBC_RWLOCK_SIZE: usize = 56;
+pub const GLIBC_RWLOCK_READERS: usize = 0;
+pub const GLIBC_RWLOCK_WRITERS_FUTEX: usize = 12;
+pub const GLIBC_RWLOCK_CUR_WRITER: usize = 24;
+/// Both are aligned to this.
+pub const GLIBC_LOCK_ALIGN: usize = 8;
+const_assert_eq!(size_of::<GlibcMutex>(), GLIBC_MUTEX_SIZE);
+const_assert_eq!(offset_of!(GlibcMutex, lock), GLIBC_MUTEX_LOCK);
+const_assert_eq!(offset_of!(GlibcMutex, count), GLIBC_MUTEX_COUNT);
+const_assert_eq!(offset_of!(GlibcMutex, owner), GLIBC_MUTEX_OWNER);
+const_assert_eq!(offset_of!(GlibcMutex, nusers), GLIBC_MUTEX_NUSERS);
+const_assert_eq!(offset_of!(GlibcMutex, kind), GLIBC_MUTEX_KIND);
+const_assert_eq!(size_of::<GlibcRwlock>(), GLIBC_RWLOCK_SIZE);
+const_assert_eq!(offset_of!(GlibcRwlock, readers), GLIBC_RWLOCK_READERS);
+const_assert_eq!(offset_of!(GlibcRwlock, writers_futex), GLIBC_RWLOCK_WRITERS_FUTEX);
+const_assert_eq!(offset_of!(GlibcRwlock, cur_writer), GLIBC_RWLOCK_CUR_WRITER);

@@ -169,6 +169,10 @@ pub struct RestartArgs {
     pub flags: u64,
     pub image_path_len: u64,
     pub image_path: [u8; 4096],
+    /// With RESTART_EXE_FD: a descriptor of the program's executable, unchanged since the
+    /// checkpoint, for /proc/PID/exe (the runtime closes it). Last, so that a runtime
+    /// that predates it reads the rest as before.
+    pub exe_fd: u64,
 }
 
 impl RestartArgs {
@@ -180,6 +184,7 @@ impl RestartArgs {
             flags: 0,
             image_path_len: 0,
             image_path: [0; 4096],
+            exe_fd: 0,
         }
     }
 }
@@ -192,6 +197,23 @@ pub const RESTART_SAME_PID: u64 = 2;
 /// A terminal got its settings back: send the program SIGWINCH once it runs again, so
 /// that it looks at its new terminal's size (and redraws).
 pub const RESTART_WINCH: u64 = 4;
+/// The process runs in namespaces mtcp_restart made for it (its pid seen from outside
+/// differs from the one it sees).
+pub const RESTART_NAMESPACE: u64 = 8;
+/// The process holds capabilities in a user namespace of its own, needed to choose its
+/// threads' ids and its /proc/PID/exe: every thread drops them before the program runs.
+pub const RESTART_DROP_CAPS: u64 = 16;
+/// `exe_fd` is valid.
+pub const RESTART_EXE_FD: u64 = 32;
+/// New ids were asked for (`--new-ids`), not forced: the runtime's note on what new ids
+/// leave stale is only for --verbose then.
+pub const RESTART_NEW_IDS_ASKED: u64 = 64;
+
+/// ProcessRecord.flags: the runtime that wrote the image understands RESTART_DROP_CAPS
+/// and RESTART_NAMESPACE (an older one would leave the capabilities with the program).
+pub const PROCESS_NAMESPACE_READY: u32 = 1;
+/// ProcessRecord.flags: the process ran in namespaces mtcp_restart made for it.
+pub const PROCESS_IN_NAMESPACE: u32 = 2;
 
 /// One signal's disposition, widened to 64-bit fields.
 #[repr(C)]

@@ -53,23 +53,97 @@ pub fn usable_runtime_dir(dir: &[u8], uid: u32, owner_and_mode: impl FnOnce(&[u8
             .is_some_and(|(owner, mode)| owner == uid && mode & S_IFMT == S_IFDIR && mode & 0o022 == 0)
 }
 
-/// The status file of process `pid` in `dir`.
+/// A process as status and temporary file names name it: its pid as it sees it itself,
+/// and its pid namespace (the inode number of /proc/PID/ns/pid). Two processes with one
+/// pid in two namespaces (a restarted copy in a namespace of its own beside another)
+/// must not share a name: `<pid>` in the initial pid namespace, `<pid>@<namespace>`
+/// in any other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcName {
+    pub pid: u32,
+    /// INITIAL_PID_NAMESPACE where unknown (a system without /proc/PID/ns).
+    pub pidns: u64,
+}
+
+/// The inode number of the initial pid namespace (PROC_PID_INIT_INO,
+/// include/linux/proc_ns.h), the same on every kernel.
+pub const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
+
+impl ProcName {
+    pub fn new(pid: u32, pidns: Option<u64>) -> ProcName {
+        ProcName {
+            pid,
+            pidns: pidns.unwrap_or(INITIAL_PID_NAMESPACE),
+        }
+    }
+}
+
+impl Display for ProcName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.pidns == INITIAL_PID_NAMESPACE {
+            write!(f, "{}", self.pid)
+        } else {
+            write!(f, "{}@{}", self.pid, self.pidns)
+        }
+    }
+}
+
+/// Reads a ProcName as Display writes it; None for anything else.
+pub fn parse_proc_name(s: &[u8]) -> Option<ProcName> {
+    let mut parts = s.splitn(2, |&c| c == b'@');
+    let pid = crate::maps::dec(parts.next()?)?;
+    let pidns = match parts.next() {
+        None => INITIAL_PID_NAMESPACE,
+        Some(ns) => crate::maps::dec(ns).filter(|&n| n != INITIAL_PID_NAMESPACE)?,
+    };
+    (pid > 0 && pid <= u32::MAX as u64).then_some(ProcName { pid: pid as u32, pidns })
+}
+
+/// The status file of process `proc` in `dir`.
 pub struct StatusFile<'a> {
     pub dir: StatusDir<'a>,
-    pub pid: u32,
+    pub proc: ProcName,
 }
 
 impl Display for StatusFile<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}.status", self.dir, self.pid)
+        write!(f, "{}/{}.status", self.dir, self.proc)
     }
 }
 
+/// The process a status file's name (`<ProcName>.status`) belongs to.
+pub fn status_file_owner(name: &[u8]) -> Option<ProcName> {
+    parse_proc_name(name.strip_suffix(b".status")?)
+}
+
+/// The temporary file a status file is written to before it is renamed into place:
+/// `.<ProcName>.<16 hex digits>.status.tmp`.
+pub struct TempStatusName {
+    pub proc: ProcName,
+    pub random: u64,
+}
+
+impl Display for TempStatusName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, ".{}.{:016x}.status.tmp", self.proc, self.random)
+    }
+}
+
+/// The writer of a temporary status file (see TempStatusName).
+pub fn temp_status_writer(name: &[u8]) -> Option<ProcName> {
+    let stem = name.strip_prefix(b".")?.strip_suffix(b".status.tmp")?;
+    let (proc, random) = stem.split_at(stem.iter().position(|&c| c == b'.')?);
+    let random = &random[1..];
+    (random.len() == 16 && random.iter().all(u8::is_ascii_hexdigit))
+        .then(|| parse_proc_name(proc))
+        .flatten()
+}
+
 /// The temporary file an image is written to before it is renamed into place:
-/// `.<image name>.<writer pid>.<16 hex digits>.tmp`, in the image's directory.
+/// `.<image name>.<writer's ProcName>.<16 hex digits>.tmp`, in the image's directory.
 pub struct TempImageName<'a> {
     pub image: &'a [u8],
-    pub pid: u32,
+    pub writer: ProcName,
     pub random: u64,
 }
 
@@ -79,21 +153,21 @@ impl Display for TempImageName<'_> {
             f,
             ".{}.{}.{:016x}.tmp",
             crate::fmt::Lossy(self.image),
-            self.pid,
+            self.writer,
             self.random
         )
     }
 }
 
-/// The writer's pid, if `name` is a temporary image's (see TempImageName).
-pub fn temp_image_writer(name: &[u8]) -> Option<u32> {
+/// The writer, if `name` is a temporary image's (see TempImageName).
+pub fn temp_image_writer(name: &[u8]) -> Option<ProcName> {
     let stem = name.strip_prefix(b".")?.strip_suffix(b".tmp")?;
     let mut parts = stem.rsplitn(3, |&c| c == b'.');
     let random = parts.next()?;
-    let pid = crate::maps::dec(parts.next()?)?;
+    let writer = parse_proc_name(parts.next()?)?;
     let image = parts.next()?;
     let ours = image.ends_with(b".mtcp") && random.len() == 16 && random.iter().all(u8::is_ascii_hexdigit);
-    (ours && pid > 0 && pid <= u32::MAX as u64).then_some(pid as u32)
+    ours.then_some(writer)
 }
 
 /// What a status line reports.
@@ -314,12 +388,22 @@ mod tests {
         let mut s = String::new();
         let name = TempImageName {
             image: b"ckpt_a.b_7.mtcp",
-            pid: 42,
+            writer: ProcName::new(42, None),
             random: 0xabc,
         };
         write!(s, "{}", name).unwrap();
         assert_eq!(s, ".ckpt_a.b_7.mtcp.42.0000000000000abc.tmp");
-        assert_eq!(temp_image_writer(s.as_bytes()), Some(42));
+        assert_eq!(temp_image_writer(s.as_bytes()), Some(ProcName::new(42, None)));
+        s.clear();
+        let in_ns = ProcName::new(42, Some(4026532999));
+        let name = TempImageName {
+            image: b"ckpt_a.b_7.mtcp",
+            writer: in_ns,
+            random: 0xabc,
+        };
+        write!(s, "{}", name).unwrap();
+        assert_eq!(s, ".ckpt_a.b_7.mtcp.42@4026532999.0000000000000abc.tmp");
+        assert_eq!(temp_image_writer(s.as_bytes()), Some(in_ns));
         for other in [
             &b".ckpt_a_7.mtcp.tmp"[..],
             b".notes.42.0000000000000abc.tmp",
@@ -327,6 +411,8 @@ mod tests {
             b".ckpt_a_7.mtcp.x.0000000000000abc.tmp",
             b".ckpt_a_7.mtcp.42.000000000000abc.tmp",
             b".ckpt_a_7.mtcp.0.0000000000000abc.tmp",
+            b".ckpt_a_7.mtcp.42@.0000000000000abc.tmp",
+            b".ckpt_a_7.mtcp.42@4026531836.0000000000000abc.tmp",
         ] {
             assert_eq!(temp_image_writer(other), None, "{:?}", core::str::from_utf8(other));
         }
@@ -346,11 +432,29 @@ mod tests {
         write!(
             s,
             "{} {}",
-            StatusFile { dir: tmp, pid: 9 },
-            StatusFile { dir: run, pid: 9 }
+            StatusFile {
+                dir: tmp,
+                proc: ProcName::new(9, None)
+            },
+            StatusFile {
+                dir: run,
+                proc: ProcName::new(9, Some(77))
+            }
         )
         .unwrap();
-        assert_eq!(s, "/tmp/.mtcp-5/9.status /run/user/5/mtcp/9.status");
+        assert_eq!(s, "/tmp/.mtcp-5/9.status /run/user/5/mtcp/9@77.status");
+        assert_eq!(status_file_owner(b"9@77.status"), Some(ProcName::new(9, Some(77))));
+        assert_eq!(status_file_owner(b"9.status"), Some(ProcName::new(9, None)));
+        assert_eq!(status_file_owner(b"9@x.status"), None);
+        s.clear();
+        let tmp = TempStatusName {
+            proc: ProcName::new(9, Some(77)),
+            random: 0xabc,
+        };
+        write!(s, "{}", tmp).unwrap();
+        assert_eq!(s, ".9@77.0000000000000abc.status.tmp");
+        assert_eq!(temp_status_writer(s.as_bytes()), Some(tmp.proc));
+        assert_eq!(temp_status_writer(b".9.abc.status.tmp"), None);
         let dir = |owner, mode| move |_: &[u8]| Some((owner, mode));
         assert!(usable_runtime_dir(b"/run/user/5", 5, dir(5, 0o040700)));
         assert!(

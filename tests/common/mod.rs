@@ -18,6 +18,7 @@ mod proc;
 mod run;
 mod sys;
 mod test_dir;
+mod users;
 mod watchdog;
 mod widths;
 
@@ -28,6 +29,7 @@ pub use proc::*;
 pub use run::*;
 pub use sys::*;
 pub use test_dir::*;
+pub use users::*;
 pub use watchdog::*;
 pub use widths::*;
 

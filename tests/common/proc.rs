@@ -91,6 +91,38 @@ impl Lines {
 }
 
 /// Parses `count N`.
+/// `pid` itself, or, where `pid` is an mtcp_restart supervising a restored program, that
+/// program (the child whose name is not mtcp_restart's; waited for a moment while the
+/// restore finishes). None if none appears.
+pub fn supervised_program(pid: i32) -> Option<i32> {
+    if !is_supervisor(pid) {
+        return Some(pid);
+    }
+    super::run::poll(Duration::from_secs(10), || program_under(pid))
+}
+
+fn is_supervisor(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "mtcp_restart")
+}
+
+fn program_under(pid: i32) -> Option<i32> {
+    let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let found = kids
+        .split_whitespace()
+        .filter_map(|k| k.parse::<i32>().ok())
+        .find(|&k| !is_supervisor(k));
+    found
+}
+
+/// The program as it is now (no waiting): `pid`, or the program a supervisor runs.
+fn program_now(pid: i32) -> i32 {
+    if is_supervisor(pid) {
+        program_under(pid).unwrap_or(pid)
+    } else {
+        pid
+    }
+}
+
 pub fn parse_count(line: &str) -> Option<u64> {
     line.strip_prefix("count ")?.trim().parse().ok()
 }
@@ -153,11 +185,18 @@ impl Proc {
         self.pid
     }
 
-    /// The pid whose /proc entries show the program itself. For a restarted program
-    /// this may differ from `pid()`: use it to inspect the program's descriptors, maps
-    /// or threads.
+    /// The pid whose /proc entries show the program itself: for a restarted program
+    /// with its old ids, `pid()` is the mtcp_restart that supervises it, and the program
+    /// is its child. Use it to inspect the program's descriptors, maps or threads.
     pub fn program_pid(&self) -> i32 {
-        self.pid
+        supervised_program(self.pid).unwrap_or_else(|| {
+            panic!(
+                "{}: supervisor {} has no program under it\n{}",
+                self.label,
+                self.pid,
+                self.describe()
+            )
+        })
     }
 
     pub fn lines(&self) -> Vec<String> {
@@ -194,7 +233,7 @@ impl Proc {
         }
         let status = match self.status {
             Some(s) => describe_status(&s),
-            None => format!("running (or not reaped){}", kernel_view(self.pid)),
+            None => format!("running (or not reaped){}", kernel_view(program_now(self.pid))),
         };
         format!(
             "[{} pid {} — {}]\n--- stdout ---\n{}--- stderr ---\n{}",
@@ -286,13 +325,14 @@ impl Proc {
 
     /// A signal mask line (`SigBlk:`, ...) of each of the process's threads: (tid, mask).
     pub fn thread_masks(&self, key: &str) -> Vec<(i32, u64)> {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+        let pid = program_now(self.pid);
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", pid)) else {
             return Vec::new();
         };
         tasks
             .filter_map(|e| {
                 let tid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-                let status = std::fs::read_to_string(format!("/proc/{}/task/{}/status", self.pid, tid)).ok()?;
+                let status = std::fs::read_to_string(format!("/proc/{}/task/{}/status", pid, tid)).ok()?;
                 let line = status.lines().find_map(|l| l.strip_prefix(key))?;
                 Some((tid, u64::from_str_radix(line.trim(), 16).ok()?))
             })

@@ -84,9 +84,15 @@ impl Test {
         let b = bins();
         // For i386 this also checks, with a helpful message, that the i686 build exists.
         let libmtcp_a = bits.libmtcp_a();
-        let source = b.root.join("tests/progs").join(format!("{src}.c"));
+        // C, or C++ where the program is a .cpp.
+        let cxx = b.root.join("tests/progs").join(format!("{src}.cpp"));
+        let (source, compiler) = if cxx.exists() {
+            (cxx, "g++")
+        } else {
+            (b.root.join("tests/progs").join(format!("{src}.c")), "gcc")
+        };
         let output = self.path(out);
-        let mut cmd = Command::new("gcc");
+        let mut cmd = Command::new(compiler);
         cmd.args(bits.gcc_args()).args(["-Wall", "-g"]);
         match variant {
             Variant::Dynamic => cmd.args(["-O2"]),
@@ -109,7 +115,8 @@ impl Test {
         let out = run_output(cmd, Duration::from_secs(60));
         assert!(
             out.status.success(),
-            "gcc failed for {src}.c ({bits:?} {variant:?} {flags:?}):\n{}",
+            "{compiler} failed for {} ({bits:?} {variant:?} {flags:?}):\n{}",
+            source.display(),
             String::from_utf8_lossy(&out.stderr)
         );
         output

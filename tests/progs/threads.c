@@ -12,8 +12,8 @@
  *     in pthread_cond_wait on a condvar nobody signals, a quarter in nanosleep (these
  *     also hold a read lock on an rwlock), a quarter in sem_wait, a quarter in pause;
  *   - a thread blocking every signal (pthread_sigmask) and looping in sigwait(SIGUSR1);
- *     main sends it SIGUSR1 with pthread_kill every 10 counts and expects it taken 9
- *     counts later;
+ *     main sends it SIGUSR1 with pthread_kill every 10 counts (once the last was taken)
+ *     and expects each taken within 5 s;
  *   - a thread in pthread_cond_wait, waiting for a flag;
  *   - a thread holding a robust mutex (PTHREAD_MUTEX_ROBUST), parked in pause;
  *   - two threads waiting in pthread_barrier_wait on a barrier of three;
@@ -26,7 +26,8 @@
  * published it), `threads N`, `tasks N` (the entries of /proc/self/task), then every
  * ~50 ms `count N` (N = 1, 2, ...) after checking that no worker reported a problem,
  * that no worker's published counter went down, that main's malloc'd buffer is intact
- * and, every 10 counts, that every worker and the raw thread made progress; every 10
+ * and that no worker nor the raw thread went 5 s without progress (a loaded machine may
+ * starve one for a while; a stuck one stays stuck); every 10
  * counts `progress MIN MAX` (the smallest and largest published counters), and the
  * `ids` line again when N % 10 == 5. A problem there prints `BAD <what>` and exits 3.
  *
@@ -790,11 +791,17 @@ int main(int argc, char **argv) {
     fflush(stdout);
 
     uint64_t last[NWORKERS] = {0};
-    uint64_t seen[NWORKERS]; /* progress, every 10 counts */
-    for (int i = 0; i < NWORKERS; i++)
+    /* Everyone moves: a thread that makes no progress for STUCK_S seconds is stuck (a
+     * busy machine may well starve one for a count or ten). */
+    const double STUCK_S = 5;
+    uint64_t seen[NWORKERS];
+    double moved[NWORKERS], start = now_s();
+    for (int i = 0; i < NWORKERS; i++) {
         seen[i] = published[i];
+        moved[i] = start;
+    }
     unsigned raw_seen = raw_progress;
-    long seen_at = 0; /* the count at which `seen` was taken */
+    double raw_moved = start, usr1_sent_at = start;
     for (long count = 1; count <= MAX_COUNT; count++) {
         uint64_t lo = ~(uint64_t)0, hi = 0;
         if (same_ids && (getpid() != pid0 || gettid() != tid0[T_MAIN]))
@@ -816,32 +823,30 @@ int main(int argc, char **argv) {
             lo = v < lo ? v : lo;
             hi = v > hi ? v : hi;
         }
-        /* Everyone moves: checked every 10 counts (~0.5 s), never over fewer; a loaded
-         * machine may leave a thread without a CPU for a while, so one that has not
-         * moved gets 5 s more before it counts as stuck. */
-        if (count % 10 == 3 && count - seen_at >= 10) {
-            seen_at = count;
-            double end = now_s() + 5;
-            for (int i = 0; i < NWORKERS; i++) {
-                while (published[i] == seen[i] && now_s() < end)
-                    sleep_ms(5);
-                if (published[i] == seen[i])
-                    fatal("worker %d made no progress in 10 counts and 5 s (%llu) at count %ld", i, (unsigned long long)seen[i], count);
+        double now = now_s();
+        for (int i = 0; i < NWORKERS; i++) {
+            if (published[i] != seen[i]) {
                 seen[i] = published[i];
+                moved[i] = now;
+            } else if (now - moved[i] > STUCK_S) {
+                fatal("worker %d made no progress in %g s (%llu) at count %ld", i, STUCK_S, (unsigned long long)seen[i], count);
             }
-            while (raw_progress == raw_seen && now_s() < end)
-                sleep_ms(5);
-            if (raw_progress == raw_seen)
-                fatal("the raw thread made no progress in 10 counts and 5 s (%u) at count %ld", raw_seen, count);
-            raw_seen = raw_progress;
         }
-        if (count % 10 == 0) {
+        if (raw_progress != raw_seen) {
+            raw_seen = raw_progress;
+            raw_moved = now;
+        } else if (now - raw_moved > STUCK_S) {
+            fatal("the raw thread made no progress in %g s (%u) at count %ld", STUCK_S, raw_seen, count);
+        }
+        /* One SIGUSR1 at a time, every 10 counts once the last was taken. */
+        if (count % 10 == 0 && sw_got == (int)sigusr1_sent) {
             int r = pthread_kill(sigwaiter, SIGUSR1);
             if (r != 0)
                 fatal("pthread_kill(sigwaiter, SIGUSR1) = %d at count %ld", r, count);
             sigusr1_sent++;
+            usr1_sent_at = now;
         }
-        if (count % 10 == 9 && sw_got != (int)sigusr1_sent)
+        if (sw_got != (int)sigusr1_sent && now - usr1_sent_at > STUCK_S)
             fatal("the sigwait thread took %d SIGUSR1 of the %u sent at count %ld", (int)sw_got, sigusr1_sent, count);
         if (sw_bad)
             fatal("sigwait thread error %d at count %ld", (int)sw_bad, count);

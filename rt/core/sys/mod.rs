@@ -13,6 +13,7 @@ mod event;
 mod file;
 mod forward;
 mod notify;
+mod ns;
 mod pagemap;
 mod signal;
 mod socket;
@@ -26,6 +27,7 @@ pub use event::*;
 pub use file::*;
 pub use forward::*;
 pub use notify::*;
+pub use ns::*;
 pub use pagemap::*;
 pub use signal::*;
 pub use socket::*;
@@ -147,7 +149,7 @@ pub fn gettid() -> u32 {
 
 pub fn getuid() -> u32 {
     // SAFETY: getuid cannot fail.
-    unsafe { syscalls::syscall0(Sysno::getuid).unwrap_or(0) as u32 }
+    unsafe { syscalls::syscall0(mtcp_arch::SYS_GETUID).unwrap_or(0) as u32 }
 }
 
 /// Whether a process or thread with this id exists here (`/proc/ID`).
@@ -160,7 +162,13 @@ pub fn id_in_use(id: u32) -> bool {
 /// The effective uid: the owner of the files this process creates.
 pub fn geteuid() -> u32 {
     // SAFETY: geteuid cannot fail.
-    unsafe { syscalls::syscall0(Sysno::geteuid).unwrap_or(0) as u32 }
+    unsafe { syscalls::syscall0(mtcp_arch::SYS_GETEUID).unwrap_or(0) as u32 }
+}
+
+/// The effective gid (cannot fail).
+pub fn getegid() -> u32 {
+    // SAFETY: getegid cannot fail.
+    unsafe { syscalls::syscall0(mtcp_arch::SYS_GETEGID).unwrap_or(0) as u32 }
 }
 
 /// 64 unpredictable bits from the kernel (getrandom, never blocking); if the kernel has
@@ -226,6 +234,15 @@ pub fn madvise(addr: usize, len: usize, advice: usize) -> Result<(), Errno> {
 pub fn map_anon(len: usize) -> Result<usize, Errno> {
     // SAFETY: without MAP_FIXED the kernel picks unused address space.
     unsafe { mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) }
+}
+
+/// Which pages of [addr, addr + vec.len() pages) are resident (mincore): bit 0 of each
+/// byte. For a file mapping a page counts if the file's page is cached. ENOMEM: part of
+/// the range is not mapped; EINVAL: `addr` not page aligned.
+pub fn mincore(addr: usize, vec: &mut [u8]) -> Result<(), Errno> {
+    let len = vec.len() * 4096;
+    // SAFETY: the kernel writes one byte per page of the range into vec, which has room.
+    unsafe { syscalls::syscall3(Sysno::mincore, addr, len, vec.as_mut_ptr() as usize).map(|_| ()) }
 }
 
 /// `brk(addr)`: returns the new break (the old one if the kernel refused to move it).
