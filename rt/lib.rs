@@ -15,6 +15,7 @@ mod force;
 mod inotify;
 mod interpose;
 mod restore;
+mod snapshot;
 mod sockets;
 mod state;
 mod status;

@@ -84,6 +84,9 @@ struct Plan {
     mode: u8,
     /// For MODE_FILE_TAIL: pages backed by the file.
     file_pages: u64,
+    /// Where a copy of the region's saved pages waits (their runs one after the other),
+    /// made before a forked writer started: 0 when the writer reads the region itself.
+    aside: usize,
 }
 
 /// Every page.
@@ -101,20 +104,115 @@ pub struct Unsaved {
     pub restore_stack: (usize, usize),
 }
 
-/// Writes the image of this process; every other thread is parked. Call it on the
-/// scratch stack (see `map_scratch`): it needs a few hundred KiB.
-///
-/// The steps: gather the process's facts, plan regions, plan runs of pages, lay out
-/// the metadata, write the file.
-pub fn write_image(rt: &mut Runtime, arena: &mut Arena, unsaved: &Unsaved) -> Result<(), FailMessage> {
+/// What `prepare` learned of the parked process: everything a writer needs besides the
+/// memory itself.
+pub struct Prepared {
+    facts: Facts,
+    plans: &'static mut [Plan],
+    runs: &'static mut [Run],
+    restore_entry: usize,
+}
+
+/// The part of a checkpoint that needs the process itself, parked: its facts, its
+/// regions and the runs of pages to save. Call it (and `write_prepared`) on the
+/// scratch stack (see `map_scratch`): they need a few hundred KiB.
+pub fn prepare(rt: &mut Runtime, arena: &mut Arena, unsaved: &Unsaved) -> Result<Prepared, FailMessage> {
     let facts = gather_facts(rt, arena)?;
     let plans = plan_regions(arena, facts.smaps)?;
     let runs = plan_runs(arena, plans, facts.pagemap.raw(), unsaved.restore_stack)?;
-    let layout = lay_out(&rt.slots[..rt.thread_count], plans, runs, &facts);
-    let path = write_file(rt, arena, &facts, plans, runs, &layout, unsaved.restore_entry)?;
+    Ok(Prepared {
+        facts,
+        plans,
+        runs,
+        restore_entry: unsaved.restore_entry,
+    })
+}
+
+/// Lays out and writes the image `prepare` planned, and records its path in `rt`.
+/// `release`: the memory read is a snapshot of the writer's own (a forked writer),
+/// given back page by page once written, which bounds what copy-on-write costs the
+/// program meanwhile; never for the program's own memory.
+pub fn write_prepared(rt: &mut Runtime, arena: &mut Arena, p: &mut Prepared, release: bool) -> Result<(), FailMessage> {
+    let layout = lay_out(&rt.slots[..rt.thread_count], p.plans, p.runs, &p.facts);
+    let path = write_file(rt, arena, p, &layout, release)?;
     rt.image_path[..path.as_bytes().len()].copy_from_slice(path.as_bytes());
     rt.image_path_len = path.as_bytes().len();
     Ok(())
+}
+
+/// Regions a forked writer cannot read itself: not in its copy of the address space
+/// (MADV_DONTFORK), zeros there (MADV_WIPEONFORK), or shared with the program, which
+/// goes on changing them (shared anonymous memory, memfds).
+fn needs_aside(plan: &Plan) -> bool {
+    plan.rec.flags & (REGION_DONTFORK | REGION_WIPEONFORK) != 0 || plan.rec.kind == KIND_ANON_SHARED
+}
+
+impl Prepared {
+    /// Bytes that must be copied aside before a forked writer starts.
+    pub fn aside_bytes(&self) -> usize {
+        self.plans
+            .iter()
+            .filter(|p| needs_aside(p))
+            .map(|p| {
+                self.runs[p.rec.run_first as usize..(p.rec.run_first + p.rec.run_count) as usize]
+                    .iter()
+                    .map(|r| r.pages as usize * PAGE)
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Copies the saved pages of the regions a forked writer cannot read itself into
+    /// `buf` (at least `aside_bytes` long, page-aligned), for the writer to read there.
+    ///
+    /// # Safety
+    /// Every other thread is parked: nothing changes those regions while they are copied.
+    pub unsafe fn copy_aside(&mut self, buf: &mut [u8]) -> Result<(), FailMessage> {
+        let mut at = 0usize;
+        for plan in self.plans.iter_mut().filter(|p| needs_aside(p)) {
+            let rec = plan.rec;
+            let runs = &self.runs[rec.run_first as usize..(rec.run_first + rec.run_count) as usize];
+            if runs.is_empty() {
+                continue;
+            }
+            plan.aside = buf.as_ptr() as usize + at;
+            let unreadable = rec.prot & PROT_READ == 0;
+            if unreadable {
+                // SAFETY: adds read access for the copy only; put back below, before any
+                // other thread runs.
+                unsafe { sys::mprotect(rec.start as usize, rec.len() as usize, (rec.prot | PROT_READ) as usize) }
+                    .map_err(|e| fail("cannot read memory at", b"", e))?;
+            }
+            for run in runs {
+                let n = run.pages as usize * PAGE;
+                let addr = rec.start as usize + run.page_index as usize * PAGE;
+                // SAFETY: the run lies in this mapping, readable now.
+                let mem = unsafe { core::slice::from_raw_parts(addr as *const u8, n) };
+                buf[at..at + n].copy_from_slice(mem);
+                at += n;
+            }
+            if unreadable {
+                // SAFETY: puts back the protection the program chose.
+                let _ = unsafe { sys::mprotect(rec.start as usize, rec.len() as usize, rec.prot as usize) };
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the image will be (the image directory and its name).
+    pub fn image_path(&self, rt: &Runtime) -> CPath {
+        let dir = cfg_dir();
+        let mut path = CPath::new(dir).unwrap_or_else(|_| CPath::new(b"").unwrap_or_else(|_| unreachable_path()));
+        let _ = path.push(b"/");
+        let _ = path.push(image_name(rt).as_bytes());
+        path
+    }
+}
+
+#[cold]
+fn unreachable_path() -> ! {
+    mtcp_core::eprint_line!("mtcp: internal error: an empty path does not fit");
+    sys::exit_group(70)
 }
 
 /// What the writer reads of the process before it opens any file of its own.
@@ -302,12 +400,12 @@ fn image_name(rt: &Runtime) -> FmtBuf<128> {
 fn write_file(
     rt: &Runtime,
     arena: &mut Arena,
-    facts: &Facts,
-    plans: &mut [Plan],
-    runs: &[Run],
+    p: &mut Prepared,
     layout: &Layout,
-    restore_entry: usize,
+    release: bool,
 ) -> Result<CPath, FailMessage> {
+    let (facts, restore_entry) = (&p.facts, p.restore_entry);
+    let (plans, runs): (&mut [Plan], &[Run]) = (p.plans, p.runs);
     let dir = cfg_dir();
     let name = image_name(rt);
     // Unpredictable and this writer's own: nobody can plant it in a shared directory,
@@ -344,7 +442,7 @@ fn write_file(
     let written = (|| -> Result<(), FailMessage> {
         let wfail = |e| fail("cannot write", final_path.as_bytes(), e);
         let bounce = arena.alloc::<u8>(BATCH).map_err(out_of_scratch)?;
-        write_data(fd.raw(), plans, runs, bounce).map_err(wfail)?;
+        write_data(fd.raw(), plans, runs, bounce, release).map_err(wfail)?;
         let meta = arena.alloc::<u8>(layout.meta_size).map_err(out_of_scratch)?;
         fill_metadata(meta, rt, facts, plans, runs, layout);
         sys::pwrite_all(fd.raw(), meta, META_OFFSET).map_err(wfail)?;
@@ -537,6 +635,7 @@ fn classify(e: &MapEntry, text: &[u8]) -> Result<Option<Plan>, FailMessage> {
         path_len: e.path_len,
         mode: MODE_NONE,
         file_pages: 0,
+        aside: 0,
     };
     let readable = e.prot & PROT_READ != 0;
     let deleted_suffix: &[u8] = b" (deleted)";
@@ -708,10 +807,11 @@ unsafe fn page_is_zero(addr: usize) -> bool {
 /// Writes every run's pages and records each region's checksum: in batches of up to
 /// BATCH bytes, each hashed and then written with one `pwritev` while it is still in
 /// the cache (scattered single pages make one write per batch, not one per page).
-fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> Result<(), Errno> {
+fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8], release: bool) -> Result<(), Errno> {
     let mut out = Batch {
         fd,
         iov: [IoVec { base: 0, len: 0 }; BATCH / PAGE],
+        release: [(0, 0); BATCH / PAGE],
         count: 0,
         bytes: 0,
         offset: 0,
@@ -721,7 +821,9 @@ fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> R
         let rec = &mut plan.rec;
         let mut hash = RegionChecksum::new(VERSION);
         let my_runs = &runs[rec.run_first as usize..(rec.run_first + rec.run_count) as usize];
-        let unreadable = rec.prot & PROT_READ == 0 && !my_runs.is_empty();
+        // A copy made before the writer started, if any, is what it reads.
+        let mut aside = plan.aside;
+        let unreadable = rec.prot & PROT_READ == 0 && !my_runs.is_empty() && aside == 0;
         if unreadable {
             // SAFETY: adds read access to a mapping of this process for the copy only;
             // its protection is put back below before any other thread runs.
@@ -729,11 +831,22 @@ fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> R
         }
         // Shared memory may change under us (another process): hash and write one
         // stable copy.
-        let copy = rec.kind == KIND_ANON_SHARED;
+        let copy = rec.kind == KIND_ANON_SHARED && aside == 0;
+        // Only private anonymous memory the writer needs no more is given back: never a
+        // file's pages (the writer runs the runtime's code and its relocated data) nor
+        // the runtime's own state, which the writer goes on reading.
+        let release = release && rec.kind == KIND_ANON_PRIVATE && !holds_runtime_state(rec);
         let result = (|| {
             for run in my_runs {
                 hash.start_run(run);
-                let mut addr = rec.start as usize + run.page_index as usize * PAGE;
+                let mut addr = if aside != 0 {
+                    aside
+                } else {
+                    rec.start as usize + run.page_index as usize * PAGE
+                };
+                if aside != 0 {
+                    aside += run.pages as usize * PAGE;
+                }
                 let mut left = run.pages as usize * PAGE;
                 let mut offset = run.file_offset;
                 while left > 0 {
@@ -749,7 +862,7 @@ fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> R
                         mem
                     };
                     hash.update(data);
-                    out.add(data, offset)?;
+                    out.add(data, offset, release && !copy)?;
                     addr += n;
                     left -= n;
                     offset += n as u64;
@@ -770,10 +883,27 @@ fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8]) -> R
     Ok(())
 }
 
+/// Whether the region holds memory the writer reads after writing the data (the
+/// runtime's records, configuration and status text).
+fn holds_runtime_state(rec: &RegionRecord) -> bool {
+    let rt = crate::state::RT.get() as usize;
+    let cfg = crate::config::CONFIG.get() as usize;
+    let state = [
+        (rt, rt + size_of::<Runtime>()),
+        (cfg, cfg + size_of::<crate::config::Config>()),
+        crate::status::text_range(),
+    ];
+    state
+        .iter()
+        .any(|&(from, to)| (from as u64) < rec.end && (to as u64) > rec.start)
+}
+
 /// Data waiting to be written with one `pwritev`: consecutive pieces of the file.
 struct Batch {
     fd: i32,
     iov: [IoVec; BATCH / PAGE],
+    /// For each piece: the pages to give back once written (len 0: none).
+    release: [(usize, usize); BATCH / PAGE],
     count: usize,
     bytes: usize,
     /// Where the first piece goes.
@@ -795,14 +925,20 @@ impl Batch {
 
     /// Adds `data` (at most `BATCH - bytes` bytes, after `make_room(offset)`), which goes
     /// at `offset` of the file. `data` must stay readable and unchanged until the next
-    /// flush.
-    fn add(&mut self, data: &[u8], offset: u64) -> Result<(), Errno> {
+    /// flush; with `release`, it is whole pages of the writer's own snapshot, given back
+    /// (MADV_DONTNEED) once written.
+    fn add(&mut self, data: &[u8], offset: u64, release: bool) -> Result<(), Errno> {
         if self.count == 0 {
             self.offset = offset;
         }
         self.iov[self.count] = IoVec {
             base: data.as_ptr() as usize,
             len: data.len(),
+        };
+        self.release[self.count] = if release {
+            (data.as_ptr() as usize, data.len())
+        } else {
+            (0, 0)
         };
         self.count += 1;
         self.bytes += data.len();
@@ -819,6 +955,14 @@ impl Batch {
         // SAFETY: every buffer was readable when added and stays so until now (add's
         // contract).
         unsafe { sys::pwritev_all(self.fd, &mut self.iov[..self.count], self.offset)? };
+        for &(addr, len) in &self.release[..self.count] {
+            if len > 0 {
+                // The writer's copy of pages it will not read again: the program then
+                // owns them alone, and writing them costs it no copy. A failure only
+                // keeps them.
+                let _ = sys::madvise(addr, len, sys::MADV_DONTNEED);
+            }
+        }
         let end = self.offset + self.bytes as u64;
         self.count = 0;
         self.bytes = 0;

@@ -7,7 +7,11 @@
  *   written far apart, the rest never touched;
  * - zero pages: 1 MiB read everywhere (the kernel's zero page) with a few pages written,
  *   and 1 MiB written and then cleared again (present pages of zeros);
- * - hidden: 64 KiB of data made PROT_NONE (read back under PROT_READ for each check).
+ * - hidden: 64 KiB of data made PROT_NONE (read back under PROT_READ for each check);
+ * - not forked: 64 KiB under MADV_DONTFORK and 64 KiB under MADV_WIPEONFORK (a forked
+ *   writer has none of the first and zeros for the second);
+ * - shared: a shared anonymous page rewritten every count, its version kept in private
+ *   memory (an image must hold both as of one moment).
  * Prints `start PID`, then `count N` every ~50 ms after checking everything; a mismatch
  * prints `BAD ...` and exits 3; `done LIMIT` at the end.
  */
@@ -78,6 +82,20 @@ int main(int argc, char **argv) {
     memset(cleared, 0, ZERO_BYTES);
     for (size_t p = 0; p < HIDDEN_BYTES / PAGE; p++) fill(hidden + p * 512, 7000 + p, 0);
     mprotect(hidden, HIDDEN_BYTES, PROT_NONE);
+    uint64_t *dontfork = mmap(0, HIDDEN_BYTES, PROT_READ | PROT_WRITE, anon, -1, 0);
+    uint64_t *wipeonfork = mmap(0, HIDDEN_BYTES, PROT_READ | PROT_WRITE, anon, -1, 0);
+    uint64_t *shared = mmap(0, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (dontfork == MAP_FAILED || wipeonfork == MAP_FAILED || shared == MAP_FAILED ||
+        madvise(dontfork, HIDDEN_BYTES, MADV_DONTFORK) || madvise(wipeonfork, HIDDEN_BYTES, MADV_WIPEONFORK)) {
+        printf("BAD mmap or madvise\n");
+        return 3;
+    }
+    for (size_t p = 0; p < HIDDEN_BYTES / PAGE; p++) {
+        fill(dontfork + p * 512, 8000 + p, 0);
+        fill(wipeonfork + p * 512, 9000 + p, 0);
+    }
+    static uint64_t shared_version;
+    fill(shared, 10000, shared_version);
 
     printf("start %d\n", (int)getpid());
     fflush(stdout);
@@ -98,6 +116,12 @@ int main(int argc, char **argv) {
         mprotect(hidden, HIDDEN_BYTES, PROT_READ);
         for (size_t p = 0; p < HIDDEN_BYTES / PAGE; p++) check(hidden + p * 512, 7000 + p, 0, "hidden", count);
         mprotect(hidden, HIDDEN_BYTES, PROT_NONE);
+        for (size_t p = 0; p < HIDDEN_BYTES / PAGE; p++) {
+            check(dontfork + p * 512, 8000 + p, 0, "MADV_DONTFORK", count);
+            check(wipeonfork + p * 512, 9000 + p, 0, "MADV_WIPEONFORK", count);
+        }
+        check(shared, 10000, shared_version, "shared page", count);
+        fill(shared, 10000, ++shared_version);
         /* One page gets a new version each count. */
         size_t p = (size_t)(count * 7919) % DENSE_PAGES;
         fill(dense + p * 512, p, ++version[p]);

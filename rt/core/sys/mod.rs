@@ -62,6 +62,7 @@ pub const MAP_FIXED_NOREPLACE: usize = 0x100000;
 pub const MREMAP_MAYMOVE: usize = 1;
 pub const MREMAP_FIXED: usize = 2;
 
+pub const MADV_DONTNEED: usize = 4;
 pub const MADV_DONTFORK: usize = 10;
 pub const MADV_MERGEABLE: usize = 12;
 pub const MADV_HUGEPAGE: usize = 14;
