@@ -12,7 +12,7 @@ use crate::{fail, io_msg, Result};
 
 pub const COMMAND: Subcommand = Subcommand {
     name: "restart",
-    synopsis: "[--verbose] [--new-ids] [--same-pid] IMAGE",
+    synopsis: "[--verbose] [--new-ids] [--same-pid] [--eager] IMAGE",
     summary: "bring a process back from an image, with its ids, on this terminal",
     about: "\
 Brings the process saved in IMAGE back on this terminal, with the process and thread
@@ -36,6 +36,13 @@ namespace can be made, it says why and restores with new ids, in place of itself
             name: "--same-pid",
             value: Value::None,
             help: "the original ids (the default; kept for older scripts)",
+        },
+        Opt {
+            name: "--eager",
+            value: Value::None,
+            help: "read all memory into place; by default large runs of memory are
+mapped from the image file (which must then not be changed in place while the
+program runs; replacing or deleting it is fine)",
         },
     ],
     notes: "",

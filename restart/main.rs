@@ -72,7 +72,7 @@ fn image_name() -> &'static [u8] {
     unsafe { (*core::ptr::addr_of!(IMAGE_NAME)).as_bytes() }
 }
 
-const USAGE: &str = "usage: mtcp_restart [--verbose] [--new-ids] IMAGE\n\
+const USAGE: &str = "usage: mtcp_restart [--verbose] [--new-ids] [--eager] IMAGE\n\
 Restarts the process saved in IMAGE (written by the mtcp runtime), on this terminal and\n\
 standard streams. The process and its threads get their ids from checkpoint time: chosen\n\
 here where this user may (root), else in a new user and pid namespace made for it. This\n\
@@ -81,7 +81,8 @@ program stops and exits as it does. Where neither is possible, it says why and g
 with new ids, in place of this process.\n\
   --verbose   report what was restored, and how the ids were given\n\
   --new-ids   new ids, in place of this process, without a namespace\n\
-  --same-pid  the ids from checkpoint time (the default)\n";
+  --same-pid  the ids from checkpoint time (the default)\n\
+  --eager     read all memory into place rather than map the image's large runs\n";
 
 /// Entered from `_start` on the static stack with the kernel's initial stack pointer.
 ///
@@ -104,6 +105,7 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
             b"--verbose" | b"-v" => verbose = true,
             b"--same-pid" => new_ids = false,
             b"--new-ids" => new_ids = true,
+            b"--eager" => map::set_eager(),
             b"--help" | b"-h" => {
                 let _ = sys::write_all(1, USAGE.as_bytes());
                 sys::exit_group(0);
