@@ -287,7 +287,7 @@ pub fn status_path(uid: u32, proc: protocol::ProcName, environ: &[u8]) -> PathBu
 
 /// The process `pid` as it names itself: its pid in its own pid namespace (the last on
 /// the `NSpid:` line) and that namespace.
-fn proc_name(pid: i32, status: &str) -> protocol::ProcName {
+pub fn proc_name(pid: i32, status: &str) -> protocol::ProcName {
     use std::os::unix::fs::MetadataExt;
     let inner = status_field(status, "NSpid:")
         .and_then(|l| l.split_whitespace().last())
@@ -301,7 +301,7 @@ fn proc_name(pid: i32, status: &str) -> protocol::ProcName {
 /// stays behind as the pid the shell knows while the program runs with its old ids (as
 /// its child, in namespaces of its own or not), that child, once its restore is done
 /// (waited for until `deadline`).
-fn restored_program(pid: i32, deadline: Instant) -> Result<i32> {
+pub fn restored_program(pid: i32, deadline: Instant) -> Result<i32> {
     if !is_supervisor(pid) {
         return Ok(pid);
     }

@@ -6,6 +6,7 @@ mod args;
 mod artifacts;
 mod checkpoint;
 mod clean;
+mod debug;
 mod elf;
 mod inspect;
 mod launch;
@@ -22,13 +23,14 @@ use std::process::ExitCode;
 
 use args::Subcommand;
 
-const COMMANDS: [&Subcommand; 6] = [
+const COMMANDS: [&Subcommand; 7] = [
     &launch::COMMAND,
     &run::COMMAND,
     &checkpoint::COMMAND,
     &restart::COMMAND,
     &inspect::COMMAND,
     &clean::COMMAND,
+    &debug::COMMAND,
 ];
 
 /// What `mtcp --help` prints: each command's synopsis and summary from its table entry.

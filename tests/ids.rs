@@ -265,3 +265,73 @@ per_width!(
     /// New ids where no namespace can be made, as nobody.
     fallback_to_new_ids_where_no_namespace_can_be_made, fallback_to_new_ids_where_no_namespace_can_be_made_32 => fallback()
 );
+
+/// `mtcp debug PID` (PID as the shell knows it) runs gdb inside the program's namespaces,
+/// as nobody: gdb reads the program's symbols and libc's, lists its four threads, and
+/// the program goes on once gdb detaches. strace follows it from outside.
+#[test]
+fn debuggers_reach_a_program_in_its_namespaces() {
+    let t = Test::new("ids_debug");
+    let bits = Bits::B64;
+    let plugin = t.compile_as("plugin", "plugin.so", Variant::Shared, bits, &[]);
+    let prog = t.compile("idstate", Variant::Dynamic, bits, &["-pthread"]);
+    let release = t.path("release");
+    let u = Unprivileged::new(&t);
+    let mut p = u.launch(&prog, &[plugin.to_str().unwrap(), release.to_str().unwrap()]);
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let image = u.checkpoint(p.pid());
+    p.kill9();
+    let mut r = u.restart(&[], &image);
+    let first = r.wait_first_count(LINE_TIMEOUT);
+    let pid = r.pid().to_string();
+    let gdb = u.mtcp(&[
+        "debug",
+        &pid,
+        "-nx",
+        "-batch",
+        "-ex",
+        "info threads",
+        "-ex",
+        "thread apply all bt",
+    ]);
+    let out = run_output(gdb, Duration::from_secs(90));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let threads = text
+        .lines()
+        .filter(|l| {
+            let row = l.trim_start().trim_start_matches('*').trim_start();
+            row.starts_with(|c: char| c.is_ascii_digit()) && row.contains("Thread 0x")
+        })
+        .count();
+    assert!(
+        out.status.success()
+            && threads == 4
+            && text.contains(" in holder ")
+            && text.contains(" in main ")
+            && text.contains("nanosleep"),
+        "mtcp debug {pid}: expected 4 threads with the program's and libc's symbols\n{}",
+        describe_output(&out)
+    );
+    let mut strace = Command::new("strace");
+    strace.args([
+        "-f",
+        "-e",
+        "trace=nanosleep,clock_nanosleep",
+        "-p",
+        &r.program_pid().to_string(),
+    ]);
+    let mut tracer = Proc::spawn(strace, "strace -p");
+    let traced = poll(LINE_TIMEOUT, || {
+        tracer
+            .stderr_lines()
+            .iter()
+            .any(|l| l.contains("nanosleep("))
+            .then_some(())
+    });
+    assert!(traced.is_some(), "strace -p saw no nanosleep\n{}", tracer.describe());
+    tracer.kill9();
+    r.wait_for_count(first + 20, LINE_TIMEOUT);
+    r.assert_no_bad();
+    r.assert_consecutive();
+    r.kill9();
+}

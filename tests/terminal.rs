@@ -417,8 +417,8 @@ fn job_control_of_a_restarted_program() {
     pty.type_text(&format!("PS1='$ '; {} restart {}\n", u.mtcp.display(), image.display()));
     let first = sh.wait_first_count(LINE_TIMEOUT);
     sh.wait_for_count(first + 5, LINE_TIMEOUT);
-    let supervisor = poll(Duration::from_secs(5), || children_of(sh.pid()).first().copied())
-        .expect("the shell runs mtcp restart");
+    let supervisor =
+        poll(Duration::from_secs(5), || children_of(sh.pid()).first().copied()).expect("the shell runs mtcp restart");
     let program = supervised_program(supervisor).expect("the restored program");
     assert_ne!(program, supervisor, "the program should run under its supervisor");
 
@@ -436,7 +436,11 @@ fn job_control_of_a_restarted_program() {
     );
     let at_stop = sh.last_count().unwrap();
     thread::sleep(Duration::from_millis(700));
-    assert!(sh.last_count().unwrap() <= at_stop + 1, "it counted on while stopped\n{}", sh.describe());
+    assert!(
+        sh.last_count().unwrap() <= at_stop + 1,
+        "it counted on while stopped\n{}",
+        sh.describe()
+    );
 
     pty.type_text("fg\n");
     sh.wait_for_count(at_stop + 10, LINE_TIMEOUT);
@@ -445,7 +449,11 @@ fn job_control_of_a_restarted_program() {
     let gone = poll(Duration::from_secs(10), || {
         (state_of(program).is_none() && state_of(supervisor).is_none()).then_some(())
     });
-    assert!(gone.is_some(), "^C did not end the program and its supervisor\n{}", sh.describe());
+    assert!(
+        gone.is_some(),
+        "^C did not end the program and its supervisor\n{}",
+        sh.describe()
+    );
     pty.type_text("echo back at the prompt\n");
     // The shell's own output carries a carriage return and its mode switches.
     sh.wait_for_line("`back at the prompt`", LINE_TIMEOUT, |l| {
