@@ -11,6 +11,8 @@
 //!   itself (a subreaper, or pid 1 of its namespace), the checkpoint is written in
 //!   place instead.
 //! - signal the program: its exit signal goes to its new parent, never to us;
+//! - keep the program's ids in use: it leaves the program's session and process group
+//!   (whose ids are the program's pid), so a restart may take them back at once;
 //! - hold the program's files: it starts on the program's own descriptor table
 //!   (CLONE_FILES, no new references) and its first act is to leave it for an empty
 //!   one, so no lock, pipe end or socket stays open because of it, and no shared offset
@@ -223,6 +225,11 @@ unsafe extern "C" fn intermediate(arg: usize) -> ! {
 /// # Safety
 /// Only in the writer process, right after the fork.
 unsafe fn writer_main(job: &mut Job) -> ! {
+    // A session and process group of its own: the program's ids (its pid is its group's
+    // and perhaps its session's) must be free once the program is gone, even while the
+    // writer finishes, and signals meant for the program's group are not the writer's.
+    // SAFETY: setsid touches no memory; it cannot fail here (we lead no group).
+    let _ = unsafe { syscalls::syscall0(Sysno::setsid) };
     if sys::close_all_unshared().is_err() {
         // A kernel before close_range: a table of our own first, then close its copies.
         // SAFETY: unshare touches no memory.
