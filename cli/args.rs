@@ -47,6 +47,8 @@ pub enum Value {
 pub enum Operands {
     /// Exactly one operand, called this in the error message when it is missing.
     One(&'static str),
+    /// None or one, called this in the synopsis.
+    Optional(&'static str),
     /// A program and its arguments: the first operand ends the options, and every
     /// argument after it belongs to the program.
     Program,
@@ -57,7 +59,8 @@ pub enum Operands {
 pub struct Args {
     /// The options given, in order, with their values (None for flags).
     given: Vec<(&'static str, Option<OsString>)>,
-    /// At least one, and for `Operands::One` exactly one.
+    /// Exactly one for `Operands::One`, at most one for `Optional`, at least one for
+    /// `Program`.
     pub operands: Vec<OsString>,
 }
 
@@ -106,10 +109,10 @@ impl Subcommand {
                 }
                 lexopt::Arg::Value(v) => {
                     match self.operands {
-                        Operands::One(_) if !operands.is_empty() => {
+                        Operands::One(_) | Operands::Optional(_) if !operands.is_empty() => {
                             return usage(format!("{}: unexpected argument '{}'", self.name, v.to_string_lossy()))
                         }
-                        Operands::One(_) => operands.push(v),
+                        Operands::One(_) | Operands::Optional(_) => operands.push(v),
                         Operands::Program => {
                             operands.push(v);
                             let rest = lex.raw_args().or_else(|e| usage(format!("{}: {}", self.name, e)))?;
@@ -154,6 +157,7 @@ impl Subcommand {
         }
         let missing = match self.operands {
             Operands::One(what) => operands.is_empty().then_some(what),
+            Operands::Optional(_) => None,
             // An empty program name is no program either.
             Operands::Program => operands.first().is_none_or(|p| p.is_empty()).then_some("program"),
         };
@@ -166,32 +170,55 @@ impl Subcommand {
         Ok(Parsed::Run(Args { given, operands }))
     }
 
+    /// Every option `--help` lists: the table's, then -h/--help.
+    pub fn all_options(&self) -> impl Iterator<Item = &Opt> {
+        self.options.iter().chain([&HELP])
+    }
+
     /// What `mtcp NAME --help` prints.
     pub fn help(&self) -> String {
         let mut s = format!(
             "usage: mtcp {} {}\n\n{}\n\noptions:\n",
             self.name, self.synopsis, self.about
         );
-        let help = Opt {
-            name: "-h, --help",
-            value: Value::None,
-            help: "show this help",
-        };
-        for opt in self.options.iter().chain([&help]) {
-            let left = match opt.value {
-                Value::None => opt.name.to_string(),
-                Value::Text(v) | Value::Os(v) => format!("{} {}", opt.name, v),
-            };
-            let mut lines = opt.help.lines();
-            let _ = writeln!(s, "  {:<w$}  {}", left, lines.next().unwrap_or(""), w = OPT_WIDTH);
-            for line in lines {
-                let _ = writeln!(s, "{:w$}{}", "", line, w = OPT_WIDTH + 4);
-            }
-        }
+        write_options(&mut s, self.all_options());
         if !self.notes.is_empty() {
             let _ = write!(s, "\n{}\n", self.notes);
         }
         s
+    }
+}
+
+/// The option every command has.
+pub const HELP: Opt = Opt {
+    name: "-h, --help",
+    value: Value::None,
+    help: "show this help",
+};
+
+impl Opt {
+    /// The option as help shows it on the left: `--dir D`, `-h, --help`.
+    pub fn left(&self) -> String {
+        match self.value {
+            Value::None => self.name.to_string(),
+            Value::Text(v) | Value::Os(v) => format!("{} {}", self.name, v),
+        }
+    }
+
+    /// Its spellings: `-h, --help` is two.
+    pub fn spellings(&self) -> impl Iterator<Item = &'static str> {
+        self.name.split(", ")
+    }
+}
+
+/// The option lines of help: each option and its description, lined up.
+pub fn write_options<'a>(s: &mut String, options: impl Iterator<Item = &'a Opt>) {
+    for opt in options {
+        let mut lines = opt.help.lines();
+        let _ = writeln!(s, "  {:<w$}  {}", opt.left(), lines.next().unwrap_or(""), w = OPT_WIDTH);
+        for line in lines {
+            let _ = writeln!(s, "{:w$}{}", "", line, w = OPT_WIDTH + 4);
+        }
     }
 }
 
@@ -275,6 +302,12 @@ mod tests {
         notes: "",
         operands: Operands::One("X"),
         run: nothing,
+    };
+
+    const OPTIONAL: Subcommand = Subcommand {
+        synopsis: "[--flag] [--dir D] [--text T] [X]",
+        operands: Operands::Optional("X"),
+        ..ONE
     };
 
     const PROGRAM: Subcommand = Subcommand {
@@ -401,6 +434,13 @@ mod tests {
         assert_eq!(run(&ONE, argv!["-", "--flag"]).operands, argv!["-"]);
         let a = run(&ONE, argv!["--flag", "--", "--dir"]);
         assert_eq!((a.names(), a.operands), (vec!["--flag"], argv!["--dir"]));
+    }
+
+    #[test]
+    fn optional_operand() {
+        assert_eq!(run(&OPTIONAL, argv!["--flag"]).operands, Vec::<OsString>::new());
+        assert_eq!(run(&OPTIONAL, argv!["x", "--flag"]).operands, argv!["x"]);
+        assert_eq!(usage_error(&OPTIONAL, argv!["x", "y"]), "t: unexpected argument 'y'");
     }
 
     #[test]

@@ -4,25 +4,44 @@ use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use mtcp_core::fmt::JsonStr;
+use mtcp_core::progress::{ProgressFile, Record, Seconds};
 use mtcp_core::protocol::{self, StatusFile, TIMER_VALUE};
 use mtcp_core::{sys, Errno};
 
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
+use crate::progress::{self, ProgressLine, Report};
 use crate::{fail, io_msg, usage, Result};
 
 pub const COMMAND: Subcommand = Subcommand {
     name: "checkpoint",
-    synopsis: "[--timeout SECS] PID",
+    synopsis: "[--timeout SECS] [--progress] [--quiet] [--json] PID",
     summary: "checkpoint a running process and print the image path",
     about: "\
 Asks the mtcp runtime inside process PID to checkpoint it, waits until the image is
-written and prints its path as the last line of output.",
-    options: &[Opt {
-        name: "--timeout",
-        value: Value::Text("SECS"),
-        help: "give up after SECS seconds (default 60)",
-    }],
-    notes: "",
+written and prints its path as the last line of output. On a terminal, a line on
+stderr shows how far a long checkpoint has come (bytes written of the image's size,
+and the rate).",
+    options: &[
+        Opt {
+            name: "--timeout",
+            value: Value::Text("SECS"),
+            help: "give up after SECS seconds (default 60)",
+        },
+        progress::PROGRESS,
+        progress::QUIET,
+        progress::json(
+            "print one JSON object instead of the path (image, bytes, seconds);
+show progress as JSON objects on stderr",
+        ),
+    ],
+    notes: "\
+With --json, stdout is one object: {\"type\":\"checkpoint\",\"ok\":true,\"pid\":PID,
+\"image\":PATH,\"bytes\":N,\"seconds\":S,\"bytes_per_second\":N} (bytes and the rate are
+null where the runtime reported no progress), or on failure {\"type\":\"checkpoint\",
+\"ok\":false,\"pid\":PID,\"error\":MESSAGE}, besides the error on stderr. Progress objects:
+{\"type\":\"progress\",\"operation\":\"checkpoint\",\"done\":N,\"total\":N,\"seconds\":S,
+\"bytes_per_second\":N}, the last one with done equal to total.",
     operands: Operands::One("PID"),
     run: main,
 };
@@ -48,18 +67,63 @@ fn main(args: Args) -> Result<u8> {
         Ok(n) if n > 0 && p.bytes().all(|c| c.is_ascii_digit()) => n,
         _ => return usage(format!("checkpoint: invalid PID '{}'", p)),
     };
-    checkpoint(pid, timeout)
+    checkpoint(pid, timeout, &Report::from_args("checkpoint", &args)?)
 }
 
-fn checkpoint(pid: i32, timeout: u64) -> Result<u8> {
-    let r = request(pid, timeout)?;
-    report(pid, r)
+fn checkpoint(pid: i32, timeout: u64, report: &Report) -> Result<u8> {
+    let started = Instant::now();
+    let mut line = report.meter("checkpoint");
+    let r = request(pid, timeout, &mut |rec| {
+        if let Some(l) = line.as_mut() {
+            l.update(rec)
+        }
+    });
+    if let Some(l) = line.as_mut() {
+        l.finish();
+    }
+    let r = r.and_then(|r| match r {
+        Outcome::Ok(image) => Ok(image),
+        Outcome::Error(msg) => fail(format!("checkpoint of {} failed: {}", pid, msg)),
+    });
+    match (r, report.json) {
+        (Ok(image), false) => print_path(&image),
+        (Ok(image), true) => print_json(&json_result(pid, &image, started.elapsed(), line.as_ref())),
+        (Err(crate::Error::Fail(msg) | crate::Error::Usage(msg)), true) => {
+            print_json(&format!(
+                "{{\"type\":\"checkpoint\",\"ok\":false,\"pid\":{},\"error\":{}}}",
+                pid,
+                JsonStr(msg.as_bytes())
+            ))?;
+            fail(msg)
+        }
+        (Err(e), false) => Err(e),
+    }
+}
+
+/// `mtcp checkpoint --json`'s answer: the image, its size as the runtime reported it
+/// (null without a report), the time from request to answer and the writing rate.
+fn json_result(pid: i32, image: &[u8], took: Duration, line: Option<&ProgressLine>) -> String {
+    let figures = line.and_then(ProgressLine::figures);
+    let (bytes, rate) = match figures {
+        Some(f) => (f.total.to_string(), f.rate().to_string()),
+        None => ("null".to_string(), "null".to_string()),
+    };
+    format!(
+        "{{\"type\":\"checkpoint\",\"ok\":true,\"pid\":{},\"image\":{},\"bytes\":{},\"seconds\":{},\"bytes_per_second\":{}}}",
+        pid,
+        JsonStr(image),
+        bytes,
+        Seconds(took.as_nanos() as u64),
+        rate
+    )
 }
 
 /// Asks the runtime in `pid` for a checkpoint and waits up to `timeout` seconds for its
 /// answer: the image's path or the runtime's reason for failing. An `Err` is a failure
-/// on our side (no such process, no runtime in it, no answer in time).
-pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
+/// on our side (no such process, no runtime in it, no answer in time). Each progress
+/// record the runtime writes for this checkpoint meanwhile goes to `on_progress`, the
+/// last one (the image written) before the answer returns.
+pub fn request(pid: i32, timeout: u64, on_progress: &mut dyn FnMut(&Record)) -> Result<Outcome> {
     let pid = restored_program(pid, Instant::now() + Duration::from_secs(timeout))?;
     let status = match proc_status(pid)? {
         Some(s) if !is_dead(&s) => s,
@@ -82,6 +146,13 @@ pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
     let our_uid = real_uid(&proc_status_self()?).unwrap_or(0);
     let uid = real_uid(&status).unwrap_or(our_uid);
     let path = status_path(uid, proc_name(pid, &status), &environ);
+    let progress_file = PathBuf::from(
+        ProgressFile {
+            dir: status_dir(uid, &environ),
+            proc: proc_name(pid, &status),
+        }
+        .to_string(),
+    );
     // Catching the signal is not enough: a process that catches it for its own reasons
     // must not get it from us.
     if !runs_runtime(pid, &path) {
@@ -100,6 +171,17 @@ pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
         .and_then(|dir| sys::watch::watch_dir_changes(dir.as_os_str().as_encoded_bytes()).ok());
     let nonce = make_nonce();
     let quiet = quiet_delivery_allowed(&environ);
+    // Records of earlier checkpoints (or of an earlier process with this pid) are older.
+    let asked_ns = sys::monotonic_ns();
+    let mut last_progress = None;
+    let mut look_at_progress = || {
+        if let Some(rec) = read_progress(&progress_file, uid, asked_ns) {
+            if last_progress != Some(rec) {
+                last_progress = Some(rec);
+                on_progress(&rec);
+            }
+        }
+    };
     send_request(pid, sig, nonce, our_uid, quiet)?;
 
     let deadline = Instant::now() + Duration::from_secs(timeout);
@@ -107,8 +189,11 @@ pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
         // One read a turn: the answer and the newest line must come from the same text,
         // or an answer written between two reads would pass for a checkpoint that ended
         // without answering us, and we would ask for a second one.
+        look_at_progress();
         let text = read_status_file(&path, uid)?;
         if let Some(r) = text.as_deref().and_then(|t| answer_in(t, nonce)) {
+            // The image's last record is written before the answer.
+            look_at_progress();
             return Ok(r);
         }
         // A checkpoint ended, or the process restarted, without answering us: ordinary
@@ -142,19 +227,29 @@ pub fn request(pid: i32, timeout: u64) -> Result<Outcome> {
     }
 }
 
-fn report(pid: i32, r: Outcome) -> Result<u8> {
-    match r {
-        Outcome::Ok(image) => {
-            // The path as bytes, exactly: it may hold any byte but NUL.
-            let mut out = std::io::stdout().lock();
-            out.write_all(&image)
-                .and_then(|()| out.write_all(b"\n"))
-                .and_then(|()| out.flush())
-                .or_else(|e| fail(format!("cannot print the image path: {}", io_msg(&e))))?;
-            Ok(0)
-        }
-        Outcome::Error(msg) => fail(format!("checkpoint of {} failed: {}", pid, msg)),
-    }
+fn print_path(image: &[u8]) -> Result<u8> {
+    // The path as bytes, exactly: it may hold any byte but NUL.
+    let mut out = std::io::stdout().lock();
+    out.write_all(image)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .or_else(|e| fail(format!("cannot print the image path: {}", io_msg(&e))))?;
+    Ok(0)
+}
+
+fn print_json(object: &str) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", object)
+        .and_then(|()| out.flush())
+        .or_else(|e| fail(format!("cannot print the result: {}", io_msg(&e))))?;
+    Ok(0)
+}
+
+/// This checkpoint's progress record, if there is a whole one written since `asked_ns`
+/// in a file we can trust (as the status file).
+fn read_progress(path: &Path, uid: u32, asked_ns: u64) -> Option<Record> {
+    let text = read_status_file(path, uid).ok()??;
+    Record::parse(&text).filter(|r| r.started_ns >= asked_ns)
 }
 
 /// The answer to our request in the status file's text, if it has one: only a line that
@@ -593,6 +688,7 @@ mod tests {
     #[test]
     fn signal_self_errors() {
         // A process that does not exist.
-        assert!(checkpoint(i32::MAX, 1).is_err());
+        let quiet = Report::choose("checkpoint", true, false, false, false).unwrap();
+        assert!(checkpoint(i32::MAX, 1, &quiet).is_err());
     }
 }

@@ -1,11 +1,12 @@
 //! `mtcp clean`: removes what checkpoints killed halfway left behind: temporary images
-//! whose writer is gone, and status files of processes that are gone.
+//! whose writer is gone, and status and progress files of processes that are gone.
 
 use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use mtcp_core::progress::progress_file_owner;
 use mtcp_core::protocol::{status_file_owner, temp_image_writer, temp_status_writer, ProcName};
 
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
@@ -17,8 +18,8 @@ pub const COMMAND: Subcommand = Subcommand {
     summary: "remove temporary images and status files of processes that are gone",
     about: "\
 Removes from image directory DIR the temporary images (.<image>.<pid>.<random>.tmp) of
-checkpoints whose writer is gone, and from your status directory the status files of
-processes that are gone. Files of other users, and of processes still running, stay.
+checkpoints whose writer is gone, and from your status directory the status and
+progress files of processes that are gone. Files of other users, and of processes still running, stay.
 Each file is listed as it is removed.",
     options: &[Opt {
         name: "--dry-run",
@@ -39,7 +40,11 @@ fn main(args: Args) -> Result<u8> {
     let mut found = leftovers(&dir, me, temp_image_writer)?;
     let environ = std::fs::read("/proc/self/environ").unwrap_or_default();
     let status_dir = PathBuf::from(crate::checkpoint::status_dir(me, &environ).to_string());
-    let status_pid = |name: &[u8]| status_file_owner(name).or_else(|| temp_status_writer(name));
+    let status_pid = |name: &[u8]| {
+        status_file_owner(name)
+            .or_else(|| temp_status_writer(name))
+            .or_else(|| progress_file_owner(name))
+    };
     match std::fs::symlink_metadata(&status_dir) {
         // Only a status directory that is ours alone is ours to tidy.
         Ok(md) if md.is_dir() && md.uid() == me && md.mode() & 0o022 == 0 => {

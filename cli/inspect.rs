@@ -1,13 +1,13 @@
 //! `mtcp inspect`: prints an image's header, process, threads, regions, files and timers (text or JSON) and verifies its checksums.
 
 use std::fmt::Write as _;
-use std::fs::File;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
+use mtcp_api::{Image, RegionCheck as Check};
+
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
-use crate::image::{self, CpuClock, FormatError, Header, Meta, ProcessRecord, RegionRecord, ThreadRecord, TimerRecord};
-use crate::{fail, io_msg, Result};
+use crate::image::{self, CpuClock, Header, Meta, ProcessRecord, RegionRecord, ThreadRecord, TimerRecord};
+use crate::Result;
 
 pub const COMMAND: Subcommand = Subcommand {
     name: "inspect",
@@ -26,152 +26,45 @@ of every region's saved data. Exits 1 if anything is corrupt.",
     run: main,
 };
 
-/// Data is hashed in pieces of this size so that huge regions need little memory.
-const CHUNK: u64 = 1 << 20;
-
 fn main(args: Args) -> Result<u8> {
     inspect(Path::new(&args.operands[0]), args.flag("--json"))
 }
 
-/// A FormatError as one line, with the numbers that explain it.
-pub fn format_error(e: &FormatError) -> String {
-    match e {
-        FormatError::BadVersion(v) => format!("{} {} (this mtcp reads version {})", e.message(), v, image::VERSION),
-        FormatError::Truncated { expected, actual } => {
-            format!("{}: {} of {} bytes", e.message(), actual, expected)
-        }
-        _ => e.message().to_string(),
-    }
+/// An error of the image reader as the tool's one-line failure.
+pub fn failure(e: mtcp_api::Error) -> crate::Error {
+    crate::Error::Fail(e.to_string())
 }
 
 fn inspect(path: &Path, json: bool) -> Result<u8> {
     let shown = path.display().to_string();
-    let (file, header) = open_image(path)?;
-    let mut meta_bytes = vec![0u8; header.meta_size as usize];
-    if let Err(e) = file.read_exact_at(&mut meta_bytes, header.meta_offset) {
-        return fail(format!("cannot read {}: {}", shown, io_msg(&e)));
-    }
-    let meta = match Meta::parse(&header, &meta_bytes) {
-        Ok(m) => m,
+    let (file, header) = mtcp_api::read_header(path).map_err(failure)?;
+    let image = match Image::with_header(path, file, header) {
+        Ok(i) => i,
         Err(e) => {
             if !json {
                 print!("{}", header_text(&shown, &header));
             }
-            return fail(format!("{}: {}", shown, format_error(&e)));
+            return Err(failure(e));
         }
     };
-    let checks = verify(&file, &header, &meta).or_else(|e| fail(format!("cannot read {}: {}", shown, io_msg(&e))))?;
+    let meta = image.meta();
+    let checks = image.region_checks().map_err(failure)?;
     let out = if json {
         to_json(&shown, &header, &meta, &checks)
     } else {
         header_text(&shown, &header) + &body_text(&header, &meta, &checks)
     };
     print!("{}", out);
-    all_regions_good(&shown.to_string(), &checks)?;
+    image.verdict(&checks).map_err(failure)?;
     Ok(0)
-}
-
-/// An error naming how many regions of the image at `shown` failed their checksum.
-fn all_regions_good(shown: &str, checks: &[Check]) -> Result<()> {
-    let bad = checks.iter().filter(|c| !c.ok()).count();
-    if bad > 0 {
-        return fail(format!(
-            "{}: {} of {} regions have bad data checksums",
-            shown,
-            bad,
-            checks.len()
-        ));
-    }
-    Ok(())
 }
 
 /// Everything `inspect` checks (header, metadata, every region's data checksum), without
 /// printing: the image's process record, or one line saying what is wrong.
 pub fn check(path: &Path) -> Result<ProcessRecord> {
-    let shown = path.display();
-    let (file, header) = open_image(path)?;
-    let mut meta_bytes = vec![0u8; header.meta_size as usize];
-    if let Err(e) = file.read_exact_at(&mut meta_bytes, header.meta_offset) {
-        return fail(format!("cannot read {}: {}", shown, io_msg(&e)));
-    }
-    let meta = Meta::parse(&header, &meta_bytes).or_else(|e| fail(format!("{}: {}", shown, format_error(&e))))?;
-    let checks = verify(&file, &header, &meta).or_else(|e| fail(format!("cannot read {}: {}", shown, io_msg(&e))))?;
-    all_regions_good(&shown.to_string(), &checks)?;
-    Ok(meta.process())
-}
-
-/// Opens an image and checks its header.
-pub fn open_image(path: &Path) -> Result<(File, Header)> {
-    let shown = path.display();
-    // Non-blocking, so that a FIFO or a device given as the image cannot hang the open;
-    // only a regular file is read.
-    const O_NONBLOCK: i32 = 0o4000;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(O_NONBLOCK)
-        .open(path)
-        .or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
-    let md = file
-        .metadata()
-        .or_else(|e| fail(format!("cannot open {}: {}", shown, io_msg(&e))))?;
-    if md.is_dir() {
-        return fail(format!("{}: is a directory, not an mtcp image", shown));
-    }
-    if !md.is_file() {
-        return fail(format!("{}: not a regular file, so not an mtcp image", shown));
-    }
-    let mut head = vec![0u8; image::HEADER_SIZE.min(md.len() as usize)];
-    if let Err(e) = file.read_exact_at(&mut head, 0) {
-        return fail(format!("cannot read {}: {}", shown, io_msg(&e)));
-    }
-    match image::parse_header(&head, md.len()) {
-        Ok(h) => Ok((file, h)),
-        Err(e) => fail(format!("{}: {}", shown, format_error(&e))),
-    }
-}
-
-/// One region's stored and recomputed data checksum.
-pub struct Check {
-    pub stored: u64,
-    pub computed: u64,
-    pub saved_pages: u64,
-}
-
-impl Check {
-    pub fn ok(&self) -> bool {
-        self.stored == self.computed
-    }
-}
-
-/// Hashes every region's runs, read from the file in run order.
-pub fn verify(file: &File, header: &Header, meta: &Meta) -> std::io::Result<Vec<Check>> {
-    let page = header.page_size as u64;
-    let mut buf = vec![0u8; CHUNK as usize];
-    let mut checks = Vec::with_capacity(meta.region_count);
-    for i in 0..meta.region_count {
-        let r = meta.region(i);
-        let mut h = image::RegionChecksum::new(header.version);
-        let mut saved_pages = 0;
-        for j in 0..r.run_count as usize {
-            let run = meta.run(r.run_first as usize + j);
-            h.start_run(&run);
-            saved_pages += run.pages;
-            let mut off = run.file_offset;
-            let end = run.file_offset + run.pages * page;
-            while off < end {
-                let n = (end - off).min(CHUNK) as usize;
-                file.read_exact_at(&mut buf[..n], off)?;
-                h.update(&buf[..n]);
-                off += n as u64;
-            }
-        }
-        checks.push(Check {
-            stored: r.data_checksum,
-            computed: h.digest(),
-            saved_pages,
-        });
-    }
-    Ok(checks)
+    let image = Image::open(path).map_err(failure)?;
+    image.verify().map_err(failure)?;
+    Ok(image.process())
 }
 
 /// Bytes up to the first NUL of a fixed-size name field, as text.
@@ -482,23 +375,7 @@ fn timer_times(t: &TimerRecord) -> String {
 
 /// A JSON string literal.
 pub fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    mtcp_core::fmt::JsonStr(s.as_bytes()).to_string()
 }
 
 fn json_list(names: Vec<String>) -> String {
@@ -660,8 +537,27 @@ fn terminal_json(meta: &image::Meta, f: &image::FdRecord) -> String {
     }
 }
 
-/// What a deleted file's or a FIFO's record saved; None for other kinds.
+/// What a regular file's, a deleted file's, a FIFO's or an inotify record saved; None
+/// for other kinds.
 fn file_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
+    if let Some(id) = image::FileIdentity::of(f, data) {
+        let ctime = iso8601(id.ctime_sec.max(0) as u64, id.ctime_nsec);
+        let born = id.flags & image::FILE_BTIME != 0;
+        let btime = iso8601(id.btime_sec.max(0) as u64, id.btime_nsec);
+        return Some(EventState {
+            text: format!(
+                "size {}, changed {ctime}{}",
+                id.size,
+                if born { format!(", born {btime}") } else { String::new() }
+            ),
+            json: format!(
+                "{{\"size\":{},\"changed\":{},\"born\":{}}}",
+                id.size,
+                json_str(&ctime),
+                if born { json_str(&btime) } else { "null".to_string() }
+            ),
+        });
+    }
     if f.kind == image::FD_FIFO {
         return Some(EventState {
             text: format!("{} bytes buffered", data.len()),
@@ -736,6 +632,9 @@ fn event_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
     if let Some(state) = socket_state(f, data) {
         return Some(state);
     }
+    if let Some(state) = mqueue_state(f, data) {
+        return Some(state);
+    }
     let same_as = image::event_fd_same_as(f, data)?;
     if same_as != image::NOT_SHARED {
         return Some(EventState {
@@ -807,6 +706,23 @@ fn socket_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
         5 => "seqpacket".to_string(),
         n => format!("type {n}"),
     };
+    if let Some((nl, _)) = image::NetlinkState::of(f, data) {
+        return Some(EventState {
+            text: format!(
+                "{family} {kind}, protocol {}, port {}, groups {:#x}, {} queue notification(s) waiting",
+                info.protocol, nl.portid, nl.groups, nl.cookies
+            ),
+            json: format!(
+                "{{\"family\":{},\"type\":{},\"protocol\":{},\"port\":{},\"groups\":{},\"waiting_notifications\":{}}}",
+                json_str(&family),
+                json_str(&kind),
+                info.protocol,
+                nl.portid,
+                nl.groups,
+                nl.cookies
+            ),
+        });
+    }
     let Some((st, messages)) = image::SocketState::of(f, data) else {
         return Some(EventState {
             text: format!("{family} {kind}, protocol {}", info.protocol),
@@ -853,6 +769,74 @@ fn socket_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
             st.options,
             queued,
             if st.same_as == image::NOT_SHARED { "null".to_string() } else { st.same_as.to_string() }
+        ),
+    })
+}
+
+/// A message queue's attributes, registration and saved messages, for both views.
+fn mqueue_state(f: &image::FdRecord, data: &[u8]) -> Option<EventState> {
+    let (q, messages) = image::MqueueState::of(f, data)?;
+    if q.same_as != image::NOT_SHARED {
+        let dup = q.flags & image::MQ_SAME_OPEN_FILE != 0;
+        return Some(EventState {
+            text: format!(
+                "{} fd {}",
+                if dup { "same open file as" } else { "same queue as" },
+                q.same_as
+            ),
+            json: format!("{{\"same_as\":{},\"same_open_file\":{dup}}}", q.same_as),
+        });
+    }
+    let unlinked = q.flags & image::MQ_UNLINKED != 0;
+    let saved = q.flags & image::MQ_MESSAGES_SAVED != 0;
+    let known = q.flags & image::MQ_VALUE_KNOWN != 0;
+    let notify = image::mq_notify_name(q.notify);
+    let registration = match q.notify {
+        image::MQ_NOTIFY_NONE => "no notification".to_string(),
+        image::MQ_NOTIFY_SIGNAL if known => format!("notify signal {} value {:#x}", q.signo, q.value),
+        image::MQ_NOTIFY_SIGNAL => format!("notify signal {} (value unknown)", q.signo),
+        image::MQ_NOTIFY_THREAD if known => format!("notify thread through fd {}", q.signo),
+        image::MQ_NOTIFY_THREAD => "notify thread (cookie unknown)".to_string(),
+        image::MQ_NOTIFY_ELSEWHERE => format!("notification for pid {}", q.notify_pid),
+        _ => format!("notify {notify}"),
+    };
+    let list: Vec<(u32, &[u8])> = messages.collect();
+    let mut text = format!(
+        "{}max {} x {} bytes, {} queued ({} bytes), {registration}",
+        if unlinked { "unlinked, " } else { "" },
+        q.maxmsg,
+        q.msgsize,
+        q.curmsgs,
+        q.qsize
+    );
+    if unlinked {
+        let prios: Vec<String> = list.iter().map(|(p, b)| format!("{}:{}", p, b.len())).collect();
+        text += &if saved {
+            format!(", {} saved [prio:bytes {}]", list.len(), prios.join(" "))
+        } else {
+            ", messages NOT saved".to_string()
+        };
+    }
+    let json_messages: Vec<String> = list
+        .iter()
+        .map(|(p, b)| format!("{{\"prio\":{},\"bytes\":{}}}", p, b.len()))
+        .collect();
+    let cookie: Vec<String> = q.cookie.iter().map(|b| format!("{b:02x}")).collect();
+    Some(EventState {
+        text,
+        json: format!(
+            "{{\"unlinked\":{unlinked},\"maxmsg\":{},\"msgsize\":{},\"curmsgs\":{},\"qsize\":{},\"notify\":{},\"signal\":{},\"value\":{},\"socket\":{},\"cookie\":{},\"notify_pid\":{},\"messages_saved\":{saved},\"messages\":[{}]}}",
+            q.maxmsg,
+            q.msgsize,
+            q.curmsgs,
+            q.qsize,
+            json_str(notify),
+            if q.notify == image::MQ_NOTIFY_SIGNAL { q.signo.to_string() } else { "null".to_string() },
+            if q.notify == image::MQ_NOTIFY_SIGNAL && known { q.value.to_string() } else { "null".to_string() },
+            if q.notify == image::MQ_NOTIFY_THREAD && known { q.signo.to_string() } else { "null".to_string() },
+            if q.notify == image::MQ_NOTIFY_THREAD && known { json_str(&cookie.concat()) } else { "null".to_string() },
+            q.notify_pid,
+            json_messages.join(",")
         ),
     })
 }

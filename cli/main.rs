@@ -8,22 +8,21 @@ mod checkpoint;
 mod clean;
 mod debug;
 mod elf;
+mod generate;
 mod inspect;
 mod launch;
+mod progress;
 mod restart;
 mod run;
 mod signal;
-
-#[cfg(test)]
-mod format_tests;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use args::Subcommand;
+use args::{Opt, Subcommand, Value};
 
-const COMMANDS: [&Subcommand; 7] = [
+const COMMANDS: [&Subcommand; 9] = [
     &launch::COMMAND,
     &run::COMMAND,
     &checkpoint::COMMAND,
@@ -31,22 +30,31 @@ const COMMANDS: [&Subcommand; 7] = [
     &inspect::COMMAND,
     &clean::COMMAND,
     &debug::COMMAND,
+    &generate::COMPLETION,
+    &generate::MAN,
+];
+
+/// What mtcp is, in one line: `mtcp --help` and mtcp(1) say it.
+pub const TAGLINE: &str = "Transparent checkpoint/restart of Linux processes.";
+
+/// The options of `mtcp` itself, before any command.
+pub const TOP_OPTIONS: [Opt; 2] = [
+    args::HELP,
+    Opt {
+        name: "-V, --version",
+        value: Value::None,
+        help: "show mtcp's version and the image format version it writes",
+    },
 ];
 
 /// What `mtcp --help` prints: each command's synopsis and summary from its table entry.
 fn usage_text() -> String {
-    let mut s = String::from(
-        "\
-usage: mtcp <command> [options]
-
-Transparent checkpoint/restart of Linux processes.
-
-commands:
-",
-    );
+    let mut s = format!("usage: mtcp <command> [options]\n\n{}\n\ncommands:\n", TAGLINE);
     for c in COMMANDS {
         let _ = writeln!(s, "  {} {}\n{:17}{}", c.name, c.synopsis, "", c.summary);
     }
+    s.push_str("\noptions:\n");
+    args::write_options(&mut s, TOP_OPTIONS.iter());
     s.push_str("\nRun `mtcp <command> --help` for details.\n");
     s
 }
@@ -74,13 +82,7 @@ pub fn fail<T>(msg: impl Into<String>) -> Result<T> {
 }
 
 /// An io::Error as a short message, without Rust's "(os error N)" suffix.
-pub fn io_msg(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use mtcp_api::io_message as io_msg;
 
 /// A scratch directory for one test, removed when dropped.
 #[cfg(test)]

@@ -14,11 +14,14 @@ use mtcp_core::{protocol, sys};
 
 use crate::args::{Args, Operands, Opt, Subcommand, Value};
 use crate::checkpoint::{self, Outcome};
+use crate::progress::{self, Report};
 use crate::{fail, io_msg, usage, Result};
+use mtcp_core::fmt::JsonStr;
 
 pub const COMMAND: Subcommand = Subcommand {
     name: "run",
-    synopsis: "[--dir D] [--interval S] [--signal-on SIG]... [--fresh] [--] PROG ARGS...",
+    synopsis:
+        "[--dir D] [--interval S] [--signal-on SIG]... [--fresh] [--progress] [--quiet] [--json] [--] PROG ARGS...",
     summary: "run PROG, or resume it from its image in D; checkpoint it and exit 85 on SIGTERM",
     about: "\
 Runs PROG with the mtcp runtime as `mtcp launch` does or, when D holds an image that
@@ -49,6 +52,9 @@ may be given more than once",
             value: Value::None,
             help: "start PROG afresh: move what D holds aside, into D/old-<time>/",
         },
+        progress::PROGRESS,
+        progress::QUIET,
+        progress::json("say what mtcp run does, and show progress, as JSON objects on stderr"),
     ],
     notes: "\
 Exit status: PROG's own, or 128+N when a signal N killed it; 85 when PROG was
@@ -58,7 +64,13 @@ command, or a computation that has ended; or PROG cannot be run.
 D holds mtcp-run.info (PROG's absolute path and ARGS, the pid the computation first ran
 with, and whether it has ended), written at the first start and at the end; an image in
 D is resumed only when this record names the same PROG and ARGS and the image's own
-process record has that pid.",
+process record has that pid.
+On a terminal, lines on stderr show the progress of a long checkpoint or restore.
+With --json, mtcp run's notes are JSON objects on stderr instead: {\"type\":\"run\",
+\"event\":E,...} with E \"start\" (and \"pid\"), \"resume\" (\"image\"), \"fresh\" (\"moved\",
+\"to\"), \"checkpointed\" (\"image\", \"status\": 85) or \"exit\" (\"status\"), besides the
+progress objects of `mtcp checkpoint --json` and `mtcp restart --json`; errors and
+warnings stay one plain line.",
     operands: Operands::Program,
     run: main,
 };
@@ -87,6 +99,7 @@ const TAKEN: &[u32] = &[1, 2, 3, 10, 12, 14, 15, 17, 18, 23, 24, 25, 26, 27, 28,
 const FIRST_RT: u32 = 34;
 
 fn main(args: Args) -> Result<u8> {
+    let report = Report::from_args("run", &args)?;
     let dir = image_dir(&args)?;
     let mut stop_signals = vec![SIGTERM];
     for s in args.texts("--signal-on") {
@@ -111,7 +124,7 @@ fn main(args: Args) -> Result<u8> {
         ended: None,
     };
     let resume = if args.flag("--fresh") {
-        move_aside(&dir)?;
+        move_aside(&dir, &report)?;
         None
     } else {
         image_to_resume(&dir, &wanted)?
@@ -134,11 +147,17 @@ fn main(args: Args) -> Result<u8> {
 
     let (child, record) = match resume {
         Some((image, record)) => {
-            eprintln!("mtcp: run: resuming from {}", image.display());
-            (spawn(crate::restart::command(&image, &[])?, "mtcp_restart")?, record)
+            report.note(format_args!("run: resuming from {}", image.display()));
+            report.event(format_args!(
+                "{{\"type\":\"run\",\"event\":\"resume\",\"image\":{}}}",
+                JsonStr(image.as_os_str().as_bytes())
+            ));
+            let flags: Vec<String> = report.restart_flag().into_iter().collect();
+            (spawn(crate::restart::command(&image, &flags)?, "mtcp_restart")?, record)
         }
         None => {
             let pid = spawn(cmd, &args.operands[0].to_string_lossy())?;
+            report.event(format_args!("{{\"type\":\"run\",\"event\":\"start\",\"pid\":{}}}", pid));
             let record = Record { vpid: pid, ..wanted };
             if let Err(e) = write_record(&dir, &record) {
                 let _ = sys::kill(pid, SIGKILL);
@@ -148,9 +167,13 @@ fn main(args: Args) -> Result<u8> {
             (pid, record)
         }
     };
-    match supervise(child, &signals, &stop_signals)? {
+    match supervise(child, &signals, &stop_signals, &report)? {
         End::Checkpointed => Ok(RESUME_STATUS),
         End::Exited(code) => {
+            report.event(format_args!(
+                "{{\"type\":\"run\",\"event\":\"exit\",\"status\":{}}}",
+                code
+            ));
             // Its images are older than its end now: the same command must not go back
             // to one of them.
             write_record(
@@ -370,7 +393,7 @@ fn image_to_resume(dir: &Path, wanted: &Record) -> Result<Option<(PathBuf, Recor
 }
 
 /// For --fresh: moves the record and every image in `dir` into a new `dir/old-<time>/`.
-fn move_aside(dir: &Path) -> Result<()> {
+fn move_aside(dir: &Path, report: &Report) -> Result<()> {
     let mut files = images_in(dir)?;
     let record = dir.join(RECORD);
     if record.symlink_metadata().is_ok() {
@@ -403,11 +426,16 @@ fn move_aside(dir: &Path) -> Result<()> {
             ));
         }
     }
-    eprintln!(
-        "mtcp: run: --fresh: moved {} file(s) to {}",
+    report.note(format_args!(
+        "run: --fresh: moved {} file(s) to {}",
         files.len(),
         aside.display()
-    );
+    ));
+    report.event(format_args!(
+        "{{\"type\":\"run\",\"event\":\"fresh\",\"moved\":{},\"to\":{}}}",
+        files.len(),
+        JsonStr(aside.as_os_str().as_bytes())
+    ));
     Ok(())
 }
 
@@ -493,7 +521,7 @@ fn wait_for(child: u32) -> Result<u8> {
 }
 
 /// Waits for the child to end, passing signals on and checkpointing on a stop signal.
-fn supervise(child: u32, signals: &File, stop_signals: &[u32]) -> Result<End> {
+fn supervise(child: u32, signals: &File, stop_signals: &[u32], report: &Report) -> Result<End> {
     loop {
         if let Some(code) = reap(child)? {
             return Ok(End::Exited(code));
@@ -510,7 +538,7 @@ fn supervise(child: u32, signals: &File, stop_signals: &[u32]) -> Result<End> {
         let sig = u32::from_le_bytes(info[0..4].try_into().unwrap_or_default());
         let code = i32::from_le_bytes(info[8..12].try_into().unwrap_or_default());
         if stop_signals.contains(&sig) {
-            if let Some(end) = checkpoint_and_stop(child, sig)? {
+            if let Some(end) = checkpoint_and_stop(child, sig, report)? {
                 return Ok(end);
             }
         } else if sig != SIGCHLD && code != SI_KERNEL {
@@ -523,18 +551,32 @@ fn supervise(child: u32, signals: &File, stop_signals: &[u32]) -> Result<End> {
 /// Asks the child for a checkpoint; once the image is written, kills the child. If the
 /// checkpoint fails, the program gets `sig` itself and None is returned (mtcp run goes
 /// on waiting); if it ends meanwhile, its status.
-fn checkpoint_and_stop(child: u32, sig: u32) -> Result<Option<End>> {
+fn checkpoint_and_stop(child: u32, sig: u32, report: &Report) -> Result<Option<End>> {
     let start = Instant::now();
+    let mut line = report.meter("checkpoint");
     let why = loop {
-        match checkpoint::request(child as i32, checkpoint::DEFAULT_TIMEOUT) {
+        let asked = checkpoint::request(child as i32, checkpoint::DEFAULT_TIMEOUT, &mut |rec| {
+            if let Some(l) = line.as_mut() {
+                l.update(rec)
+            }
+        });
+        if let Some(l) = line.as_mut() {
+            l.finish();
+        }
+        match asked {
             Ok(Outcome::Ok(image)) => {
                 let _ = sys::kill(child, SIGKILL);
                 wait_for(child)?;
-                eprintln!(
-                    "mtcp: run: checkpointed to {}; exiting {} (the same command resumes it)",
+                report.note(format_args!(
+                    "run: checkpointed to {}; exiting {} (the same command resumes it)",
                     String::from_utf8_lossy(&image),
                     RESUME_STATUS
-                );
+                ));
+                report.event(format_args!(
+                    "{{\"type\":\"run\",\"event\":\"checkpointed\",\"image\":{},\"status\":{}}}",
+                    JsonStr(&image),
+                    RESUME_STATUS
+                ));
                 return Ok(Some(End::Checkpointed));
             }
             Ok(Outcome::Error(msg)) => break msg,

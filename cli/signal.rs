@@ -47,6 +47,11 @@ const OTHER_NAMES: &[(&str, u32)] = &[
     ("STOP", 19),
 ];
 
+/// The names `parse` takes (without SIG), for completion.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    NAMES.iter().map(|(n, _)| *n).chain(["RTMIN", "RTMAX"])
+}
+
 fn number(s: &str) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
         return None;

@@ -21,6 +21,10 @@ int mtcp_init(void);
  * previous image, if any, is left intact). */
 int mtcp_checkpoint(void);
 
+/* How many times this computation has been restarted from an image: 0 in its first
+ * run, 1 after its first restart, and so on (the count is saved with each image). */
+int mtcp_restarts(void);
+
 /* The path of the last image written by this process, or of the image it was
  * restarted from; "" before the first checkpoint. */
 const char *mtcp_image_path(void);

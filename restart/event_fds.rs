@@ -86,7 +86,11 @@ fn timer(rec: &FdRecord, s: &TimerFdState, flags: usize) -> Result<Fd, Errno> {
         sys::timerfd_settime(fd.raw(), s.settime_flags, &spec)?;
     }
     if s.ticks != 0 {
-        if let Err(e) = sys::timerfd_set_ticks(fd.raw(), s.ticks) {
+        let set = match sys::timerfd_set_ticks(fd.raw(), s.ticks) {
+            Err(Errno::ENOTTY) => ticks_from_the_past(fd.raw(), s),
+            other => other,
+        };
+        if let Err(e) = set {
             eprint_line!(
                 "mtcp_restart: warning: fd {} (timerfd): its {} unread expiration(s) are lost: {}",
                 rec.fd,
@@ -96,6 +100,36 @@ fn timer(rec: &FdRecord, s: &TimerFdState, flags: usize) -> Result<Fd, Errno> {
         }
     }
     Ok(fd)
+}
+
+/// The unread expirations made again without TFD_IOC_SET_TICKS (which a 32-bit program
+/// on a 64-bit kernel does not have), the way the kernel counts them: the timer is set,
+/// on its clock's absolute time, to have first expired `ticks` intervals before its
+/// next expiry, so that a read counts one expiration for each interval since then (a
+/// one-shot timer: it expired at once). The timer then reports itself as absolute.
+fn ticks_from_the_past(fd: i32, s: &TimerFdState) -> Result<(), Errno> {
+    const TFD_TIMER_ABSTIME: u32 = 1;
+    const TFD_TIMER_CANCEL_ON_SET: u32 = 2;
+    const NS: i64 = 1_000_000_000;
+    let ns = |sec: i64, nsec: i64| sec.saturating_mul(NS).saturating_add(nsec);
+    let (now_sec, now_nsec) = sys::clock_now(sys::readable_clock(s.clock))?;
+    let now = ns(now_sec, now_nsec);
+    let interval = ns(s.interval_sec, s.interval_nsec as i64);
+    let value = ns(s.value_sec, s.value_nsec as i64);
+    let first = if interval > 0 {
+        let next = match (value, s.settime_flags & TFD_TIMER_ABSTIME != 0) {
+            (0, _) => now.saturating_add(interval),
+            (v, true) => v,
+            (v, false) => now.saturating_add(v),
+        };
+        next.saturating_sub((s.ticks.min(i64::MAX as u64) as i64).saturating_mul(interval))
+    } else {
+        1
+    };
+    let first = first.max(1);
+    let spec = [s.interval_sec, s.interval_nsec as i64, first / NS, first % NS];
+    let flags = TFD_TIMER_ABSTIME | (s.settime_flags & TFD_TIMER_CANCEL_ON_SET);
+    sys::timerfd_settime(fd, flags, &spec)
 }
 
 fn cloexec(rec: &FdRecord) -> usize {

@@ -1,15 +1,15 @@
 //! Step 4, files: the program's descriptors at their numbers again: regular files,
 //! directories and devices reopened at their offsets, pipes whose both ends were in the
-//! process made again with their contents, event descriptors (`event_fds`) and sockets
-//! (`sockets`) remade.
+//! process made again with their contents, event descriptors (`event_fds`), sockets
+//! (`sockets`) and message queues (`mqueue`) remade.
 //! What cannot come back is named.
 #![deny(unsafe_code)]
 
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{ErrnoName, Lossy};
 use mtcp_core::image::{
-    FdRecord, FileIdentity, Meta, SocketInfo, AF_NETLINK, FD_CHAR, FD_DELETED, FD_DIR, FD_FIFO, FD_FILE, FD_INOTIFY,
-    FD_PIPE, FD_SOCKET,
+    FdRecord, FileIdentity, Meta, NetlinkState, SocketInfo, AF_NETLINK, FD_CHAR, FD_DELETED, FD_DIR, FD_FIFO, FD_FILE,
+    FD_INOTIFY, FD_MQUEUE, FD_PIPE, FD_SOCKET,
 };
 use mtcp_core::sys;
 
@@ -53,6 +53,10 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
         }
         if rec.kind == FD_FIFO {
             crate::deleted_files::restore_fifo(meta, &rec, verbose);
+            continue;
+        }
+        if rec.kind == FD_MQUEUE {
+            crate::mqueue::restore(meta, i, &rec, verbose);
             continue;
         }
         if rec.kind == FD_SOCKET && (crate::sockets::restore(meta, &rec, verbose) || restore_netlink(meta, &rec)) {
@@ -144,8 +148,10 @@ pub fn restore_fds(meta: &Meta, verbose: bool) {
             );
         }
     }
-    // Last: what each epoll instance watches, now that all of it is back.
+    // Last: what each epoll instance watches, now that all of it is back, and the
+    // message queues' notifications (netlink sockets included).
     crate::event_fds::restore_registrations(meta, verbose);
+    crate::mqueue::restore_notifications(meta, verbose);
 }
 
 /// A regular file reopened at restart is used whatever happened to it (a log rotated, a
@@ -314,9 +320,12 @@ fn restore_netlink(meta: &Meta, rec: &FdRecord) -> bool {
             sys::dup3(s.raw(), rec.fd as i32, (flags & SOCK_CLOEXEC) as usize)
         }
     });
+    // An unbound socket in no group is new again as it was (glibc's for mq_notify).
+    let unbound = NetlinkState::of(rec, meta.string(rec.data)).is_some_and(|(nl, _)| nl.portid == 0 && nl.groups == 0);
     match made {
+        Ok(()) if unbound => {}
         Ok(()) => eprint_line!(
-            "mtcp_restart: warning: fd {} (netlink socket, protocol {}) comes back new and unbound: what it was subscribed to (an mq_notify registration, say) is lost",
+            "mtcp_restart: warning: fd {} (netlink socket, protocol {}) comes back new and unbound: its address and the groups it was subscribed to are lost",
             rec.fd,
             info.protocol
         ),

@@ -18,6 +18,7 @@ use mtcp_core::image::{
     Meta, RestartArgs, KIND_FILE_PRIVATE, REGION_FILE_IDENTITY, RESTART_ARGS_MAGIC, RESTART_DROP_CAPS, RESTART_EXE_FD,
     RESTART_NAMESPACE, RESTART_NEW_IDS_ASKED, RESTART_SAME_PID, RESTART_VERBOSE, RESTART_WINCH,
 };
+use mtcp_core::progress::Style;
 use mtcp_core::sys;
 
 /// Prints `mtcp_restart: IMAGE: message` and exits 1.
@@ -42,6 +43,8 @@ mod files;
 mod ids;
 mod inotify;
 mod map;
+mod mqueue;
+mod progress;
 mod sockets;
 mod supervise;
 mod survey;
@@ -72,7 +75,7 @@ fn image_name() -> &'static [u8] {
     unsafe { (*core::ptr::addr_of!(IMAGE_NAME)).as_bytes() }
 }
 
-const USAGE: &str = "usage: mtcp_restart [--verbose] [--new-ids] [--eager] IMAGE\n\
+const USAGE: &str = "usage: mtcp_restart [--verbose] [--new-ids] [--eager] [--progress=STYLE] IMAGE\n\
 Restarts the process saved in IMAGE (written by the mtcp runtime), on this terminal and\n\
 standard streams. The process and its threads get their ids from checkpoint time: chosen\n\
 here where this user may (root), else in a new user and pid namespace made for it. This\n\
@@ -82,7 +85,10 @@ with new ids, in place of this process.\n\
   --verbose   report what was restored, and how the ids were given\n\
   --new-ids   new ids, in place of this process, without a namespace\n\
   --same-pid  the ids from checkpoint time (the default)\n\
-  --eager     read all memory into place rather than map the image's large runs\n";
+  --eager     read all memory into place rather than map the image's large runs\n\
+  --progress=STYLE  show on stderr how far the memory is read: terminal (one line\n\
+              redrawn in place, for long work), lines (a line a second, for long work)\n\
+              or json (JSON objects, and one that says the restore is done)\n";
 
 /// Entered from `_start` on the static stack with the kernel's initial stack pointer.
 ///
@@ -106,6 +112,13 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
             b"--same-pid" => new_ids = false,
             b"--new-ids" => new_ids = true,
             b"--eager" => map::set_eager(),
+            _ if arg.starts_with(b"--progress=") => match Style::from_name(&arg[b"--progress=".len()..]) {
+                Some(style) => progress::choose(style),
+                None => {
+                    eprint_line!("mtcp_restart: unknown progress style in {}\n{}", Lossy(arg), USAGE);
+                    sys::exit_group(2);
+                }
+            },
             b"--help" | b"-h" => {
                 let _ = sys::write_all(1, USAGE.as_bytes());
                 sys::exit_group(0);
@@ -174,8 +187,10 @@ unsafe fn restart(path: &[u8], verbose: bool, new_ids: bool) -> ! {
     // No way back from here on: nothing may interrupt what follows (each thread gets its
     // own mask back from its frame).
     let _ = sys::rt_sigprocmask(sys::SIG_SETMASK, Some(!0u64));
+    progress::start(image.header.data_size);
     // SAFETY: this code, its stack and its data live inside the window.
     let pages = unsafe { map::replace_address_space(&image, &survey, &window) };
+    progress::finish();
     // mtcp_restart's own descriptors go before the program's take their numbers.
     drop(survey);
     let meta = image.meta;
@@ -197,6 +212,7 @@ unsafe fn restart(path: &[u8], verbose: bool, new_ids: bool) -> ! {
             Lossy(path)
         );
     }
+    progress::restored(absolute_path(path).as_bytes());
     // SAFETY: every region of the image is in place.
     unsafe {
         hand_over(

@@ -154,6 +154,7 @@ unsafe fn restore_region(meta: &Meta, version: u32, i: usize, fd: i32, file_fd: 
             let _ = sys::madvise(addr, bytes, MADV_POPULATE_READ);
             // SAFETY: the run is mapped readable from the image just above.
             hash.update(unsafe { core::slice::from_raw_parts(addr as *const u8, bytes) });
+            crate::progress::advance(bytes as u64);
         } else {
             let mut done = 0;
             while done < bytes {
@@ -167,6 +168,7 @@ unsafe fn restore_region(meta: &Meta, version: u32, i: usize, fd: i32, file_fd: 
                     core::slice::from_raw_parts(at as *const u8, n)
                 };
                 hash.update(chunk);
+                crate::progress::advance(n as u64);
                 done += n;
             }
         }

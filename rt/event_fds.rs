@@ -46,18 +46,23 @@ pub fn capture(fd: u32, kind: u32, info: &[u8], earlier: &[FdRecord], out: &mut 
             push_all(out, as_bytes(&state))?;
         }
         FD_TIMERFD => {
+            // First timerfd_gettime: it brings a periodic timer's expiry up to now and
+            // adds the intervals that went by unread to its ticks, which fdinfo shows
+            // only from then on (until a read or gettime, it counts one).
+            let spec = sys::timerfd_gettime(fd as i32);
+            let mut fresh = [0u8; 512];
+            let info = fdinfo(fd, &mut fresh).unwrap_or(info);
             let clock = field(info, b"clockid:").and_then(|v| radix(v, 10));
             let ticks = field(info, b"ticks:").and_then(|v| radix(v, 10));
             let settime_flags = field(info, b"settime flags:").and_then(|v| radix(v, 8));
-            let (clock, ticks, settime_flags, spec) =
-                match (clock, ticks, settime_flags, sys::timerfd_gettime(fd as i32)) {
-                    (Some(c), Some(t), Some(f), Ok(spec)) => (c as u32, t, f as u32, spec),
-                    _ => return Ok(false),
-                };
+            let (clock, ticks, settime_flags, spec) = match (clock, ticks, settime_flags, spec) {
+                (Some(c), Some(t), Some(f), Ok(spec)) => (c as u32, t, f as u32, spec),
+                _ => return Ok(false),
+            };
             let [interval_sec, interval_nsec, mut value_sec, mut value_nsec] = spec;
             if settime_flags & TFD_TIMER_ABSTIME != 0 && (value_sec, value_nsec) != (0, 0) {
                 // Set for a time on its clock: keep that time, not what was left of it.
-                let (now_sec, now_nsec) = sys::clock_now(readable_clock(clock)).unwrap_or((0, 0));
+                let (now_sec, now_nsec) = sys::clock_now(sys::readable_clock(clock)).unwrap_or((0, 0));
                 value_sec += now_sec;
                 value_nsec += now_nsec;
                 if value_nsec >= 1_000_000_000 {
@@ -96,16 +101,12 @@ pub fn capture(fd: u32, kind: u32, info: &[u8], earlier: &[FdRecord], out: &mut 
     Ok(true)
 }
 
-/// The clock clock_gettime reads for a timerfd clock: the alarm clocks read as the
-/// clocks they wake on.
-fn readable_clock(clock: u32) -> u32 {
-    const CLOCK_REALTIME_ALARM: u32 = 8;
-    const CLOCK_BOOTTIME_ALARM: u32 = 9;
-    match clock {
-        CLOCK_REALTIME_ALARM => 0,
-        CLOCK_BOOTTIME_ALARM => 7,
-        c => c,
-    }
+/// The start of `fd`'s fdinfo, read into `buf`.
+fn fdinfo(fd: u32, buf: &mut [u8]) -> Option<&[u8]> {
+    let mut path = FmtBuf::<48>::new();
+    let _ = write!(path, "/proc/self/fdinfo/{}", fd);
+    let n = sys::read_file(path.as_bytes(), buf).ok()?;
+    Some(&buf[..n])
 }
 
 /// An epoll instance's registrations, one `tfd:` line of its fdinfo each, read in

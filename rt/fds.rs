@@ -1,8 +1,8 @@
 //! The process's open file descriptors as the image records them: kind, flags, offset,
 //! identity, the bytes waiting in pipes whose both ends the process holds (terminals
 //! and standard input: `tty`), the state of event descriptors (`event_fds`) and of
-//! sockets (`sockets`), deleted files and FIFOs (`deleted_files`) and inotify watches
-//! (`inotify`).
+//! sockets (`sockets`), deleted files and FIFOs (`deleted_files`), inotify watches
+//! (`inotify`) and message queues (`mqueue`).
 
 use core::fmt::Write;
 use syscalls::Errno;
@@ -59,8 +59,10 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
             ..FdRecord::default()
         };
         let mut identity = None;
+        let mut nlink = 1;
         if let Ok(st) = CPath::new(link.as_bytes()).and_then(|p| sys::statx(sys::AT_FDCWD, &p, 0)) {
             identity = Some(st.identity());
+            nlink = st.nlink;
             rec.mode = st.mode as u32;
             rec.inode = st.ino;
             rec.dev_major = st.dev_major;
@@ -111,6 +113,15 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
             let start = paths.len();
             if crate::sockets::capture(fd, rec.inode, &records[..kept], &mut paths)? {
                 rec.kind = FD_SOCKET;
+                data_ranges[kept] = (start, paths.len());
+            }
+        }
+        if rec.kind == FD_FILE && crate::mqueue::is_mqueue(fd, rec.mode) {
+            let start = paths.len();
+            // A queue the kernel will not describe is no file to reopen by its name.
+            rec.kind = FD_OTHER;
+            if crate::mqueue::capture(&rec, nlink, &records[..kept], &mut paths)? {
+                rec.kind = FD_MQUEUE;
                 data_ranges[kept] = (start, paths.len());
             }
         }
@@ -172,6 +183,7 @@ pub fn capture(arena: &mut Arena) -> Result<OpenFiles, Errno> {
         }
     }
     crate::sockets::capture_pairs(&records[..kept], &mut data_ranges[..kept], &mut paths)?;
+    crate::mqueue::capture_queues(&records[..kept], &mut data_ranges[..kept], &mut paths)?;
     crate::tty::capture_stdin_pipe(&mut records[..kept], &mut data_ranges[..kept], &mut paths)?;
     let paths = paths.finish();
     Ok(OpenFiles {

@@ -14,6 +14,8 @@ mod fds;
 mod force;
 mod inotify;
 mod interpose;
+mod mqueue;
+mod progress;
 mod restore;
 mod snapshot;
 mod sockets;
@@ -139,6 +141,12 @@ pub extern "C" fn mtcp_checkpoint() -> i32 {
         0 => -16, // EBUSY: another checkpoint was running; this thread took part in it
         r => r,
     }
+}
+
+/// How many times this computation was restarted; see include/mtcp.h.
+#[no_mangle]
+pub extern "C" fn mtcp_restarts() -> i32 {
+    interpose::RESTARTS.load(Ordering::Acquire).min(i32::MAX as u32) as i32
 }
 
 /// The last image written or restarted from; see include/mtcp.h.

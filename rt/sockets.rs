@@ -22,6 +22,26 @@ pub fn capture(fd: u32, inode: u64, earlier: &[FdRecord], out: &mut ArenaVec<u8>
         reserved: 0,
     };
     push_all(out, as_bytes(&info))?;
+    if domain == AF_NETLINK {
+        // sockaddr_nl: family, padding, port id, groups.
+        let mut addr = [0u8; sys::SOCKADDR_MAX];
+        let n = sys::getsockname(fd, &mut addr).unwrap_or(0);
+        let word = |at: usize| {
+            if n >= at + 4 {
+                u32::from_le_bytes([addr[at], addr[at + 1], addr[at + 2], addr[at + 3]])
+            } else {
+                0
+            }
+        };
+        let state = NetlinkState {
+            portid: word(4),
+            groups: word(8),
+            cookies: 0,
+            reserved: 0,
+        };
+        push_all(out, as_bytes(&state))?;
+        return Ok(true);
+    }
     if !matches!(domain, sys::AF_UNIX | sys::AF_INET | sys::AF_INET6) {
         return Ok(true);
     }

@@ -12,6 +12,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use mtcp_core::eprint_line;
 use mtcp_core::fmt::{FmtBuf, Lossy};
 use mtcp_core::global::Global;
+use mtcp_core::progress::progress_file_owner;
 use mtcp_core::protocol::{
     escape, status_file_owner, temp_status_writer, usable_runtime_dir, Outcome, ProcName, Status, StatusDir,
     TempStatusName, STATUS_HISTORY,
@@ -113,7 +114,7 @@ fn write_status(status: &Status, proc: ProcName) {
 
 /// The status directory, created if need be; None (after saying so, once) if it is not
 /// a directory this user owns, or cannot be made private.
-fn private_dir() -> Option<Fd> {
+pub(crate) fn private_dir() -> Option<Fd> {
     let uid = sys::getuid();
     let owner = sys::geteuid();
     // SAFETY: the configuration is written only before the first checkpoint.
@@ -185,11 +186,13 @@ fn write_file(dir: &Fd, text: &[u8], proc: ProcName) {
     }
 }
 
-/// Status files (and temporary ones) of processes that no longer exist: those of this
-/// pid namespace only (the others' pids mean nothing here).
+/// Status files (and temporary ones) and progress files of processes that no longer
+/// exist: those of this pid namespace only (the others' pids mean nothing here).
 fn remove_dead_files(dir: &Fd) {
     let _ = sys::for_each_dir_entry(dir, |name| {
-        let owner = status_file_owner(name).or_else(|| temp_status_writer(name));
+        let owner = status_file_owner(name)
+            .or_else(|| temp_status_writer(name))
+            .or_else(|| progress_file_owner(name));
         if owner.is_some_and(sys::named_process_gone) {
             if let Ok(n) = CPathBuf::<256>::new(name) {
                 let _ = sys::unlinkat(dir.raw(), &n);

@@ -18,6 +18,7 @@ use mtcp_core::sys::{self, CPath, Fd, IoVec, PageMap};
 use mtcp_core::xxh64::xxh64;
 
 use crate::config::CONFIG;
+use crate::progress::Progress;
 use crate::state::{FailMessage, Runtime, Slot};
 
 const PAGE: usize = arch::PAGE_SIZE;
@@ -111,6 +112,9 @@ pub struct Prepared {
     plans: &'static mut [Plan],
     runs: &'static mut [Run],
     restore_entry: usize,
+    /// The program, as status and progress files name it (a forked writer is another
+    /// process).
+    owner: mtcp_core::protocol::ProcName,
 }
 
 /// The part of a checkpoint that needs the process itself, parked: its facts, its
@@ -125,6 +129,7 @@ pub fn prepare(rt: &mut Runtime, arena: &mut Arena, unsaved: &Unsaved) -> Result
         plans,
         runs,
         restore_entry: unsaved.restore_entry,
+        owner: sys::own_proc_name(),
     })
 }
 
@@ -439,15 +444,17 @@ fn write_file(
     )
     .map_err(|e| fail("cannot create", final_path.as_bytes(), e))?;
 
+    let mut progress = Progress::start(layout.file_size, p.owner);
     let written = (|| -> Result<(), FailMessage> {
         let wfail = |e| fail("cannot write", final_path.as_bytes(), e);
         let bounce = arena.alloc::<u8>(BATCH).map_err(out_of_scratch)?;
-        write_data(fd.raw(), plans, runs, bounce, release).map_err(wfail)?;
+        write_data(fd.raw(), plans, runs, bounce, release, &mut progress).map_err(wfail)?;
         let meta = arena.alloc::<u8>(layout.meta_size).map_err(out_of_scratch)?;
         fill_metadata(meta, rt, facts, plans, runs, layout);
         sys::pwrite_all(fd.raw(), meta, META_OFFSET).map_err(wfail)?;
         let header = seal_header(layout, xxh64(meta, 0), plans.len(), runs.len(), restore_entry);
         sys::pwrite_all(fd.raw(), as_bytes(&header), 0).map_err(wfail)?;
+        progress.syncing();
         sys::fsync(fd.raw()).map_err(wfail)
     })();
     drop(fd);
@@ -456,6 +463,7 @@ fn write_file(
         sys::renameat(dirfd.raw(), &tmp, dirfd.raw(), &dst)
             .map_err(|e| fail("cannot rename the image to", final_path.as_bytes(), e))
     });
+    progress.finish(renamed.is_ok());
     match renamed {
         Ok(()) => {
             // Make the rename itself durable.
@@ -807,7 +815,14 @@ unsafe fn page_is_zero(addr: usize) -> bool {
 /// Writes every run's pages and records each region's checksum: in batches of up to
 /// BATCH bytes, each hashed and then written with one `pwritev` while it is still in
 /// the cache (scattered single pages make one write per batch, not one per page).
-fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8], release: bool) -> Result<(), Errno> {
+fn write_data(
+    fd: i32,
+    plans: &mut [Plan],
+    runs: &[Run],
+    bounce: &mut [u8],
+    release: bool,
+    progress: &mut Progress,
+) -> Result<(), Errno> {
     let mut out = Batch {
         fd,
         iov: [IoVec { base: 0, len: 0 }; BATCH / PAGE],
@@ -863,6 +878,7 @@ fn write_data(fd: i32, plans: &mut [Plan], runs: &[Run], bounce: &mut [u8], rele
                     };
                     hash.update(data);
                     out.add(data, offset, release && !copy)?;
+                    progress.advance(n as u64);
                     addr += n;
                     left -= n;
                     offset += n as u64;

@@ -10,6 +10,9 @@
 #   PREFIX/lib/mtcp/i386/{libmtcp.so,libmtcp.a,mtcp_restart}
 #   PREFIX/include/mtcp.h
 #   PREFIX/lib/pkgconfig/mtcp.pc, mtcp-i386.pc
+#   PREFIX/share/man/man1/mtcp.1, mtcp-COMMAND.1 (`mtcp man`)
+#   PREFIX/share/bash-completion/completions/mtcp, share/zsh/site-functions/_mtcp,
+#   PREFIX/share/fish/vendor_completions.d/mtcp.fish (`mtcp completion SHELL`)
 # Needs only bash, coreutils and sed (and cargo, to build).
 set -euo pipefail
 umask 022 # what is installed is for every user
@@ -25,7 +28,8 @@ usage: scripts/install.sh [--prefix DIR] [--no-build] [--no-i386]
        scripts/install.sh --uninstall [--prefix DIR]
 
 Builds mtcp (cargo build --release, for x86_64 and i686) and installs it into DIR:
-DIR/bin/mtcp, DIR/lib/mtcp/{x86_64,i386}/, DIR/include/mtcp.h, DIR/lib/pkgconfig/.
+DIR/bin/mtcp, DIR/lib/mtcp/{x86_64,i386}/, DIR/include/mtcp.h, DIR/lib/pkgconfig/,
+man pages in DIR/share/man/man1/ and bash, zsh and fish completion in DIR/share/.
 
   --prefix DIR   where to install (default: /usr/local as root, ~/.local otherwise)
   --no-build     install what is built already; do not run cargo
@@ -79,12 +83,29 @@ prefix=${prefix%/}
 [ -n "$prefix" ] || die "the prefix must not be /"
 dest="${DESTDIR:-}$prefix"
 
+# Shell completion scripts, by shell, as `mtcp completion SHELL` makes them.
+declare -A COMPLETIONS=(
+    [bash]=share/bash-completion/completions/mtcp
+    [zsh]=share/zsh/site-functions/_mtcp
+    [fish]=share/fish/vendor_completions.d/mtcp.fish
+)
+MAN1=share/man/man1
+
+# The man pages an mtcp makes (mtcp.1 and mtcp-COMMAND.1), by name.
+man_pages() { # MTCP
+    local tmp
+    tmp=$(mktemp -d)
+    "$1" man --dir "$tmp" | sed 's|.*/||' || die "$1 man failed"
+    rm -rf "$tmp"
+}
+
 # Every file an install puts in the prefix (relative to it); uninstall removes these.
 FILES=(
     bin/mtcp
     include/mtcp.h
     lib/pkgconfig/mtcp.pc
     lib/pkgconfig/mtcp-i386.pc
+    "${COMPLETIONS[@]}"
 )
 for arch in x86_64 i386; do
     for f in libmtcp.so libmtcp.a mtcp_restart; do
@@ -93,6 +114,14 @@ for arch in x86_64 i386; do
 done
 
 if [ "$uninstall" = 1 ]; then
+    # The installed mtcp names its man pages; without it, any mtcp.1 and mtcp-*.1.
+    if [ -x "$dest/bin/mtcp" ]; then
+        for page in $(man_pages "$dest/bin/mtcp"); do FILES+=("$MAN1/$page"); done
+    else
+        for page in "$dest/$MAN1"/mtcp.1 "$dest/$MAN1"/mtcp-*.1; do
+            if [ -e "$page" ]; then FILES+=("$MAN1/${page##*/}"); fi
+        done
+    fi
     removed=0
     for f in "${FILES[@]}"; do
         if [ -e "$dest/$f" ] || [ -L "$dest/$f" ]; then
@@ -169,6 +198,17 @@ put 0644 "$release/libmtcp.so" lib/mtcp/x86_64/libmtcp.so
 put 0644 "$release/libmtcp.a" lib/mtcp/x86_64/libmtcp.a
 put 0755 "$release/mtcp_restart" lib/mtcp/x86_64/mtcp_restart
 pc x86_64 mtcp
+# Made by the mtcp being installed, from the tables its --help is made from.
+generated=$(mktemp -d)
+for shell in "${!COMPLETIONS[@]}"; do
+    "$release/mtcp" completion "$shell" > "$generated/$shell" || die "mtcp completion $shell failed"
+    put 0644 "$generated/$shell" "${COMPLETIONS[$shell]}"
+done
+"$release/mtcp" man --dir "$generated/man1" > /dev/null || die "mtcp man failed"
+for page in "$generated"/man1/*.1; do
+    put 0644 "$page" "$MAN1/${page##*/}"
+done
+rm -rf "$generated"
 if [ "$i386" = 1 ]; then
     put 0644 "$release32/libmtcp.so" lib/mtcp/i386/libmtcp.so
     put 0644 "$release32/libmtcp.a" lib/mtcp/i386/libmtcp.a

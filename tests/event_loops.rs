@@ -5,7 +5,7 @@
 
 pub mod common;
 
-use mtcp_core::{image, xxh64};
+use mtcp_core::image;
 
 use common::*;
 use std::path::{Path, PathBuf};
@@ -110,31 +110,6 @@ per_width!(
     checkpoint_handler_runs_on_small_alternate_stacks_32 => small_alternate_stacks()
 );
 
-/// The image with the `data` length of the first record of `kind` one byte shorter, and
-/// the checksums made right again: only the record's own size is wrong.
-fn shorten_event_record(bytes: &[u8], kind: u32) -> Vec<u8> {
-    let header = image::parse_header(&bytes[..image::HEADER_SIZE], bytes.len() as u64).unwrap();
-    let meta_at = header.meta_offset as usize;
-    let meta_len = header.meta_size as usize;
-    let meta = image::Meta::parse(&header, &bytes[meta_at..meta_at + meta_len]).unwrap();
-    let i = (0..meta.fd_count())
-        .find(|&i| meta.fd(i).kind == kind)
-        .unwrap_or_else(|| panic!("no fd of kind {kind} in the image"));
-    let rec = meta.fd(i);
-    let at = meta_at
-        + meta.index.fd_offset as usize
-        + i * std::mem::size_of::<image::FdRecord>()
-        + std::mem::offset_of!(image::FdRecord, data)
-        + 4; // StrRef.len
-    let mut out = bytes.to_vec();
-    out[at..at + 4].copy_from_slice(&(rec.data.len - 1).to_le_bytes());
-    let sum = xxh64::xxh64(&out[meta_at..meta_at + meta_len], 0);
-    out[40..48].copy_from_slice(&sum.to_le_bytes());
-    let sum = xxh64::xxh64(&out[..248], 0);
-    out[248..256].copy_from_slice(&sum.to_le_bytes());
-    out
-}
-
 fn malformed_records(bits: Bits) {
     let t = Test::new(&bits.name("evbad"));
     let prog = t.compile("evloop", Variant::Dynamic, bits, &["-pthread"]);
@@ -148,7 +123,7 @@ fn malformed_records(bits: Bits) {
         image::FD_EPOLL,
     ] {
         let bad = t.path(&format!("bad{kind}.mtcp"));
-        std::fs::write(&bad, shorten_event_record(&bytes, kind)).unwrap();
+        std::fs::write(&bad, shorten_fd_record(&bytes, kind)).unwrap();
         let out = run_restart_program(bits.mtcp_restart(), &bad, &t.dir);
         let what = format!("mtcp_restart, {} record one byte short", image::fd_kind_name(kind));
         problems.extend(one_line_failure(&what, &out, true, &["event descriptor"]));

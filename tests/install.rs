@@ -262,6 +262,12 @@ fn install_layout_modes_and_uninstall() {
         ("lib/mtcp/i386/libmtcp.so", 0o644),
         ("lib/mtcp/i386/libmtcp.a", 0o644),
         ("lib/mtcp/i386/mtcp_restart", 0o755),
+        ("share/bash-completion/completions/mtcp", 0o644),
+        ("share/zsh/site-functions/_mtcp", 0o644),
+        ("share/fish/vendor_completions.d/mtcp.fish", 0o644),
+        ("share/man/man1/mtcp.1", 0o644),
+        ("share/man/man1/mtcp-run.1", 0o644),
+        ("share/man/man1/mtcp-checkpoint.1", 0o644),
     ];
     for (f, mode) in expected {
         let md = fs::metadata(staged.join(f)).unwrap_or_else(|e| panic!("{f} is not installed: {e}"));
@@ -278,6 +284,32 @@ fn install_layout_modes_and_uninstall() {
     same("lib/mtcp/x86_64/mtcp_restart", &bins().mtcp_restart);
     same("lib/mtcp/i386/mtcp_restart", &bins32().mtcp_restart);
     same("lib/mtcp/i386/libmtcp.a", &bins32().libmtcp_a);
+    // Completion and man pages as the installed mtcp makes them, one page a command.
+    let generated = |args: &[&str]| {
+        let out = mtcp(args, Duration::from_secs(20));
+        assert!(out.status.success(), "{}", describe_output(&out));
+        out.stdout
+    };
+    for (shell, file) in [
+        ("bash", "share/bash-completion/completions/mtcp"),
+        ("zsh", "share/zsh/site-functions/_mtcp"),
+        ("fish", "share/fish/vendor_completions.d/mtcp.fish"),
+    ] {
+        assert!(
+            fs::read(staged.join(file)).unwrap() == generated(&["completion", shell]),
+            "{file} is not what `mtcp completion {shell}` prints"
+        );
+    }
+    let pages: Vec<String> = fs::read_dir(staged.join("share/man/man1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let listed = String::from_utf8(generated(&["man", "--dir", t.path("man").to_str().unwrap()])).unwrap();
+    assert_eq!(pages.len(), listed.lines().count(), "{pages:?} / {listed}");
+    assert!(
+        fs::read(staged.join("share/man/man1/mtcp-run.1")).unwrap() == generated(&["man", "run"]),
+        "mtcp-run.1 is not what `mtcp man run` prints"
+    );
     let pc = fs::read_to_string(staged.join("lib/pkgconfig/mtcp-i386.pc")).unwrap();
     assert!(
         pc.contains(&format!("prefix={prefix}\n"))
@@ -292,6 +324,12 @@ fn install_layout_modes_and_uninstall() {
     assert!(out.status.success(), "uninstall failed:\n{}", describe_output(&out));
     for (f, _) in expected {
         assert!(!staged.join(f).exists(), "{f} is still there after uninstall");
+    }
+    for page in &pages {
+        assert!(
+            !staged.join("share/man/man1").join(page).exists(),
+            "{page} is still there after uninstall"
+        );
     }
     assert!(
         !staged.join("lib/mtcp").exists(),

@@ -321,7 +321,8 @@ fn image_paths_are_bytes_end_to_end() {
 }
 
 /// `mtcp clean DIR` lists (with --dry-run) and removes the temporary images of dead
-/// writers and the status files of processes that are gone, and nothing else.
+/// writers and the status and progress files of processes that are gone, and nothing
+/// else.
 #[test]
 fn mtcp_clean_removes_only_leftovers() {
     let t = Test::new("clean");
@@ -344,6 +345,10 @@ fn mtcp_clean_removes_only_leftovers() {
     chmod(&status_dir, 0o700);
     let old_status = status_dir.join(format!("{dead}.status"));
     fs::write(&old_status, "1 0 ready -\n").unwrap();
+    let old_progress = status_dir.join(format!("{dead}.progress"));
+    let live_progress = status_dir.join(format!("{live}.progress"));
+    fs::write(&old_progress, [0u8; 64]).unwrap();
+    fs::write(&live_progress, [0u8; 64]).unwrap();
     let clean = |extra: &[&str]| {
         let mut cmd = Command::new(&bins().mtcp);
         cmd.arg("clean")
@@ -357,7 +362,9 @@ fn mtcp_clean_removes_only_leftovers() {
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{}", describe_output(&out));
     assert!(
-        listed.contains(stale.to_str().unwrap()) && listed.contains(old_status.to_str().unwrap()),
+        listed.contains(stale.to_str().unwrap())
+            && listed.contains(old_status.to_str().unwrap())
+            && listed.contains(old_progress.to_str().unwrap()),
         "{listed}"
     );
     assert!(
@@ -368,9 +375,13 @@ fn mtcp_clean_removes_only_leftovers() {
 
     let out = clean(&[]);
     assert!(out.status.success(), "{}", describe_output(&out));
-    assert!(!stale.exists() && !old_status.exists(), "{}", describe_output(&out));
     assert!(
-        busy.exists() && other.exists() && image.exists(),
+        !stale.exists() && !old_status.exists() && !old_progress.exists(),
+        "{}",
+        describe_output(&out)
+    );
+    assert!(
+        busy.exists() && other.exists() && image.exists() && live_progress.exists(),
         "removed more than leftovers"
     );
 }

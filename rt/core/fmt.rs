@@ -53,6 +53,33 @@ impl fmt::Display for Lossy<'_> {
     }
 }
 
+/// Bytes as a JSON string literal (quoted and escaped), invalid UTF-8 replaced.
+pub struct JsonStr<'a>(pub &'a [u8]);
+
+impl fmt::Display for JsonStr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        f.write_char('"')?;
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '"' => f.write_str("\\\"")?,
+                    '\\' => f.write_str("\\\\")?,
+                    '\n' => f.write_str("\\n")?,
+                    '\r' => f.write_str("\\r")?,
+                    '\t' => f.write_str("\\t")?,
+                    c if (c as u32) < 0x20 || c == '\u{7f}' => write!(f, "\\u{:04x}", c as u32)?,
+                    c => f.write_char(c)?,
+                }
+            }
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{fffd}")?;
+            }
+        }
+        f.write_char('"')
+    }
+}
+
 /// An errno shown by name ("ENOSPC") or number.
 pub struct ErrnoName(pub syscalls::Errno);
 

@@ -22,8 +22,9 @@ use crate::xxh64::{xxh64, Xxh64};
 pub const MAGIC: [u8; 8] = *b"MTCPIMG\0";
 /// The version this code writes. Version 2 binds each region's data checksum to where
 /// its runs go (see `RegionChecksum`); version 3 adds the POSIX timer table (and grows
-/// the MetaIndex to hold it). Versions 1 and 2 are still read.
-pub const VERSION: u32 = 3;
+/// the MetaIndex to hold it); version 4 adds message queue descriptors (FD_MQUEUE) and
+/// the state of netlink sockets (NetlinkState). Versions 1 to 3 are still read.
+pub const VERSION: u32 = 4;
 /// The first version with the POSIX timer table and the 128-byte MetaIndex.
 pub const TIMERS_VERSION: u32 = 3;
 /// The oldest version this code reads.
@@ -567,6 +568,10 @@ pub const FD_FIFO: u32 = 12;
 /// An inotify instance; `data` holds an InotifyState and then its watches, each an
 /// InotifyWatch followed by its path.
 pub const FD_INOTIFY: u32 = 13;
+/// A POSIX message queue (version 4); `data` holds an MqueueState, then, for a queue
+/// unlinked while open whose messages were saved, its messages, each an MqMessage
+/// followed by its bytes.
+pub const FD_MQUEUE: u32 = 14;
 
 pub fn fd_kind_name(kind: u32) -> &'static str {
     match kind {
@@ -583,6 +588,7 @@ pub fn fd_kind_name(kind: u32) -> &'static str {
         FD_DELETED => "deleted",
         FD_FIFO => "fifo",
         FD_INOTIFY => "inotify",
+        FD_MQUEUE => "mqueue",
         _ => "?",
     }
 }
@@ -906,6 +912,148 @@ pub struct EpollEntry {
 }
 const_assert_eq!(size_of::<EpollEntry>(), 32);
 
+/// A POSIX message queue descriptor's state (FD_MQUEUE). Its name is the record's
+/// path (`/name`, with ` (deleted)` after it once unlinked).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MqueueState {
+    /// An earlier FD_MQUEUE record of the same queue, or NOT_SHARED; such a record
+    /// carries no messages (the first one does) and shares its registration.
+    pub same_as: u32,
+    /// MQ_UNLINKED, MQ_SAME_OPEN_FILE, MQ_MESSAGES_SAVED, MQ_VALUE_KNOWN.
+    pub flags: u32,
+    pub maxmsg: u64,
+    pub msgsize: u64,
+    /// Messages queued at checkpoint time, and their bytes together.
+    pub curmsgs: u64,
+    pub qsize: u64,
+    /// The queue's notification registration: MQ_NOTIFY_*.
+    pub notify: u32,
+    /// MQ_NOTIFY_SIGNAL: the signal; MQ_NOTIFY_THREAD: the netlink socket's descriptor.
+    pub signo: u32,
+    /// MQ_NOTIFY_SIGNAL: the sigev_value, if MQ_VALUE_KNOWN.
+    pub value: u64,
+    /// The registered process's pid at checkpoint time, or 0.
+    pub notify_pid: u32,
+    /// How many MqMessages follow (MQ_MESSAGES_SAVED).
+    pub messages: u32,
+    /// MQ_NOTIFY_THREAD: the cookie the kernel sends the socket (last byte 0).
+    pub cookie: [u8; COOKIE_LEN],
+}
+const_assert_eq!(size_of::<MqueueState>(), 96);
+
+/// MqueueState.flags: the queue had been unlinked (mq_unlink) while open.
+pub const MQ_UNLINKED: u32 = 1;
+/// The record is a dup of `same_as` (one open file), not another open of the queue.
+pub const MQ_SAME_OPEN_FILE: u32 = 2;
+/// The messages of an unlinked queue follow (all `curmsgs` of them).
+pub const MQ_MESSAGES_SAVED: u32 = 4;
+/// `value` is the registration's sigev_value.
+pub const MQ_VALUE_KNOWN: u32 = 8;
+const MQ_FLAGS_ALL: u32 = 15;
+
+/// MqueueState.notify: no registration.
+pub const MQ_NOTIFY_NONE: u32 = 0;
+/// This process, SIGEV_SIGNAL.
+pub const MQ_NOTIFY_SIGNAL: u32 = 1;
+/// This process, SIGEV_NONE.
+pub const MQ_NOTIFY_QUIET: u32 = 2;
+/// This process, SIGEV_THREAD (glibc's: a cookie sent to a netlink socket).
+pub const MQ_NOTIFY_THREAD: u32 = 3;
+/// Another process holds the registration.
+pub const MQ_NOTIFY_ELSEWHERE: u32 = 4;
+/// A registration that could not be read (the process had the queue open for writing only).
+pub const MQ_NOTIFY_UNKNOWN: u32 = 5;
+
+pub fn mq_notify_name(notify: u32) -> &'static str {
+    match notify {
+        MQ_NOTIFY_NONE => "none",
+        MQ_NOTIFY_SIGNAL => "signal",
+        MQ_NOTIFY_QUIET => "registered (SIGEV_NONE)",
+        MQ_NOTIFY_THREAD => "thread",
+        MQ_NOTIFY_ELSEWHERE => "another process",
+        MQ_NOTIFY_UNKNOWN => "unknown",
+        _ => "?",
+    }
+}
+
+/// The head of one saved message; its `len` bytes follow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MqMessage {
+    pub prio: u32,
+    pub len: u32,
+}
+const_assert_eq!(size_of::<MqMessage>(), 8);
+
+/// The saved messages of a queue, in the order they are received: (priority, bytes).
+#[derive(Clone)]
+pub struct MqMessages<'a> {
+    rest: &'a [u8],
+    left: u32,
+}
+
+impl<'a> MqMessages<'a> {
+    /// The `count` messages laid out in `bytes`.
+    pub fn new(bytes: &'a [u8], count: u32) -> MqMessages<'a> {
+        MqMessages {
+            rest: bytes,
+            left: count,
+        }
+    }
+}
+
+impl<'a> Iterator for MqMessages<'a> {
+    type Item = (u32, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let head = size_of::<MqMessage>();
+        if self.left == 0 || self.rest.len() < head {
+            return None;
+        }
+        let m: MqMessage = record_from(&self.rest[..head])?;
+        let end = head.checked_add(m.len as usize).filter(|&e| e <= self.rest.len())?;
+        let bytes = &self.rest[head..end];
+        self.rest = &self.rest[end..];
+        self.left -= 1;
+        Some((m.prio, bytes))
+    }
+}
+
+impl MqueueState {
+    /// A queue record's state and its saved messages, if `rec` is one and its payload is
+    /// well formed: exactly `messages` messages, none longer than `msgsize`, in receive
+    /// order (priorities never rising), nothing after them.
+    pub fn of<'a>(rec: &FdRecord, data: &'a [u8]) -> Option<(MqueueState, MqMessages<'a>)> {
+        let head = size_of::<MqueueState>();
+        if rec.kind != FD_MQUEUE || data.len() < head {
+            return None;
+        }
+        let s: MqueueState = record_from(&data[..head])?;
+        let messages = MqMessages {
+            rest: &data[head..],
+            left: s.messages,
+        };
+        let mut check = messages.clone();
+        let mut last = u32::MAX;
+        for _ in 0..s.messages {
+            let (prio, bytes) = check.next()?;
+            if prio > last || bytes.len() as u64 > s.msgsize {
+                return None;
+            }
+            last = prio;
+        }
+        let saved = s.flags & MQ_MESSAGES_SAVED != 0;
+        let ok = check.rest.is_empty()
+            && s.flags & !MQ_FLAGS_ALL == 0
+            && mq_notify_name(s.notify) != "?"
+            && (saved || s.messages == 0)
+            && (s.same_as == NOT_SHARED || (s.messages == 0 && s.notify == MQ_NOTIFY_NONE))
+            && (s.same_as != NOT_SHARED || s.flags & MQ_SAME_OPEN_FILE == 0);
+        ok.then_some((s, messages))
+    }
+}
+
 /// A plain record read from the exact bytes of a payload.
 fn record_from<T: Copy>(data: &[u8]) -> Option<T> {
     if data.len() != size_of::<T>() {
@@ -935,10 +1083,47 @@ impl SocketInfo {
     /// The socket's SocketInfo, alone or followed by a well-formed SocketState.
     pub fn of(rec: &FdRecord, data: &[u8]) -> Option<SocketInfo> {
         let head = size_of::<SocketInfo>();
-        if data.len() > head && SocketState::of(rec, data).is_none() {
+        let info: SocketInfo = record_from(data.get(..head)?).filter(|_| rec.kind == FD_SOCKET)?;
+        let rest_ok = data.len() == head
+            || if info.domain == AF_NETLINK {
+                NetlinkState::of(rec, data).is_some()
+            } else {
+                SocketState::of(rec, data).is_some()
+            };
+        rest_ok.then_some(info)
+    }
+}
+
+/// What a netlink socket was, after its SocketInfo (version 4): its port id and
+/// multicast groups (getsockname), and the message-queue notifications (SIGEV_THREAD
+/// cookies, NOTIFY_COOKIE_LEN bytes each) that waited in it unread, which follow it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetlinkState {
+    pub portid: u32,
+    pub groups: u32,
+    /// How many cookies follow.
+    pub cookies: u32,
+    pub reserved: u32,
+}
+const_assert_eq!(size_of::<NetlinkState>(), 16);
+
+/// The length of a SIGEV_THREAD cookie (the kernel's NOTIFY_COOKIE_LEN).
+pub const COOKIE_LEN: usize = 32;
+
+impl NetlinkState {
+    /// A netlink socket's state and the cookies after it, if it has them.
+    pub fn of<'a>(rec: &FdRecord, data: &'a [u8]) -> Option<(NetlinkState, impl Iterator<Item = &'a [u8]> + 'a)> {
+        let head = size_of::<SocketInfo>();
+        let end = head + size_of::<NetlinkState>();
+        let info: SocketInfo = record_from(data.get(..head)?)?;
+        if rec.kind != FD_SOCKET || info.domain != AF_NETLINK || data.len() < end {
             return None;
         }
-        record_from(data.get(..head)?).filter(|_| rec.kind == FD_SOCKET)
+        let state: NetlinkState = record_from(&data[head..end])?;
+        let cookies = &data[end..];
+        let ok = state.reserved == 0 && cookies.len() == state.cookies as usize * COOKIE_LEN;
+        ok.then(|| (state, cookies.chunks_exact(COOKIE_LEN)))
     }
 }
 
@@ -1185,6 +1370,7 @@ fn event_payload_ok(rec: &FdRecord, data: &[u8]) -> bool {
         FD_SOCKET => SocketInfo::of(rec, data).is_some_and(|s| s.reserved == 0),
         FD_DELETED => DeletedFile::of(rec, data).is_some(),
         FD_INOTIFY => InotifyState::of(rec, data).is_some(),
+        FD_MQUEUE => MqueueState::of(rec, data).is_some(),
         _ => true,
     }
 }
@@ -1548,7 +1734,7 @@ impl<'a> Meta<'a> {
             }
             if !event_payload_ok(&m.fd(i), m.string(m.fd(i).data)) {
                 return Err(FormatError::BadLayout(
-                    "image descriptor state (event descriptor, socket, deleted file or inotify) is malformed",
+                    "image descriptor state (event descriptor, socket, deleted file, inotify or message queue) is malformed",
                 ));
             }
         }
@@ -1678,6 +1864,99 @@ mod tests {
         let mut dup_without_original = head;
         dup_without_original.flags = DELETED_SAME_OPEN_FILE;
         assert!(DeletedFile::of(&rec, as_bytes(&dup_without_original)).is_none());
+    }
+
+    #[test]
+    fn mqueue_payloads() {
+        let rec = record(FD_MQUEUE);
+        let head = MqueueState {
+            same_as: NOT_SHARED,
+            flags: MQ_UNLINKED | MQ_MESSAGES_SAVED,
+            msgsize: 8,
+            messages: 2,
+            ..MqueueState::default()
+        };
+        let message = |prio: u32, bytes: &[u8]| {
+            let mut v = as_bytes(&MqMessage {
+                prio,
+                len: bytes.len() as u32,
+            })
+            .to_vec();
+            v.extend_from_slice(bytes);
+            v
+        };
+        let payload = |h: &MqueueState, messages: &[Vec<u8>]| {
+            let mut v = as_bytes(h).to_vec();
+            for m in messages {
+                v.extend_from_slice(m);
+            }
+            v
+        };
+        let good = payload(&head, &[message(5, b"hi"), message(1, b"")]);
+        let (_, saved) = MqueueState::of(&rec, &good).unwrap();
+        assert_eq!(saved.collect::<Vec<_>>(), [(5, &b"hi"[..]), (1, &b""[..])]);
+        assert!(MqueueState::of(&record(FD_FILE), &good).is_none(), "another kind");
+        assert!(
+            MqueueState::of(&rec, &good[..good.len() - 1]).is_none(),
+            "a message short"
+        );
+        let rising = payload(&head, &[message(1, b"hi"), message(5, b"")]);
+        assert!(MqueueState::of(&rec, &rising).is_none(), "not in receive order");
+        let long = payload(&head, &[message(5, b"123456789"), message(1, b"")]);
+        assert!(MqueueState::of(&rec, &long).is_none(), "longer than msgsize");
+        let extra = payload(&head, &[message(5, b"hi"), message(1, b""), message(0, b"")]);
+        assert!(MqueueState::of(&rec, &extra).is_none(), "more than `messages`");
+        let mut shared = head;
+        shared.same_as = 3;
+        assert!(
+            MqueueState::of(&rec, &payload(&shared, &[message(5, b"hi"), message(1, b"")])).is_none(),
+            "a record sharing another's queue carries no messages"
+        );
+        shared.messages = 0;
+        shared.notify = MQ_NOTIFY_SIGNAL;
+        assert!(MqueueState::of(&rec, as_bytes(&shared)).is_none(), "nor a registration");
+        let mut bad = head;
+        bad.messages = 0;
+        bad.notify = 9;
+        assert!(MqueueState::of(&rec, as_bytes(&bad)).is_none(), "unknown notification");
+        bad.notify = MQ_NOTIFY_NONE;
+        bad.flags |= 1 << 10;
+        assert!(MqueueState::of(&rec, as_bytes(&bad)).is_none(), "unknown flag");
+    }
+
+    #[test]
+    fn netlink_payloads() {
+        let rec = record(FD_SOCKET);
+        let info = SocketInfo {
+            domain: AF_NETLINK,
+            kind: 3,
+            ..SocketInfo::default()
+        };
+        let state = NetlinkState {
+            cookies: 1,
+            ..NetlinkState::default()
+        };
+        let mut data = as_bytes(&info).to_vec();
+        assert!(
+            SocketInfo::of(&rec, &data).is_some(),
+            "an older image: the SocketInfo alone"
+        );
+        data.extend_from_slice(as_bytes(&state));
+        data.extend_from_slice(&[7; COOKIE_LEN]);
+        assert_eq!(NetlinkState::of(&rec, &data).map(|(_, c)| c.count()), Some(1));
+        assert!(SocketInfo::of(&rec, &data).is_some());
+        assert!(
+            SocketInfo::of(&rec, &data[..data.len() - 1]).is_none(),
+            "a cookie short"
+        );
+        let mut unix = info;
+        unix.domain = 1;
+        let mut as_unix = as_bytes(&unix).to_vec();
+        as_unix.extend_from_slice(&data[size_of::<SocketInfo>()..]);
+        assert!(
+            SocketInfo::of(&rec, &as_unix).is_none(),
+            "a netlink state after a Unix socket"
+        );
     }
 
     #[test]

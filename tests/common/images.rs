@@ -1,4 +1,6 @@
-//! Image files: finding them, taking one with `mtcp checkpoint`, reading one with `mtcp inspect`.
+//! Image files: finding them, taking one with `mtcp checkpoint`, reading one with `mtcp inspect`, damaging one record.
+
+use mtcp_core::{image, xxh64};
 
 use super::bins::bins;
 use super::run::{describe_output, mtcp, run_output};
@@ -111,4 +113,29 @@ pub fn inspect_text(image: &Path) -> String {
         describe_output(&out)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The image with the `data` length of the first record of `kind` one byte shorter, and
+/// the checksums made right again: only the record's own size is wrong.
+pub fn shorten_fd_record(bytes: &[u8], kind: u32) -> Vec<u8> {
+    let header = image::parse_header(&bytes[..image::HEADER_SIZE], bytes.len() as u64).unwrap();
+    let meta_at = header.meta_offset as usize;
+    let meta_len = header.meta_size as usize;
+    let meta = image::Meta::parse(&header, &bytes[meta_at..meta_at + meta_len]).unwrap();
+    let i = (0..meta.fd_count())
+        .find(|&i| meta.fd(i).kind == kind)
+        .unwrap_or_else(|| panic!("no fd of kind {kind} in the image"));
+    let rec = meta.fd(i);
+    let at = meta_at
+        + meta.index.fd_offset as usize
+        + i * std::mem::size_of::<image::FdRecord>()
+        + std::mem::offset_of!(image::FdRecord, data)
+        + 4; // StrRef.len
+    let mut out = bytes.to_vec();
+    out[at..at + 4].copy_from_slice(&(rec.data.len - 1).to_le_bytes());
+    let sum = xxh64::xxh64(&out[meta_at..meta_at + meta_len], 0);
+    out[40..48].copy_from_slice(&sum.to_le_bytes());
+    let sum = xxh64::xxh64(&out[..248], 0);
+    out[248..256].copy_from_slice(&sum.to_le_bytes());
+    out
 }

@@ -1,10 +1,11 @@
 //! Shared harness of the end-to-end tests: finding the built binaries, per-test temporary
 //! directories, compiling the test programs for x86_64 or i386 (`Bits`), running processes
-//! whose output is collected line by line, and the checkpoint / kill / restart cycle with
-//! its continuity checks. This file owns the time limits and re-exports the modules, so
-//! that a test file needs only `pub mod common; use common::*;`. (`pub`: the harness is
-//! then an API of each test binary, so what one binary leaves unused is not reported as
-//! dead code, as each uses a part of it; a private item that nothing uses still is.)
+//! whose output is collected line by line, pseudo-terminals, and the checkpoint / kill /
+//! restart cycle with its continuity checks. This file owns the time limits and re-exports
+//! the modules, so that a test file needs only `pub mod common; use common::*;`. (`pub`:
+//! the harness is then an API of each test binary, so what one binary leaves unused is
+//! not reported as dead code, as each uses a part of it; a private item that nothing uses
+//! still is.)
 //!
 //! Nothing here may hang: every wait has a time-out, every test body runs under a
 //! watchdog (`Test::new`) that kills all children and aborts the test binary after
@@ -15,6 +16,7 @@ mod bins;
 mod cycle;
 mod images;
 mod proc;
+mod pty;
 mod run;
 mod sys;
 mod test_dir;
@@ -26,6 +28,7 @@ pub use bins::*;
 pub use cycle::*;
 pub use images::*;
 pub use proc::*;
+pub use pty::*;
 pub use run::*;
 pub use sys::*;
 pub use test_dir::*;

@@ -43,7 +43,13 @@ static SERIAL: AtomicU64 = AtomicU64::new(0);
 impl Test {
     /// A fresh temporary directory and a watchdog for the test `name`.
     pub fn new(name: &str) -> Test {
-        let watchdog = Watchdog::new(name, WATCHDOG_SECS);
+        Test::with_time_limit(name, WATCHDOG_SECS)
+    }
+
+    /// `new` with a watchdog of `secs`, for a test that waits on slow timers by design
+    /// (a batch scheduler's).
+    pub fn with_time_limit(name: &str, secs: u64) -> Test {
+        let watchdog = Watchdog::new(name, secs);
         let _ = bins();
         let dir = std::env::temp_dir().join(format!(
             "mtcp-test-{}-{}-{}",

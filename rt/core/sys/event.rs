@@ -60,7 +60,8 @@ pub fn timerfd_settime(fd: i32, flags: u32, spec: &ItimerSpec64) -> Result<(), E
 const TFD_IOC_SET_TICKS: usize = 0x4008_5400;
 
 /// Adds `ticks` unread expirations to a timerfd. Errors: ENOTTY (a kernel without
-/// CONFIG_CHECKPOINT_RESTORE), EINVAL, EBADF.
+/// CONFIG_CHECKPOINT_RESTORE, or a 32-bit program on a 64-bit kernel: timerfd has no
+/// compat ioctl), EINVAL, EBADF.
 pub fn timerfd_set_ticks(fd: i32, ticks: u64) -> Result<(), Errno> {
     // SAFETY: the ioctl reads one u64, a local that outlives the call.
     unsafe {
@@ -126,6 +127,18 @@ pub fn same_open_file(a: i32, b: i32) -> Result<bool, Errno> {
     // SAFETY: kcmp on file descriptors touches no memory of ours.
     let order = unsafe { syscalls::syscall5(Sysno::kcmp, pid, pid, KCMP_FILE, fd_arg(a), fd_arg(b))? };
     Ok(order == 0)
+}
+
+/// The clock clock_gettime reads for a timer clock: the alarm clocks read as the clocks
+/// they wake on.
+pub fn readable_clock(clock: u32) -> u32 {
+    const CLOCK_REALTIME_ALARM: u32 = 8;
+    const CLOCK_BOOTTIME_ALARM: u32 = 9;
+    match clock {
+        CLOCK_REALTIME_ALARM => 0,
+        CLOCK_BOOTTIME_ALARM => 7,
+        c => c,
+    }
 }
 
 /// The clock `clock` now, as (seconds, nanoseconds). Errors: EINVAL (unknown clock).

@@ -118,3 +118,49 @@ pub fn kill(pid: u32, sig: u32) -> Result<(), Errno> {
     // SAFETY: kill touches no memory.
     unsafe { syscalls::syscall2(Sysno::kill, pid as usize, sig as usize).map(|_| ()) }
 }
+
+/// The signals pending for the calling thread or its process (rt_sigpending).
+pub fn rt_sigpending() -> Result<u64, Errno> {
+    let mut set: u64 = 0;
+    // SAFETY: the kernel writes one 8-byte signal set into set.
+    unsafe { syscalls::syscall2(Sysno::rt_sigpending, &mut set as *mut u64 as usize, 8)? };
+    Ok(set)
+}
+
+/// A signal taken out of the pending queue: its si_code, the sender's pid and the
+/// si_value it carried.
+#[derive(Clone, Copy, Debug)]
+pub struct TakenSignal {
+    pub code: i32,
+    pub pid: u32,
+    pub value: usize,
+}
+
+/// Takes one pending instance of `sig` (which the calling thread must block, or it may
+/// be delivered instead), never waiting: rt_sigtimedwait with a zero timeout. EAGAIN:
+/// none is pending.
+pub fn take_pending_signal(sig: u32) -> Result<TakenSignal, Errno> {
+    let set: u64 = 1 << (sig - 1);
+    let mut info = [0u8; 128];
+    // 16 bytes of zeros are a zero timeout for a 32-bit or a 64-bit timespec.
+    let zero: [u64; 2] = [0, 0];
+    // SAFETY: the kernel reads the 8-byte set and the timeout and writes at most 128
+    // bytes of siginfo into info.
+    unsafe {
+        syscalls::syscall4(
+            Sysno::rt_sigtimedwait,
+            &set as *const u64 as usize,
+            info.as_mut_ptr() as usize,
+            zero.as_ptr() as usize,
+            8,
+        )?
+    };
+    let word = |at: usize| u32::from_le_bytes([info[at], info[at + 1], info[at + 2], info[at + 3]]);
+    let mut value = [0u8; size_of::<usize>()];
+    value.copy_from_slice(&info[mtcp_arch::SIGINFO_VALUE..mtcp_arch::SIGINFO_VALUE + size_of::<usize>()]);
+    Ok(TakenSignal {
+        code: word(mtcp_arch::SIGINFO_CODE) as i32,
+        pid: word(mtcp_arch::SIGINFO_PID),
+        value: usize::from_le_bytes(value),
+    })
+}

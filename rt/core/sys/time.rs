@@ -45,14 +45,14 @@ pub fn monotonic_ns() -> u64 {
 /// the notification and a union whose first member is the SIGEV_THREAD_ID target; the
 /// whole struct is 64 bytes on every architecture.
 #[repr(C)]
-struct SigEvent {
-    value: usize,
-    signo: i32,
-    notify: i32,
-    tid: i32,
-    pad: [i32; SIGEVENT_PAD],
+pub(super) struct SigEvent {
+    pub value: usize,
+    pub signo: i32,
+    pub notify: i32,
+    pub tid: i32,
+    pub pad: [i32; SIGEVENT_PAD],
 }
-const SIGEVENT_PAD: usize = (64 - 12 - size_of::<usize>()) / 4;
+pub(super) const SIGEVENT_PAD: usize = (64 - 12 - size_of::<usize>()) / 4;
 const_assert_eq!(size_of::<SigEvent>(), 64);
 const_assert_eq!(offset_of!(SigEvent, signo), size_of::<usize>());
 const_assert_eq!(offset_of!(SigEvent, tid), size_of::<usize>() + 8);
