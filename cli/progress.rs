@@ -17,7 +17,7 @@ pub const PROGRESS: Opt = Opt {
 pub const QUIET: Opt = Opt {
     name: "--quiet",
     value: Value::None,
-    help: "nothing on stderr but errors: no progress, no notes",
+    help: "no progress and no notes on stderr (errors and warnings stay)",
 };
 
 /// --json, with what it means for this command.

@@ -240,8 +240,8 @@ fn map_own_ids(pid: u32) -> Result<(), Errno> {
     write("gid_map", line.as_bytes())
 }
 
-/// The new pid namespace's init: waits for the go-ahead (the id maps are written), mounts
-/// the namespace's /proc, says so, then reaps orphans until its parent, the supervisor,
+/// The new pid namespace's init: waits for the go-ahead (the id maps are written), cuts
+/// the new mount namespace's propagation to the host, mounts the namespace's /proc, says so, then reaps orphans until its parent, the supervisor,
 /// ends, which ends it and with it every process left in the namespace.
 fn namespace_init(go: Fd, ready: Fd) -> ! {
     let _ = sys::die_with_parent(sys::SIGKILL);
@@ -255,7 +255,7 @@ fn namespace_init(go: Fd, ready: Fd) -> ! {
     if !matches!(sys::read_into(go.raw(), &mut byte), Ok(1)) {
         sys::exit_group(1);
     }
-    match sys::mount_proc() {
+    match sys::make_mounts_slave().and_then(|()| sys::mount_proc()) {
         Ok(()) => {
             let _ = sys::write_all(ready.raw(), b"r");
         }

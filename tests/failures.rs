@@ -167,6 +167,7 @@ fn restart_is_stoppable_before_the_point_of_no_return() {
     for (sig, name) in [(15, "SIGTERM"), (2, "SIGINT")] {
         let mut cmd = Command::new(&bins().mtcp);
         cmd.args(["restart", "--same-pid"]).arg(&image).current_dir(&t.dir);
+        default_actions(&mut cmd, &[2, 15]);
         let mut r = Proc::spawn(cmd, "restart --same-pid while the pid is taken");
         std::thread::sleep(Duration::from_millis(500));
         let sent = Instant::now();

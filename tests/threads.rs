@@ -869,6 +869,44 @@ fn taken_ids_come_back_in_a_namespace() {
     p.kill9();
 }
 
+/// A restart into namespaces mounts its /proc there only: run where mounts propagate
+/// (a mount namespace whose mounts are all shared, as on most hosts), it adds no mount
+/// to the namespace it was started in.
+#[test]
+fn namespace_proc_stays_inside() {
+    let t = Test::new("ns_proc_inside");
+    let prog = t.compile("counter", Variant::Dynamic, Bits::B64, &[]);
+    let mut p = t.launch(&prog, &["100000"]);
+    p.wait_for_count(3, LINE_TIMEOUT);
+    let image = checkpoint(p.pid());
+    // The original still runs, so the copy goes into namespaces.
+    let script = format!(
+        "mount --make-rshared / || exit 9; before=$(grep -c ' /proc ' /proc/self/mountinfo); \
+         {} restart {} > copy.out 2>&1 & pid=$!; \
+         for i in $(seq 100); do grep -q '^count' copy.out 2>/dev/null && break; sleep 0.1; done; \
+         after=$(grep -c ' /proc ' /proc/self/mountinfo); kill -9 $pid; wait $pid; \
+         echo \"proc mounts $before $after\"; grep -c '^count' copy.out",
+        bins().mtcp.display(),
+        image.display()
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "unchanged", "sh", "-c", &script])
+        .current_dir(&t.dir);
+    let out = run_output(cmd, Duration::from_secs(60));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("proc mounts 1 1"), "{}", describe_output(&out));
+    assert!(
+        lines
+            .next()
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .is_some_and(|n| n > 0),
+        "the copy did not count\n{}",
+        describe_output(&out)
+    );
+    p.kill9();
+}
+
 /// Checkpoint requests that overlap: a second signal sent while the first checkpoint
 /// stops the threads, writes, or lets them go must not leave a thread parked in a round
 /// that is over (it would stop working, signals blocked, until some later checkpoint).

@@ -91,14 +91,18 @@ impl Lines {
 }
 
 /// Parses `count N`.
-/// `pid` itself, or, where `pid` is an mtcp_restart supervising a restored program, that
-/// program (the child whose name is not mtcp_restart's; waited for a moment while the
-/// restore finishes). None if none appears.
+/// The program behind `pid`: `pid` itself once it runs the program, or, where `pid` is
+/// an mtcp_restart supervising a restored program, that program (the child whose name
+/// is not mtcp_restart's). While `pid` is still `mtcp restart` on its way to exec, or
+/// restoring, this waits (up to 10 s); None if no program appears.
 pub fn supervised_program(pid: i32) -> Option<i32> {
-    if !is_supervisor(pid) {
-        return Some(pid);
-    }
-    super::run::poll(Duration::from_secs(10), || program_under(pid))
+    let comm = |p: i32| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+    super::run::poll(Duration::from_secs(10), || match comm(pid).trim_end() {
+        "" => Some(pid), // gone: nothing to wait for
+        "mtcp" => None,  // about to exec mtcp_restart
+        "mtcp_restart" => program_under(pid),
+        _ => Some(pid),
+    })
 }
 
 fn is_supervisor(pid: i32) -> bool {

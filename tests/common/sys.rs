@@ -10,6 +10,23 @@ pub const SIGUSR2: i32 = 12;
 extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
     fn close_range(first: u32, last: u32, flags: i32) -> i32;
+    fn signal(sig: i32, handler: usize) -> usize;
+}
+
+/// The child gets the default action of `sigs` back even if the test runner ignores
+/// them (a shell ignores SIGINT and SIGQUIT in its background jobs), for tests that
+/// count on a signal ending a process.
+pub fn default_actions(cmd: &mut Command, sigs: &'static [i32]) {
+    const SIG_DFL: usize = 0;
+    // SAFETY: signal(2) is async-signal-safe, and SIG_DFL has no handler to run.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &s in sigs {
+                signal(s, SIG_DFL);
+            }
+            Ok(())
+        });
+    }
 }
 
 const CLOSE_RANGE_CLOEXEC: i32 = 4;

@@ -50,17 +50,7 @@ pub fn set_pipe_capacity(fd: i32, bytes: usize) -> Result<usize, Errno> {
 /// SIGCHLD, and its plain wait() and waitpid() calls never see the child. Returns 0 in
 /// the child, its pid in the parent; EAGAIN or ENOMEM when no process can be made.
 pub fn fork_quiet() -> Result<u32, Errno> {
-    let args = super::CloneArgs::default();
-    // SAFETY: without CLONE_VM the child gets a copy of this address space and returns
-    // 0 from the syscall on the same stack, like fork().
-    unsafe {
-        syscalls::syscall2(
-            Sysno::clone3,
-            &args as *const super::CloneArgs as usize,
-            core::mem::size_of::<super::CloneArgs>(),
-        )
-        .map(|v| v as u32)
-    }
+    super::thread::fork_with(&super::CloneArgs::default())
 }
 
 /// Closes every descriptor from `first` on (close_range); EINVAL on kernels before 5.9.

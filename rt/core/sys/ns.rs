@@ -20,21 +20,11 @@ const SIGCHLD: u64 = 17;
 /// disabled feature); ENOSPC: a namespace limit (`user.max_user_namespaces` and the
 /// like) is reached; EUSERS: user namespaces nested too deeply; EINVAL: unsupported.
 pub fn fork_into_namespaces(flags: u64) -> Result<u32, Errno> {
-    let args = CloneArgs {
+    super::thread::fork_with(&CloneArgs {
         flags,
         exit_signal: SIGCHLD,
         ..Default::default()
-    };
-    // SAFETY: without CLONE_VM the child gets a copy of this address space and returns
-    // 0 from the syscall on the same stack, like fork().
-    unsafe {
-        syscalls::syscall2(
-            Sysno::clone3,
-            &args as *const CloneArgs as usize,
-            core::mem::size_of::<CloneArgs>(),
-        )
-        .map(|v| v as u32)
-    }
+    })
 }
 
 /// A pidfd for process `pid` (pidfd_open). ESRCH: no such process; ENOSYS before 5.3.
@@ -73,6 +63,19 @@ pub fn mount_proc() -> Result<(), Errno> {
         )
         .map(|_| ())
     }
+}
+
+/// Makes every mount of the caller's mount namespace a slave: it still sees what is
+/// mounted outside later, but nothing mounted here propagates out. A mount namespace
+/// that a privileged process makes keeps the host's shared propagation otherwise, and
+/// a /proc mounted in it would appear on the host's /proc. EPERM: no CAP_SYS_ADMIN over
+/// the mount namespace.
+pub fn make_mounts_slave() -> Result<(), Errno> {
+    const MS_REC: usize = 0x4000;
+    const MS_SLAVE: usize = 1 << 19;
+    let root = CPathBuf::<8>::new(b"/")?;
+    // SAFETY: a NUL-terminated target that outlives the call; no source, type or data.
+    unsafe { syscalls::syscall5(Sysno::mount, 0, root.ptr(), 0, MS_REC | MS_SLAVE, 0).map(|_| ()) }
 }
 
 /// `struct __user_cap_header_struct` and the two `__user_cap_data_struct`s of

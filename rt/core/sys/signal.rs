@@ -66,17 +66,7 @@ pub const SI_QUEUE: i32 = -1;
 /// sigqueue(3) does; `sender` and `uid` are the caller's ids, which the kernel checks).
 /// ESRCH: no such process; EPERM: not allowed to signal it.
 pub fn sigqueue(pid: u32, sig: u32, value: u32, sender: u32, uid: u32) -> Result<(), Errno> {
-    let info = queued_info(sig, value, sender, uid);
-    // SAFETY: the kernel reads 128 bytes of siginfo from `info`, which holds them.
-    unsafe {
-        syscalls::syscall3(
-            Sysno::rt_sigqueueinfo,
-            pid as usize,
-            sig as usize,
-            info.as_ptr() as usize,
-        )
-        .map(|_| ())
-    }
+    super::queue_signal_info(pid, sig, &queued_info(sig, value, sender, uid))
 }
 
 /// Like `sigqueue`, for one thread `tid` of process `pid` (rt_tgsigqueueinfo). ESRCH:

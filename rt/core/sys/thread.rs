@@ -167,18 +167,24 @@ static_assertions::const_assert_eq!(core::mem::offset_of!(CloneArgs, set_tid), 6
 /// is taken.
 pub fn fork_with_pid(pid: u32) -> Result<u32, Errno> {
     let tid: u64 = pid as u64;
-    let args = CloneArgs {
+    fork_with(&CloneArgs {
         exit_signal: 17, // SIGCHLD
         set_tid: &tid as *const u64 as u64,
         set_tid_size: 1,
         ..Default::default()
-    };
+    })
+}
+
+/// fork() as clone3 with `args`, which must not ask for CLONE_VM or a stack: 0 in the
+/// child, the child's pid in the parent. Errors as clone3's.
+pub(super) fn fork_with(args: &CloneArgs) -> Result<u32, Errno> {
     // SAFETY: without CLONE_VM the child gets a copy of this address space and returns
-    // 0 from the syscall on the same stack, like fork().
+    // 0 from the syscall on the same stack, like fork(); `args` (and the set_tid array
+    // it may point to) outlive the call.
     unsafe {
         syscalls::syscall2(
             Sysno::clone3,
-            &args as *const CloneArgs as usize,
+            args as *const CloneArgs as usize,
             core::mem::size_of::<CloneArgs>(),
         )
         .map(|v| v as u32)
