@@ -38,6 +38,18 @@ const DEFAULT: Variant = Variant {
     env: &[],
     restart: &[],
 };
+/// The image written while the program is stopped, not by a forked writer.
+const BLOCKING: Variant = Variant {
+    label: "blocking",
+    env: &[("MTCP_BLOCKING", "1")],
+    restart: &[],
+};
+/// Restart reading every page instead of mapping the image.
+const EAGER: Variant = Variant {
+    label: "restart --eager",
+    env: &[],
+    restart: &["--eager"],
+};
 
 struct Scenario {
     name: &'static str,
@@ -56,7 +68,7 @@ const SCENARIOS: &[Scenario] = &[
         args: Some(&["counter"]),
         data: 0,
         incremental: false,
-        variants: &[DEFAULT],
+        variants: &[DEFAULT, BLOCKING],
     },
     Scenario {
         name: "8 busy threads",
@@ -92,14 +104,14 @@ const SCENARIOS: &[Scenario] = &[
         args: Some(&["dense", "1024"]),
         data: 1 << 30,
         incremental: false,
-        variants: &[DEFAULT],
+        variants: &[DEFAULT, BLOCKING, EAGER],
     },
     Scenario {
         name: "4 GiB, 64 MiB scattered",
         args: Some(&["scattered", "4096", "16384"]),
         data: 64 << 20,
         incremental: false,
-        variants: &[DEFAULT],
+        variants: &[DEFAULT, EAGER],
     },
     Scenario {
         name: "1 TiB noreserve, 1 MiB",

@@ -16,7 +16,7 @@ use crate::{fail, io_msg, usage, Result};
 
 pub const COMMAND: Subcommand = Subcommand {
     name: "launch",
-    synopsis: "[--dir D] [--interval S] [--signal SIG] [--deleted-limit N] [--] PROG ARGS...",
+    synopsis: "[--dir D] [--interval S] [--signal SIG] [--deleted-limit N] [--blocking] [--] PROG ARGS...",
     summary: "run PROG with the mtcp runtime",
     about: "Runs PROG with the mtcp runtime, in place of this process (same pid).",
     options: &[
@@ -41,6 +41,12 @@ USR2, SIGUSR2 or RTMIN+3 (default USR2; KILL, STOP, 32 and 33 are refused)",
             value: Value::Text("N"),
             help: "save at most N bytes of each deleted file the program holds open
 (MTCP_DELETED_LIMIT; K, M, G allowed; default 64M); a larger one fails the checkpoint",
+        },
+        Opt {
+            name: "--blocking",
+            value: Value::None,
+            help: "write each image while the program is stopped (MTCP_BLOCKING=1), not
+from a forked copy of it while it goes on",
         },
     ],
     notes: "\
@@ -107,6 +113,9 @@ pub fn command(name: &str, args: &Args) -> Result<(Command, PathBuf)> {
     }
     if let Some(d) = &dir {
         env.push(("MTCP_DIR", checked_dir(name, d)?.into_os_string()));
+    }
+    if args.flag("--blocking") {
+        env.push(("MTCP_BLOCKING", "1".into()));
     }
 
     let prog = &command[0];

@@ -13,7 +13,7 @@ use crate::{fail, io_msg, Result};
 
 pub const COMMAND: Subcommand = Subcommand {
     name: "restart",
-    synopsis: "[--verbose] [--new-ids] [--same-pid] [--progress] [--quiet] [--json] IMAGE",
+    synopsis: "[--verbose] [--new-ids] [--same-pid] [--eager] [--progress] [--quiet] [--json] IMAGE",
     summary: "bring a process back from an image, with its ids, on this terminal",
     about: "\
 Brings the process saved in IMAGE back on this terminal, with the process and thread
@@ -40,6 +40,13 @@ memory read of the image's, and the rate), and is cleared before the program goe
             value: Value::None,
             help: "the original ids (the default; kept for older scripts)",
         },
+        Opt {
+            name: "--eager",
+            value: Value::None,
+            help: "read all memory into place; by default large runs of memory are
+mapped from the image file (which must then not be changed in place while the
+program runs; replacing or deleting it is fine)",
+        },
         progress::PROGRESS,
         progress::QUIET,
         progress::json("show progress, and then that the restore is done, as JSON objects on stderr"),
@@ -60,7 +67,7 @@ fn main(args: Args) -> Result<u8> {
     let mut flags: Vec<String> = args
         .names()
         .into_iter()
-        .filter(|n| ["--verbose", "--new-ids", "--same-pid"].contains(n))
+        .filter(|n| ["--verbose", "--new-ids", "--same-pid", "--eager"].contains(n))
         .map(String::from)
         .collect();
     flags.extend(report.restart_flag());

@@ -75,7 +75,7 @@ fn image_name() -> &'static [u8] {
     unsafe { (*core::ptr::addr_of!(IMAGE_NAME)).as_bytes() }
 }
 
-const USAGE: &str = "usage: mtcp_restart [--verbose] [--new-ids] [--progress=STYLE] IMAGE\n\
+const USAGE: &str = "usage: mtcp_restart [--verbose] [--new-ids] [--eager] [--progress=STYLE] IMAGE\n\
 Restarts the process saved in IMAGE (written by the mtcp runtime), on this terminal and\n\
 standard streams. The process and its threads get their ids from checkpoint time: chosen\n\
 here where this user may (root), else in a new user and pid namespace made for it. This\n\
@@ -85,6 +85,7 @@ with new ids, in place of this process.\n\
   --verbose   report what was restored, and how the ids were given\n\
   --new-ids   new ids, in place of this process, without a namespace\n\
   --same-pid  the ids from checkpoint time (the default)\n\
+  --eager     read all memory into place rather than map the image's large runs\n\
   --progress=STYLE  show on stderr how far the memory is read: terminal (one line\n\
               redrawn in place, for long work), lines (a line a second, for long work)\n\
               or json (JSON objects, and one that says the restore is done)\n";
@@ -110,6 +111,7 @@ pub unsafe extern "C" fn restart_main(initial_sp: *const usize) -> ! {
             b"--verbose" | b"-v" => verbose = true,
             b"--same-pid" => new_ids = false,
             b"--new-ids" => new_ids = true,
+            b"--eager" => map::set_eager(),
             _ if arg.starts_with(b"--progress=") => match Style::from_name(&arg[b"--progress=".len()..]) {
                 Some(style) => progress::choose(style),
                 None => {

@@ -2,6 +2,16 @@
 //! kernel's vdso/vvar inside it, map every region at its address and fill it from the
 //! image (checking each region's checksum), then move the vdso/vvar to where the image
 //! had them.
+//!
+//! Large runs of private memory are mapped straight from the image file (MAP_PRIVATE:
+//! the page cache's pages, no copy, no zeroing; a write copies the page as for any
+//! private file mapping), small ones and all of `--eager` are read in chunks, each
+//! hashed while it is in the cache. Either way every byte is hashed where it lies, and
+//! a region whose checksum fails ends the restart before the program runs: damage is
+//! caught before the program can use the memory, at the cost of reading it once (at
+//! memory speed, from the page cache). The image file is never written in place (a
+//! later checkpoint writes a new file and renames it), so what is mapped stays as it
+//! was checked.
 
 use mtcp_core::arch;
 use mtcp_core::fmt::{ErrnoName, Lossy};
@@ -13,8 +23,19 @@ use crate::check::Image;
 use crate::survey::{Special, Survey};
 use crate::window::Window;
 
-/// The most memory read from the image in one call.
-const READ_PIECE: usize = 16 << 20;
+/// Runs of at least this many pages are mapped from the image rather than read.
+const MAP_MIN_PAGES: u64 = 16;
+/// Reads (eager restarts, small runs) go in pieces of this size, each hashed while in
+/// the cache.
+const READ_CHUNK: usize = 256 << 10;
+const MADV_POPULATE_READ: usize = 22;
+
+/// `--eager`: read every page into fresh memory instead of mapping the image.
+static EAGER: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+pub fn set_eager() {
+    EAGER.store(true, core::sync::atomic::Ordering::Relaxed);
+}
 
 /// Replaces this process's memory with the image's; returns the pages read.
 ///
@@ -114,26 +135,42 @@ unsafe fn restore_region(meta: &Meta, version: u32, i: usize, fd: i32, file_fd: 
     check_mapped(&r, mapped);
     let mut hash = RegionChecksum::new(version);
     let mut pages = 0;
+    // Shared memory must be the region's own (it is shared with what the program forks),
+    // a stack must stay one mapping that can grow: those are read.
+    let mappable = !EAGER.load(core::sync::atomic::Ordering::Relaxed)
+        && matches!(r.kind, KIND_ANON_PRIVATE | KIND_FILE_PRIVATE)
+        && r.flags & (REGION_GROWSDOWN | REGION_STACK) == 0;
     for j in 0..r.run_count as usize {
         let run = meta.run(r.run_first as usize + j);
         hash.start_run(&run);
         let addr = start + run.page_index as usize * arch::PAGE_SIZE;
         let bytes = run.pages as usize * arch::PAGE_SIZE;
-        // In pieces, so that progress moves within a large run.
-        let mut at = 0;
-        while at < bytes {
-            let n = (bytes - at).min(READ_PIECE);
-            // SAFETY: the run lies inside the region (Meta::parse checked it), mapped
-            // writable just above.
-            let data = unsafe {
-                if let Err(e) = sys::pread_exact(fd, (addr + at) as *mut u8, n, run.file_offset + at as u64) {
-                    die!("cannot read region data at {:#x}: {}", addr + at, ErrnoName(e));
-                }
-                core::slice::from_raw_parts((addr + at) as *const u8, n)
-            };
-            hash.update(data);
-            crate::progress::advance(n as u64);
-            at += n;
+        // SAFETY: the run lies inside the region (Meta::parse checked it), mapped
+        // writable just above; nothing of ours is in it.
+        let from_image =
+            mappable && run.pages >= MAP_MIN_PAGES && unsafe { map_run(addr, bytes, flags, fd, run.file_offset) };
+        if from_image {
+            // One pass over the mapped pages: hash them where they are.
+            let _ = sys::madvise(addr, bytes, MADV_POPULATE_READ);
+            // SAFETY: the run is mapped readable from the image just above.
+            hash.update(unsafe { core::slice::from_raw_parts(addr as *const u8, bytes) });
+            crate::progress::advance(bytes as u64);
+        } else {
+            let mut done = 0;
+            while done < bytes {
+                let n = (bytes - done).min(READ_CHUNK);
+                let at = addr + done;
+                // SAFETY: [at, at + n) lies in the run, mapped writable above.
+                let chunk = unsafe {
+                    if let Err(e) = sys::pread_exact(fd, at as *mut u8, n, run.file_offset + done as u64) {
+                        die!("cannot read region data at {:#x}: {}", at, ErrnoName(e));
+                    }
+                    core::slice::from_raw_parts(at as *const u8, n)
+                };
+                hash.update(chunk);
+                crate::progress::advance(n as u64);
+                done += n;
+            }
         }
         pages += run.pages;
     }
@@ -153,6 +190,19 @@ unsafe fn restore_region(meta: &Meta, version: u32, i: usize, fd: i32, file_fd: 
     }
     advise(&r);
     pages
+}
+
+/// Maps `len` bytes at `addr` from the image at `offset`, private and writable (`flags`:
+/// MAP_FIXED and the region's MAP_NORESERVE); false if the kernel refuses (a file
+/// system without mmap, say), leaving the range as it was: the run is read instead.
+///
+/// # Safety
+/// `[addr, addr + len)` is memory of the region being restored, which nothing uses.
+unsafe fn map_run(addr: usize, len: usize, flags: usize, fd: i32, offset: u64) -> bool {
+    let flags = (flags & (sys::MAP_FIXED | sys::MAP_NORESERVE)) | sys::MAP_PRIVATE;
+    // SAFETY: MAP_FIXED over the caller's range, which nothing uses (our contract).
+    let m = unsafe { sys::mmap(addr, len, sys::PROT_READ | sys::PROT_WRITE, flags, fd, offset) };
+    m == Ok(addr)
 }
 
 fn check_mapped(r: &RegionRecord, m: Result<usize, Errno>) {

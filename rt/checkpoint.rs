@@ -71,6 +71,7 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
         }
         _ => {}
     }
+    let api = own_tkill;
     if own_tkill {
         // Our own tgkill: either mtcp_checkpoint() in this thread, or a stop request that
         // arrived after its checkpoint ended (the thread had already parked): ignore that.
@@ -102,7 +103,7 @@ pub unsafe extern "C" fn on_signal(_sig: i32, info: *mut u8, uc: *mut u8) {
     COORDINATOR.store(tid, Ordering::Release);
     // SAFETY: this thread's compare_exchange above moved PHASE from IDLE to STOPPING, so
     // it is the coordinator; `uc` is its own signal frame.
-    unsafe { coordinate(uc, nonce) };
+    unsafe { coordinate(uc, nonce, api) };
 }
 
 /// Requests that arrived while a checkpoint was under way (and that it serves), besides
@@ -219,12 +220,23 @@ extern "C" fn park_wait(i: usize) -> usize {
     CHECKPOINTED
 }
 
-/// The coordinator's part: stop every thread, write the image, let them go on.
+/// How an image was written.
+enum Written {
+    /// In place, while every thread was parked.
+    InPlace,
+    /// By a forked writer, which publishes the result itself.
+    Forked,
+}
+
+/// The coordinator's part: stop every thread, write the image (or start its writer),
+/// let them go on. `api`: mtcp_checkpoint() asked, and waits for the image.
 ///
 /// # Safety
 /// Only from the handler, by the thread that moved PHASE from IDLE to STOPPING, with `uc`
 /// its signal frame.
-unsafe fn coordinate(uc: *mut u8, nonce: u32) {
+unsafe fn coordinate(uc: *mut u8, nonce: u32, api: bool) {
+    // Checkpoints never overlap: the last one's writer finishes first.
+    let _ = crate::snapshot::wait_for_writer();
     let rt = RT.get();
     // Everything heavy runs on a scratch stack: this thread's own may be tiny.
     let (mut arena, top) = match writer::map_scratch() {
@@ -233,7 +245,7 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
             // SAFETY: the coordinator (our contract). It has signalled no thread, but a
             // thread that took an outside request meanwhile may have parked: finish lets
             // it go too.
-            unsafe { finish(Err(msg), nonce) };
+            unsafe { finish(Err(msg), nonce, api) };
             return;
         }
     };
@@ -246,7 +258,7 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
         Err(msg) => {
             // SAFETY: the scratch stack is free again (the call on it returned); finish
             // runs in the coordinator (our contract) and lets the stopped threads go.
-            unsafe { on_stack(top, || finish(Err(msg), nonce)) };
+            unsafe { on_stack(top, || finish(Err(msg), nonce, api)) };
             arena.unmap();
             return;
         }
@@ -261,7 +273,8 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
     let mut job = WriteJob {
         arena: &mut arena,
         stack_top: top,
-        result: Ok(()),
+        nonce,
+        result: Ok(Written::InPlace),
     };
     // SAFETY: ctx is the coordinator's own slot, writable; `job` outlives the call. A
     // restart resumes here only once this thread's stack (saved with the image) is back
@@ -271,10 +284,10 @@ unsafe fn coordinate(uc: *mut u8, nonce: u32) {
         // The restore code did everything; the scratch memory is not part of this process.
         return;
     }
-    let result = core::mem::replace(&mut job.result, Ok(()));
+    let result = core::mem::replace(&mut job.result, Ok(Written::InPlace));
     // SAFETY: the scratch stack is free again (write_in_place's call on it returned);
     // finish runs in the coordinator (our contract) and lets the parked threads go.
-    unsafe { on_stack(top, || finish(result, nonce)) };
+    unsafe { on_stack(top, || finish(result, nonce, api)) };
     arena.unmap();
 }
 
@@ -345,7 +358,8 @@ fn unreachable_on_stack() -> ! {
 struct WriteJob {
     arena: *mut Arena,
     stack_top: usize,
-    result: Result<(), FailMessage>,
+    nonce: u32,
+    result: Result<Written, FailMessage>,
 }
 
 extern "C" fn write_in_place(job: usize) -> usize {
@@ -355,16 +369,18 @@ extern "C" fn write_in_place(job: usize) -> usize {
     unsafe {
         let job = &mut *(job as *mut WriteJob);
         let arena = &mut *job.arena;
-        job.result = on_stack(job.stack_top, || write_parked_process(&mut *RT.get(), arena));
+        let nonce = job.nonce;
+        job.result = on_stack(job.stack_top, || write_parked_process(&mut *RT.get(), arena, nonce));
     }
     CHECKPOINTED
 }
 
-/// The last facts only the coordinator can gather, then the image.
+/// The last facts only the coordinator can gather, then the image: from a forked writer
+/// where that works (see `snapshot`), else in place.
 ///
 /// # Safety
 /// Only the coordinator, while every other thread is parked.
-unsafe fn write_parked_process(rt: &mut Runtime, arena: &mut Arena) -> Result<(), FailMessage> {
+unsafe fn write_parked_process(rt: &mut Runtime, arena: &mut Arena, nonce: u32) -> Result<Written, FailMessage> {
     let count = SLOTS_USED.load(Ordering::Acquire) as usize;
     rt.thread_count = count.min(MAX_THREADS);
     let pid = sys::getpid();
@@ -389,7 +405,33 @@ unsafe fn write_parked_process(rt: &mut Runtime, arena: &mut Arena) -> Result<()
         restore_entry: crate::restore::restore_entry as *const () as usize,
         restore_stack: crate::restore::restore_stack_range(),
     };
-    writer::write_image(rt, arena, &unsaved)
+    let mut prepared = writer::prepare(rt, arena, &unsaved)?;
+    if crate::snapshot::refusal(&prepared).is_none() {
+        // The writer answers these requests, in status line status_seq + 1.
+        let nonces = answered_nonces(nonce);
+        let seq = rt.status_seq + 1;
+        let path = prepared.image_path(rt);
+        // SAFETY: the coordinator, every other thread parked, on its scratch stack.
+        match unsafe { crate::snapshot::start(rt, arena, &mut prepared, seq, &nonces) } {
+            Ok(()) => {
+                rt.status_seq = seq;
+                let n = path.as_bytes().len().min(rt.image_path.len() - 1);
+                rt.image_path[..n].copy_from_slice(&path.as_bytes()[..n]);
+                rt.image_path_len = n;
+                return Ok(Written::Forked);
+            }
+            Err(_) => {
+                // No process could be made: write in place. The nonces are answered
+                // below, with the joined ones already taken: give them back.
+                for n in nonces.as_bytes().split(|&c| c == b',').filter_map(mtcp_core::maps::dec) {
+                    if n as u32 != nonce {
+                        join_request(n as u32);
+                    }
+                }
+            }
+        }
+    }
+    writer::write_prepared(rt, arena, &mut prepared, false).map(|()| Written::InPlace)
 }
 
 fn too_many_threads() -> FailMessage {
@@ -654,7 +696,7 @@ fn release_threads() {
 ///
 /// # Safety
 /// Only the coordinator.
-unsafe fn finish(result: Result<(), FailMessage>, nonce: u32) {
+unsafe fn finish(result: Result<Written, FailMessage>, nonce: u32, api: bool) {
     PHASE.store(FINISHING, Ordering::Release);
     release_threads();
     crate::force::forget_unblocked();
@@ -662,9 +704,22 @@ unsafe fn finish(result: Result<(), FailMessage>, nonce: u32) {
     // uses only status_seq and the image path, which only the coordinator and the
     // restore code change (mtcp_image_path writes just the NUL after the path).
     let rt = unsafe { &mut *RT.get() };
+    if let Ok(Written::Forked) = &result {
+        // The writer publishes; mtcp_checkpoint() returns once it is done. Requests that
+        // arrive meanwhile wait (FINISHING), so only we wait for the writer.
+        let done = if api { crate::snapshot::wait_for_writer() } else { None };
+        let code = if done == Some(false) {
+            -5 /* EIO */
+        } else {
+            CHECKPOINTED as i32
+        };
+        LAST_RESULT.store(code, Ordering::Release);
+        end_phase();
+        return;
+    }
     rt.status_seq += 1;
     match &result {
-        Ok(()) => {
+        Ok(_) => {
             LAST_RESULT.store(CHECKPOINTED as i32, Ordering::Release);
             let nonces = answered_nonces(nonce);
             crate::status::publish(

@@ -1,4 +1,4 @@
-//! The runtime's configuration: MTCP_DIR, MTCP_INTERVAL, MTCP_SIGNAL, MTCP_PTRACE and MTCP_DELETED_LIMIT, read once at
+//! The runtime's configuration: MTCP_DIR, MTCP_INTERVAL, MTCP_SIGNAL, MTCP_PTRACE, MTCP_DELETED_LIMIT and MTCP_BLOCKING, read once at
 //! start (the parsing itself is `mtcp_core::config`).
 
 use core::fmt::Write;
@@ -22,6 +22,9 @@ pub struct Config {
     pub quiet_delivery: bool,
     /// The most bytes of one deleted, still open file a checkpoint saves.
     pub deleted_limit: u64,
+    /// MTCP_BLOCKING: write every image in place, the program stopped meanwhile, rather
+    /// than from a forked writer.
+    pub blocking: bool,
     /// XDG_RUNTIME_DIR, where the status directory may go (see protocol::StatusDir).
     runtime_dir: [u8; 256],
     runtime_dir_len: usize,
@@ -34,6 +37,7 @@ pub static CONFIG: Global<Config> = Global::new(Config {
     signal: DEFAULT_SIGNAL,
     quiet_delivery: true,
     deleted_limit: DEFAULT_DELETED_LIMIT,
+    blocking: false,
     runtime_dir: [0; 256],
     runtime_dir_len: 0,
 });
@@ -78,6 +82,17 @@ pub fn load(environ: &[u8]) -> Result<(), ConfigError> {
             Some(on) => cfg.quiet_delivery = on,
             None => {
                 let _ = write!(err, "MTCP_PTRACE={} is not 0 or 1", Lossy(v));
+                return Err(err);
+            }
+        }
+    }
+
+    cfg.blocking = false;
+    if let Some(v) = env_lookup(environ, b"MTCP_BLOCKING") {
+        match parse_switch(v) {
+            Some(on) => cfg.blocking = on,
+            None => {
+                let _ = write!(err, "MTCP_BLOCKING={} is not 0 or 1", Lossy(v));
                 return Err(err);
             }
         }

@@ -17,6 +17,7 @@ mod interpose;
 mod mqueue;
 mod progress;
 mod restore;
+mod snapshot;
 mod sockets;
 mod state;
 mod status;

@@ -25,11 +25,12 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Writing an image of `total` bytes begins.
-    pub fn start(total: u64) -> Progress {
+    /// Writing an image of `total` bytes begins, in the progress file of process `proc`
+    /// (a forked writer reports as the program it writes).
+    pub fn start(total: u64, proc: mtcp_core::protocol::ProcName) -> Progress {
         let now = sys::monotonic_ns();
         let p = Progress {
-            fd: open_record(),
+            fd: open_record(proc),
             rec: Record {
                 phase: PHASE_WRITING,
                 done: 0,
@@ -88,10 +89,10 @@ impl Progress {
 
 /// This process's progress file in its status directory (the status file's checks
 /// apply: a directory of this user's alone), opened for writing.
-fn open_record() -> Option<Fd> {
+fn open_record(proc: mtcp_core::protocol::ProcName) -> Option<Fd> {
     let dir = crate::status::private_dir()?;
     let mut name = FmtBuf::<64>::new();
-    let _ = write!(name, "{}", ProgressName(sys::own_proc_name()));
+    let _ = write!(name, "{}", ProgressName(proc));
     let name = CPathBuf::<64>::new(name.as_bytes()).ok()?;
     let flags = sys::O_WRONLY | sys::O_CREAT | sys::O_NOFOLLOW | sys::O_NONBLOCK | sys::O_CLOEXEC;
     sys::openat(dir.raw(), &name, flags, 0o600).ok()

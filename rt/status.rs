@@ -14,8 +14,8 @@ use mtcp_core::fmt::{FmtBuf, Lossy};
 use mtcp_core::global::Global;
 use mtcp_core::progress::progress_file_owner;
 use mtcp_core::protocol::{
-    escape, status_file_owner, temp_status_writer, usable_runtime_dir, Outcome, Status, StatusDir, TempStatusName,
-    STATUS_HISTORY,
+    escape, status_file_owner, temp_status_writer, usable_runtime_dir, Outcome, ProcName, Status, StatusDir,
+    TempStatusName, STATUS_HISTORY,
 };
 use mtcp_core::sys::{self, CPathBuf, Fd};
 
@@ -28,36 +28,44 @@ static TEXT: Global<(FmtBuf<TEXT_SIZE>, FmtBuf<TEXT_SIZE>)> = Global::new((FmtBu
 
 static WARNED: AtomicBool = AtomicBool::new(false);
 
+/// Where this module keeps its text (a forked writer must not give that memory back).
+pub fn text_range() -> (usize, usize) {
+    let at = TEXT.get() as usize;
+    (at, at + core::mem::size_of::<(FmtBuf<TEXT_SIZE>, FmtBuf<TEXT_SIZE>)>())
+}
+
 /// The line after a checkpoint, answering `nonces` (their decimal list, `0` for none);
 /// failures are ignored (the image, not the status, is what matters, and the tool
 /// reports a time-out).
 pub fn publish(seq: u64, nonces: &[u8], ok: bool, text: &[u8]) {
     let outcome = if ok { Outcome::Ok(text) } else { Outcome::Error(text) };
-    write_status(&Status { seq, nonces, outcome });
+    write_status(&Status { seq, nonces, outcome }, sys::own_proc_name());
 }
 
-/// Announces that the runtime runs in this process (at start, and after a restart);
-/// also clears out the files of processes that are gone.
-pub fn publish_ready(seq: u64) {
-    write_status(&Status {
-        seq,
-        nonces: b"0",
-        outcome: Outcome::Ready,
-    });
-    if let Some(dir) = private_dir() {
-        remove_dead_files(&dir);
-    }
+/// `publish` from a forked writer, in the status file of the program `proc`; returns
+/// the line it wrote, for the program to `remember`.
+pub fn publish_for(proc: ProcName, seq: u64, nonces: &[u8], ok: bool, text: &[u8]) -> &'static [u8] {
+    let outcome = if ok { Outcome::Ok(text) } else { Outcome::Error(text) };
+    write_status(&Status { seq, nonces, outcome }, proc);
+    // SAFETY: the caller (the forked writer) is the only user of TEXT in its process.
+    let (text, _) = unsafe { &*TEXT.get() };
+    text.as_bytes().split(|&c| c == b'\n').next().unwrap_or(b"")
 }
 
-fn write_status(status: &Status) {
-    // SAFETY: the protocol gives the caller (constructor, coordinator or restore code)
-    // the only access to TEXT.
+/// Takes the line a forked writer published into this process's copy of the file, so
+/// that the next line written keeps it as history.
+pub fn remember(line: &[u8]) {
+    // SAFETY: the protocol gives the caller (the coordinator) the only access to TEXT.
     let (text, next) = unsafe { &mut *TEXT.get() };
     *next = FmtBuf::new();
-    let _ = status.write_head(next);
-    escape(status.text(), |piece| next.push_bytes(piece));
+    next.push_bytes(line);
     next.push_bytes(b"\n");
-    // Earlier lines follow, as many whole ones as fit.
+    keep_history(text, next);
+    core::mem::swap(text, next);
+}
+
+/// Appends the lines of `text` that fit as history after `next`'s new line.
+fn keep_history(text: &FmtBuf<TEXT_SIZE>, next: &mut FmtBuf<TEXT_SIZE>) {
     for line in text
         .as_bytes()
         .split(|&c| c == b'\n')
@@ -70,9 +78,37 @@ fn write_status(status: &Status) {
         next.push_bytes(line);
         next.push_bytes(b"\n");
     }
+}
+
+/// Announces that the runtime runs in this process (at start, and after a restart);
+/// also clears out the files of processes that are gone.
+pub fn publish_ready(seq: u64) {
+    write_status(
+        &Status {
+            seq,
+            nonces: b"0",
+            outcome: Outcome::Ready,
+        },
+        sys::own_proc_name(),
+    );
+    if let Some(dir) = private_dir() {
+        remove_dead_files(&dir);
+    }
+}
+
+fn write_status(status: &Status, proc: ProcName) {
+    // SAFETY: the protocol gives the caller (constructor, coordinator or restore code)
+    // the only access to TEXT.
+    let (text, next) = unsafe { &mut *TEXT.get() };
+    *next = FmtBuf::new();
+    let _ = status.write_head(next);
+    escape(status.text(), |piece| next.push_bytes(piece));
+    next.push_bytes(b"\n");
+    // Earlier lines follow, as many whole ones as fit.
+    keep_history(text, next);
     core::mem::swap(text, next);
     if let Some(dir) = private_dir() {
-        write_file(&dir, text.as_bytes());
+        write_file(&dir, text.as_bytes(), proc);
     }
 }
 
@@ -124,8 +160,7 @@ pub(crate) fn private_dir() -> Option<Fd> {
 }
 
 /// Writes `<ProcName>.status` through a temporary file of an unpredictable name.
-fn write_file(dir: &Fd, text: &[u8]) {
-    let proc = sys::own_proc_name();
+fn write_file(dir: &Fd, text: &[u8], proc: ProcName) {
     let mut tmp = FmtBuf::<80>::new();
     let _ = write!(
         tmp,

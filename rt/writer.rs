@@ -14,7 +14,7 @@ use mtcp_core::fmt::{ErrnoName, FmtBuf, Lossy};
 use mtcp_core::image::*;
 use mtcp_core::maps::{self, MapEntry};
 use mtcp_core::protocol::{temp_image_writer, TempImageName};
-use mtcp_core::sys::{self, CPath, Fd};
+use mtcp_core::sys::{self, CPath, Fd, IoVec, PageMap};
 use mtcp_core::xxh64::xxh64;
 
 use crate::config::CONFIG;
@@ -28,12 +28,16 @@ const ARENA_SIZE: usize = 1 << 30;
 const ARENA_SIZE: usize = 64 << 20;
 const WRITER_STACK: usize = 256 << 10;
 const PAGEMAP_CHUNK: usize = 4096;
-const BOUNCE: usize = 1 << 20;
+/// Page regions one PAGEMAP_SCAN returns at most.
+const SCAN_REGIONS: usize = 4096;
+/// Data is hashed and written in pieces of at most this many bytes, so that the write
+/// reads what the hash just brought into the cache.
+const BATCH: usize = 256 << 10;
+/// Written data is handed to writeback in steps of this many bytes, so that the final
+/// fsync finds most of it on its way to the disk already.
+const WRITEBACK_STEP: u64 = 32 << 20;
 /// Metadata starts on the page after the header.
 const META_OFFSET: u64 = PAGE as u64;
-
-const PM_PRESENT: u64 = 1 << 63;
-const PM_SWAPPED: u64 = 1 << 62;
 
 fn fail(what: &str, path: &[u8], e: Errno) -> FailMessage {
     let mut m = FailMessage::new();
@@ -81,6 +85,9 @@ struct Plan {
     mode: u8,
     /// For MODE_FILE_TAIL: pages backed by the file.
     file_pages: u64,
+    /// Where a copy of the region's saved pages waits (their runs one after the other),
+    /// made before a forked writer started: 0 when the writer reads the region itself.
+    aside: usize,
 }
 
 /// Every page.
@@ -98,20 +105,119 @@ pub struct Unsaved {
     pub restore_stack: (usize, usize),
 }
 
-/// Writes the image of this process; every other thread is parked. Call it on the
-/// scratch stack (see `map_scratch`): it needs a few hundred KiB.
-///
-/// The steps: gather the process's facts, plan regions, plan runs of pages, lay out
-/// the metadata, write the file.
-pub fn write_image(rt: &mut Runtime, arena: &mut Arena, unsaved: &Unsaved) -> Result<(), FailMessage> {
+/// What `prepare` learned of the parked process: everything a writer needs besides the
+/// memory itself.
+pub struct Prepared {
+    facts: Facts,
+    plans: &'static mut [Plan],
+    runs: &'static mut [Run],
+    restore_entry: usize,
+    /// The program, as status and progress files name it (a forked writer is another
+    /// process).
+    owner: mtcp_core::protocol::ProcName,
+}
+
+/// The part of a checkpoint that needs the process itself, parked: its facts, its
+/// regions and the runs of pages to save. Call it (and `write_prepared`) on the
+/// scratch stack (see `map_scratch`): they need a few hundred KiB.
+pub fn prepare(rt: &mut Runtime, arena: &mut Arena, unsaved: &Unsaved) -> Result<Prepared, FailMessage> {
     let facts = gather_facts(rt, arena)?;
     let plans = plan_regions(arena, facts.smaps)?;
     let runs = plan_runs(arena, plans, facts.pagemap.raw(), unsaved.restore_stack)?;
-    let layout = lay_out(&rt.slots[..rt.thread_count], plans, runs, &facts);
-    let path = write_file(rt, arena, &facts, plans, runs, &layout, unsaved.restore_entry)?;
+    Ok(Prepared {
+        facts,
+        plans,
+        runs,
+        restore_entry: unsaved.restore_entry,
+        owner: sys::own_proc_name(),
+    })
+}
+
+/// Lays out and writes the image `prepare` planned, and records its path in `rt`.
+/// `release`: the memory read is a snapshot of the writer's own (a forked writer),
+/// given back page by page once written, which bounds what copy-on-write costs the
+/// program meanwhile; never for the program's own memory.
+pub fn write_prepared(rt: &mut Runtime, arena: &mut Arena, p: &mut Prepared, release: bool) -> Result<(), FailMessage> {
+    let layout = lay_out(&rt.slots[..rt.thread_count], p.plans, p.runs, &p.facts);
+    let path = write_file(rt, arena, p, &layout, release)?;
     rt.image_path[..path.as_bytes().len()].copy_from_slice(path.as_bytes());
     rt.image_path_len = path.as_bytes().len();
     Ok(())
+}
+
+/// Regions a forked writer cannot read itself: not in its copy of the address space
+/// (MADV_DONTFORK), zeros there (MADV_WIPEONFORK), or shared with the program, which
+/// goes on changing them (shared anonymous memory, memfds).
+fn needs_aside(plan: &Plan) -> bool {
+    plan.rec.flags & (REGION_DONTFORK | REGION_WIPEONFORK) != 0 || plan.rec.kind == KIND_ANON_SHARED
+}
+
+impl Prepared {
+    /// Bytes that must be copied aside before a forked writer starts.
+    pub fn aside_bytes(&self) -> usize {
+        self.plans
+            .iter()
+            .filter(|p| needs_aside(p))
+            .map(|p| {
+                self.runs[p.rec.run_first as usize..(p.rec.run_first + p.rec.run_count) as usize]
+                    .iter()
+                    .map(|r| r.pages as usize * PAGE)
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Copies the saved pages of the regions a forked writer cannot read itself into
+    /// `buf` (at least `aside_bytes` long, page-aligned), for the writer to read there.
+    ///
+    /// # Safety
+    /// Every other thread is parked: nothing changes those regions while they are copied.
+    pub unsafe fn copy_aside(&mut self, buf: &mut [u8]) -> Result<(), FailMessage> {
+        let mut at = 0usize;
+        for plan in self.plans.iter_mut().filter(|p| needs_aside(p)) {
+            let rec = plan.rec;
+            let runs = &self.runs[rec.run_first as usize..(rec.run_first + rec.run_count) as usize];
+            if runs.is_empty() {
+                continue;
+            }
+            plan.aside = buf.as_ptr() as usize + at;
+            let unreadable = rec.prot & PROT_READ == 0;
+            if unreadable {
+                // SAFETY: adds read access for the copy only; put back below, before any
+                // other thread runs.
+                unsafe { sys::mprotect(rec.start as usize, rec.len() as usize, (rec.prot | PROT_READ) as usize) }
+                    .map_err(|e| fail("cannot read memory at", b"", e))?;
+            }
+            for run in runs {
+                let n = run.pages as usize * PAGE;
+                let addr = rec.start as usize + run.page_index as usize * PAGE;
+                // SAFETY: the run lies in this mapping, readable now.
+                let mem = unsafe { core::slice::from_raw_parts(addr as *const u8, n) };
+                buf[at..at + n].copy_from_slice(mem);
+                at += n;
+            }
+            if unreadable {
+                // SAFETY: puts back the protection the program chose.
+                let _ = unsafe { sys::mprotect(rec.start as usize, rec.len() as usize, rec.prot as usize) };
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the image will be (the image directory and its name).
+    pub fn image_path(&self, rt: &Runtime) -> CPath {
+        let dir = cfg_dir();
+        let mut path = CPath::new(dir).unwrap_or_else(|_| CPath::new(b"").unwrap_or_else(|_| unreachable_path()));
+        let _ = path.push(b"/");
+        let _ = path.push(image_name(rt).as_bytes());
+        path
+    }
+}
+
+#[cold]
+fn unreachable_path() -> ! {
+    mtcp_core::eprint_line!("mtcp: internal error: an empty path does not fit");
+    sys::exit_group(70)
 }
 
 /// What the writer reads of the process before it opens any file of its own.
@@ -212,11 +318,13 @@ fn plan_runs(
     pagemap: i32,
     unsaved: (usize, usize),
 ) -> Result<&'static mut [Run], FailMessage> {
-    let pm_buf = arena.alloc::<u64>(PAGEMAP_CHUNK).map_err(out_of_scratch)?;
+    let regions = arena.alloc::<sys::PageRegion>(SCAN_REGIONS).map_err(out_of_scratch)?;
+    let entries = arena.alloc::<u64>(PAGEMAP_CHUNK).map_err(out_of_scratch)?;
+    let mut pm = PageMap::new(pagemap, regions, entries);
     let mut runs = arena.vec::<Run>();
     for plan in plans.iter_mut() {
         plan.rec.run_first = runs.len() as u32;
-        plan_region_runs(plan, pagemap, pm_buf, unsaved, &mut runs).map_err(|e| match e {
+        plan_region_runs(plan, &mut pm, unsaved, &mut runs).map_err(|e| match e {
             Errno::ENOMEM => out_of_scratch(e),
             e => fail("cannot read", b"/proc/self/pagemap", e),
         })?;
@@ -297,12 +405,12 @@ fn image_name(rt: &Runtime) -> FmtBuf<128> {
 fn write_file(
     rt: &Runtime,
     arena: &mut Arena,
-    facts: &Facts,
-    plans: &mut [Plan],
-    runs: &[Run],
+    p: &mut Prepared,
     layout: &Layout,
-    restore_entry: usize,
+    release: bool,
 ) -> Result<CPath, FailMessage> {
+    let (facts, restore_entry) = (&p.facts, p.restore_entry);
+    let (plans, runs): (&mut [Plan], &[Run]) = (p.plans, p.runs);
     let dir = cfg_dir();
     let name = image_name(rt);
     // Unpredictable and this writer's own: nobody can plant it in a shared directory,
@@ -336,11 +444,11 @@ fn write_file(
     )
     .map_err(|e| fail("cannot create", final_path.as_bytes(), e))?;
 
-    let mut progress = Progress::start(layout.file_size);
+    let mut progress = Progress::start(layout.file_size, p.owner);
     let written = (|| -> Result<(), FailMessage> {
         let wfail = |e| fail("cannot write", final_path.as_bytes(), e);
-        let bounce = arena.alloc::<u8>(BOUNCE).map_err(out_of_scratch)?;
-        write_data(fd.raw(), plans, runs, bounce, &mut progress).map_err(wfail)?;
+        let bounce = arena.alloc::<u8>(BATCH).map_err(out_of_scratch)?;
+        write_data(fd.raw(), plans, runs, bounce, release, &mut progress).map_err(wfail)?;
         let meta = arena.alloc::<u8>(layout.meta_size).map_err(out_of_scratch)?;
         fill_metadata(meta, rt, facts, plans, runs, layout);
         sys::pwrite_all(fd.raw(), meta, META_OFFSET).map_err(wfail)?;
@@ -535,6 +643,7 @@ fn classify(e: &MapEntry, text: &[u8]) -> Result<Option<Plan>, FailMessage> {
         path_len: e.path_len,
         mode: MODE_NONE,
         file_pages: 0,
+        aside: 0,
     };
     let readable = e.prot & PROT_READ != 0;
     let deleted_suffix: &[u8] = b" (deleted)";
@@ -620,73 +729,66 @@ fn classify(e: &MapEntry, text: &[u8]) -> Result<Option<Plan>, FailMessage> {
 /// Appends the runs of saved pages for one region.
 fn plan_region_runs(
     plan: &Plan,
-    pagemap: i32,
-    pm_buf: &mut [u64],
+    pm: &mut PageMap,
     unsaved: (usize, usize),
     runs: &mut ArenaVec<'_, Run>,
 ) -> Result<(), Errno> {
-    let start = plan.rec.start as usize;
-    let pages = (plan.rec.len() as usize) / PAGE;
-    let readable = plan.rec.prot & PROT_READ != 0;
-    let zero_check = readable && plan.rec.kind == KIND_ANON_PRIVATE;
-    let need_pagemap = plan.mode == MODE_POPULATED || (plan.mode == MODE_FILE_TAIL && plan.file_pages < pages as u64);
     if plan.mode == MODE_NONE {
         return Ok(());
     }
+    let start = plan.rec.start as usize;
+    let end = plan.rec.end as usize;
+    let pages = (end - start) / PAGE;
+    let readable = plan.rec.prot & PROT_READ != 0;
+    let zero_check = readable && plan.rec.kind == KIND_ANON_PRIVATE;
+    // Pages kept whatever the page map says: all of them, or those inside the file.
+    let always = match plan.mode {
+        MODE_ALL => pages,
+        MODE_FILE_TAIL => (plan.file_pages as usize).min(pages),
+        _ => 0,
+    };
     // Runs of earlier regions must never be extended into this one.
     let first = runs.len();
-    let mut chunk_first = usize::MAX;
-    let mut chunk_len = 0usize;
-    let mut i = 0usize;
-    while i < pages {
-        let addr = start + i * PAGE;
-        let keep = if addr >= unsaved.0 && addr < unsaved.1 {
-            false
-        } else if plan.mode == MODE_ALL || (plan.mode == MODE_FILE_TAIL && (i as u64) < plan.file_pages) {
-            true
-        } else if need_pagemap {
-            if i >= chunk_first + chunk_len || chunk_first == usize::MAX {
-                chunk_first = i;
-                chunk_len = core::cmp::min(pm_buf.len(), pages - i);
-                let bytes = chunk_len * 8;
-                // SAFETY: pm_buf has room for chunk_len entries.
-                unsafe {
-                    sys::pread_exact(
-                        pagemap,
-                        pm_buf.as_mut_ptr() as *mut u8,
-                        bytes,
-                        ((start / PAGE + i) * 8) as u64,
-                    )?
-                };
-            }
-            let pm = pm_buf[i - chunk_first];
-            if pm & PM_SWAPPED != 0 {
-                true
-            } else if pm & PM_PRESENT != 0 {
-                // SAFETY: a page-aligned page of this mapping, readable (zero_check) and
-                // present; private anonymous memory that only this process's threads
-                // write, and they are all parked.
-                !(zero_check && unsafe { page_is_zero(addr) })
-            } else {
-                false
-            }
-        } else {
-            false
-        };
-        if keep {
-            let own_runs = runs.len() > first;
-            match runs.last_mut() {
-                Some(r) if own_runs && r.page_index + r.pages == i as u64 => r.pages += 1,
-                _ => runs.push(Run {
-                    page_index: i as u64,
-                    pages: 1,
-                    file_offset: 0,
-                })?,
-            }
+    let keep = |i: usize, runs: &mut ArenaVec<'_, Run>| -> Result<(), Errno> {
+        let own_runs = runs.len() > first;
+        match runs.last_mut() {
+            Some(r) if own_runs && r.page_index + r.pages == i as u64 => r.pages += 1,
+            _ => runs.push(Run {
+                page_index: i as u64,
+                pages: 1,
+                file_offset: 0,
+            })?,
         }
-        i += 1;
+        Ok(())
+    };
+    let saved = |addr: usize| addr < unsaved.0 || addr >= unsaved.1;
+    for i in 0..always {
+        if saved(start + i * PAGE) {
+            keep(i, runs)?;
+        }
     }
-    Ok(())
+    if always == pages {
+        return Ok(());
+    }
+    // Past those, only pages ever populated (present or swapped) hold anything: a private
+    // page never touched reads as zeros, or as the file.
+    pm.populated(start + always * PAGE, end, PAGE, |from, to, zero_page| {
+        if zero_page {
+            return Ok(());
+        }
+        let mut addr = from;
+        while addr < to {
+            // SAFETY: a page-aligned page of this mapping, readable (zero_check) and
+            // present; private anonymous memory that only this process's threads write,
+            // and they are all parked.
+            let zero = zero_check && unsafe { page_is_zero(addr) };
+            if saved(addr) && !zero {
+                keep((addr - start) / PAGE, runs)?;
+            }
+            addr += PAGE;
+        }
+        Ok(())
+    })
 }
 
 /// Whether the page at `addr` holds only zero bytes.
@@ -710,51 +812,80 @@ unsafe fn page_is_zero(addr: usize) -> bool {
     true
 }
 
-/// Writes every run's pages and records each region's checksum.
+/// Writes every run's pages and records each region's checksum: in batches of up to
+/// BATCH bytes, each hashed and then written with one `pwritev` while it is still in
+/// the cache (scattered single pages make one write per batch, not one per page).
 fn write_data(
     fd: i32,
     plans: &mut [Plan],
     runs: &[Run],
     bounce: &mut [u8],
+    release: bool,
     progress: &mut Progress,
 ) -> Result<(), Errno> {
+    let mut out = Batch {
+        fd,
+        iov: [IoVec { base: 0, len: 0 }; BATCH / PAGE],
+        release: [(0, 0); BATCH / PAGE],
+        count: 0,
+        bytes: 0,
+        offset: 0,
+        synced: 0,
+    };
     for plan in plans.iter_mut() {
         let rec = &mut plan.rec;
         let mut hash = RegionChecksum::new(VERSION);
         let my_runs = &runs[rec.run_first as usize..(rec.run_first + rec.run_count) as usize];
-        let unreadable = rec.prot & PROT_READ == 0 && !my_runs.is_empty();
+        // A copy made before the writer started, if any, is what it reads.
+        let mut aside = plan.aside;
+        let unreadable = rec.prot & PROT_READ == 0 && !my_runs.is_empty() && aside == 0;
         if unreadable {
             // SAFETY: adds read access to a mapping of this process for the copy only;
             // its protection is put back below before any other thread runs.
             unsafe { sys::mprotect(rec.start as usize, rec.len() as usize, (rec.prot | PROT_READ) as usize)? };
         }
+        // Shared memory may change under us (another process): hash and write one
+        // stable copy.
+        let copy = rec.kind == KIND_ANON_SHARED && aside == 0;
+        // Only private anonymous memory the writer needs no more is given back: never a
+        // file's pages (the writer runs the runtime's code and its relocated data) nor
+        // the runtime's own state, which the writer goes on reading.
+        let release = release && rec.kind == KIND_ANON_PRIVATE && !holds_runtime_state(rec);
         let result = (|| {
             for run in my_runs {
                 hash.start_run(run);
-                let mut addr = rec.start as usize + run.page_index as usize * PAGE;
+                let mut addr = if aside != 0 {
+                    aside
+                } else {
+                    rec.start as usize + run.page_index as usize * PAGE
+                };
+                if aside != 0 {
+                    aside += run.pages as usize * PAGE;
+                }
                 let mut left = run.pages as usize * PAGE;
                 let mut offset = run.file_offset;
                 while left > 0 {
-                    let n = left.min(BOUNCE);
+                    out.make_room(offset)?;
+                    let n = left.min(BATCH - out.bytes);
                     // SAFETY: [addr, addr+n) lies in this mapping and is readable now.
                     let mem = unsafe { core::slice::from_raw_parts(addr as *const u8, n) };
-                    // Shared memory may change under us (another process): hash and write
-                    // one stable copy.
-                    let data: &[u8] = if rec.kind == KIND_ANON_SHARED {
-                        bounce[..n].copy_from_slice(mem);
-                        &bounce[..n]
+                    let data: &[u8] = if copy {
+                        let b = &mut bounce[out.bytes..out.bytes + n];
+                        b.copy_from_slice(mem);
+                        b
                     } else {
                         mem
                     };
                     hash.update(data);
-                    sys::pwrite_all(fd, data, offset)?;
+                    out.add(data, offset, release && !copy)?;
                     progress.advance(n as u64);
                     addr += n;
                     left -= n;
                     offset += n as u64;
                 }
             }
-            Ok(())
+            // The bounce buffer is reused by the next region.
+            out.flush()
         })();
         if unreadable {
             // SAFETY: puts back the protection the program chose.
@@ -766,4 +897,97 @@ fn write_data(
         rec.data_checksum = hash.digest();
     }
     Ok(())
+}
+
+/// Whether the region holds memory the writer reads after writing the data (the
+/// runtime's records, configuration and status text).
+fn holds_runtime_state(rec: &RegionRecord) -> bool {
+    let rt = crate::state::RT.get() as usize;
+    let cfg = crate::config::CONFIG.get() as usize;
+    let state = [
+        (rt, rt + size_of::<Runtime>()),
+        (cfg, cfg + size_of::<crate::config::Config>()),
+        crate::status::text_range(),
+    ];
+    state
+        .iter()
+        .any(|&(from, to)| (from as u64) < rec.end && (to as u64) > rec.start)
+}
+
+/// Data waiting to be written with one `pwritev`: consecutive pieces of the file.
+struct Batch {
+    fd: i32,
+    iov: [IoVec; BATCH / PAGE],
+    /// For each piece: the pages to give back once written (len 0: none).
+    release: [(usize, usize); BATCH / PAGE],
+    count: usize,
+    bytes: usize,
+    /// Where the first piece goes.
+    offset: u64,
+    /// Bytes up to here have been handed to writeback.
+    synced: u64,
+}
+
+impl Batch {
+    /// Writes what waits if a piece for `offset` cannot join it (it does not follow on,
+    /// or there is no room); then up to `BATCH - bytes` bytes can be added.
+    fn make_room(&mut self, offset: u64) -> Result<(), Errno> {
+        let follows = self.offset + self.bytes as u64 == offset;
+        if self.count > 0 && (!follows || self.count == self.iov.len() || self.bytes == BATCH) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Adds `data` (at most `BATCH - bytes` bytes, after `make_room(offset)`), which goes
+    /// at `offset` of the file. `data` must stay readable and unchanged until the next
+    /// flush; with `release`, it is whole pages of the writer's own snapshot, given back
+    /// (MADV_DONTNEED) once written.
+    fn add(&mut self, data: &[u8], offset: u64, release: bool) -> Result<(), Errno> {
+        if self.count == 0 {
+            self.offset = offset;
+        }
+        self.iov[self.count] = IoVec {
+            base: data.as_ptr() as usize,
+            len: data.len(),
+        };
+        self.release[self.count] = if release {
+            (data.as_ptr() as usize, data.len())
+        } else {
+            (0, 0)
+        };
+        self.count += 1;
+        self.bytes += data.len();
+        if self.bytes == BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), Errno> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        // SAFETY: every buffer was readable when added and stays so until now (add's
+        // contract).
+        unsafe { sys::pwritev_all(self.fd, &mut self.iov[..self.count], self.offset)? };
+        for &(addr, len) in &self.release[..self.count] {
+            if len > 0 {
+                // The writer's copy of pages it will not read again: the program then
+                // owns them alone, and writing them costs it no copy. A failure only
+                // keeps them.
+                let _ = sys::madvise(addr, len, sys::MADV_DONTNEED);
+            }
+        }
+        let end = self.offset + self.bytes as u64;
+        self.count = 0;
+        self.bytes = 0;
+        if end >= self.synced + WRITEBACK_STEP {
+            // Writeback starts now, overlapped with the rest of the write; failures only
+            // leave more for fsync.
+            let _ = sys::sync_file_range(self.fd, self.synced, end - self.synced, sys::SYNC_FILE_RANGE_WRITE);
+            self.synced = end;
+        }
+        Ok(())
+    }
 }

@@ -106,6 +106,98 @@ pub fn pwrite_all(fd: i32, mut data: &[u8], mut offset: u64) -> Result<(), Errno
     Ok(())
 }
 
+/// One buffer of a vectored write (`struct iovec`: two pointer-sized words on both
+/// architectures; the compat syscalls take the i386 layout).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct IoVec {
+    pub base: usize,
+    pub len: usize,
+}
+static_assertions::const_assert_eq!(core::mem::size_of::<IoVec>(), 2 * core::mem::size_of::<usize>());
+
+/// The most buffers one `pwritev` takes (the kernel's UIO_MAXIOV).
+pub const IOV_MAX: usize = 1024;
+
+/// Writes every buffer of `iov`, one after the other, at `offset`: `pwritev`, again
+/// for what a short write left, with write_all's retry rules (EINTR retried, a write
+/// of nothing is ENOSPC). The buffers' lengths may be changed.
+///
+/// # Safety
+/// Every buffer of `iov` must be valid for reads of its length.
+pub unsafe fn pwritev_all(fd: i32, mut iov: &mut [IoVec], mut offset: u64) -> Result<(), Errno> {
+    while !iov.is_empty() {
+        let n = iov.len().min(IOV_MAX);
+        // The offset as (low, high) words: the compat call joins them, a 64-bit kernel
+        // takes all of it from the low word.
+        // SAFETY: the kernel reads n iovecs from `iov` and the bytes each names, which
+        // the caller guarantees are readable.
+        let written = unsafe {
+            syscalls::syscall5(
+                Sysno::pwritev,
+                fd_arg(fd),
+                iov.as_ptr() as usize,
+                n,
+                offset as usize,
+                (offset >> 32) as usize,
+            )
+        };
+        let mut done = match written {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(0) => return Err(Errno::ENOSPC),
+            Ok(d) => d,
+        };
+        offset += done as u64;
+        while done > 0 {
+            let take = done.min(iov[0].len);
+            iov[0].base += take;
+            iov[0].len -= take;
+            done -= take;
+            if iov[0].len == 0 {
+                iov = &mut iov[1..];
+            }
+        }
+        while iov.first().is_some_and(|v| v.len == 0) {
+            iov = &mut iov[1..];
+        }
+    }
+    Ok(())
+}
+
+/// `sync_file_range`: starts writing back (`SYNC_FILE_RANGE_WRITE`), or also waits for
+/// (`SYNC_WAIT_BEFORE | SYNC_WRITE | SYNC_WAIT_AFTER`), the dirty pages of a range.
+/// Errors as the kernel's errno. It commits no metadata: fsync still decides durability.
+pub fn sync_file_range(fd: i32, offset: u64, len: u64, flags: u32) -> Result<(), Errno> {
+    // i386 has only sync_file_range with (offset, len) each split into two words;
+    // x86_64 takes them whole.
+    // SAFETY: sync_file_range touches no memory.
+    unsafe {
+        #[cfg(target_pointer_width = "64")]
+        let r = syscalls::syscall4(
+            Sysno::sync_file_range,
+            fd_arg(fd),
+            offset as usize,
+            len as usize,
+            flags as usize,
+        );
+        #[cfg(target_pointer_width = "32")]
+        let r = syscalls::syscall6(
+            Sysno::sync_file_range,
+            fd_arg(fd),
+            offset as u32 as usize,
+            (offset >> 32) as usize,
+            len as u32 as usize,
+            (len >> 32) as usize,
+            flags as usize,
+        );
+        r.map(|_| ())
+    }
+}
+pub const SYNC_FILE_RANGE_WAIT_BEFORE: u32 = 1;
+pub const SYNC_FILE_RANGE_WRITE: u32 = 2;
+pub const SYNC_FILE_RANGE_WAIT_AFTER: u32 = 4;
+
 /// Fills `len` bytes at `buf` from `offset`, retrying on EINTR and short reads. End of
 /// file before `len` bytes reports ENODATA.
 ///

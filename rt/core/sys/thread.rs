@@ -17,6 +17,8 @@ pub const CLONE_SYSVSEM: usize = 0x40000;
 pub const CLONE_SETTLS: usize = 0x80000;
 pub const CLONE_PARENT_SETTID: usize = 0x100000;
 pub const CLONE_CHILD_CLEARTID: usize = 0x200000;
+pub const CLONE_VFORK: usize = 0x4000;
+pub const CLONE_UNTRACED: usize = 0x0080_0000;
 /// What a thread of this process (a program's, or the runtime's own) is cloned with: it
 /// shares everything a thread shares, with a thread pointer of its own (CLONE_SETTLS).
 pub const THREAD_CLONE_FLAGS: usize =
@@ -187,6 +189,46 @@ pub(super) fn fork_with(args: &CloneArgs) -> Result<u32, Errno> {
         )
         .map(|v| v as u32)
     }
+}
+
+/// fork() whose child shares this process's descriptor table (CLONE_FILES, so that it
+/// holds no references of its own until `close_all_unshared`) and signals nobody when
+/// it ends (exit signal 0). Returns 0 in the child, its pid in the parent; EAGAIN or
+/// ENOMEM when no process can be made.
+pub fn fork_sharing_files() -> Result<u32, Errno> {
+    let args = CloneArgs {
+        flags: CLONE_FILES as u64,
+        ..Default::default()
+    };
+    // SAFETY: without CLONE_VM the child gets a copy of this address space and returns
+    // 0 from the syscall on the same stack, like fork().
+    unsafe {
+        syscalls::syscall2(
+            Sysno::clone3,
+            &args as *const CloneArgs as usize,
+            core::mem::size_of::<CloneArgs>(),
+        )
+        .map(|v| v as u32)
+    }
+}
+
+/// Leaves this process with a descriptor table of its own, empty: close_range over
+/// every number with CLOSE_RANGE_UNSHARE, which copies nothing of a shared table, so no
+/// file of the old table gains a reference. EINVAL before Linux 5.9.
+pub fn close_all_unshared() -> Result<(), Errno> {
+    const CLOSE_RANGE_UNSHARE: usize = 2;
+    // SAFETY: close_range touches no memory.
+    unsafe { syscalls::syscall3(Sysno::close_range, 0, u32::MAX as usize, CLOSE_RANGE_UNSHARE).map(|_| ()) }
+}
+
+/// Whether this process is a child subreaper (PR_GET_CHILD_SUBREAPER): orphaned
+/// descendants then become its children. False if the kernel does not say.
+pub fn is_child_subreaper() -> bool {
+    const PR_GET_CHILD_SUBREAPER: usize = 37;
+    let mut on: i32 = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER writes one int at the address given.
+    let r = unsafe { prctl(PR_GET_CHILD_SUBREAPER, &mut on as *mut i32 as usize, 0, 0, 0) };
+    r.is_ok() && on != 0
 }
 
 /// Puts `f` and `arg` at the top of a new thread's stack, where the child side of
