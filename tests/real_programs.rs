@@ -338,7 +338,12 @@ fn sqlite3_index_build_through_checkpoints_and_restarts() {
     let mut launch = Command::new(&bins().mtcp);
     // Blocking checkpoints: the work is sized so that sqlite3 has not committed when
     // the test kills it, which counts on each checkpoint stopping it for a while.
-    launch.arg("launch").arg("--blocking").arg("--dir").arg(&t.dir).arg("--");
+    launch
+        .arg("launch")
+        .arg("--blocking")
+        .arg("--dir")
+        .arg(&t.dir)
+        .arg("--");
     let work = sqlite_command(&sqlite, &t, &db);
     launch.arg(work.get_program()).args(work.get_args()).current_dir(&t.dir);
     launch.env("SQLITE_TMPDIR", &t.dir);

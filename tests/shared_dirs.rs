@@ -75,13 +75,21 @@ fn planted_tmp_is_never_written_through() {
         chown(&planted, NOBODY, NOBODY);
     }
 
+    // The tool and the runtime go along: the build tree may itself be under /tmp.
+    let tools = fake.join("bin/release");
+    fs::create_dir_all(&tools).unwrap();
+    for file in [&bins().mtcp, &bins().mtcp_restart, &bins().libmtcp_so] {
+        fs::copy(file, tools.join(file.file_name().unwrap())).unwrap();
+    }
+    let mtcp_inside = Path::new("/tmp/bin/release/mtcp");
+
     // Inside a mount namespace of its own, with the prepared directory as /tmp.
     let mut cmd = Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg(r#"mount --bind "$1" /tmp && exec "$2" launch --dir /tmp -- /tmp/counter 1000000"#)
         .arg("sh")
         .arg(&fake)
-        .arg(&bins().mtcp)
+        .arg(mtcp_inside)
         .current_dir(&t.dir);
     let mut p = Proc::spawn(cmd, "launch in a private /tmp");
     let pid = p.pid();
@@ -95,7 +103,7 @@ fn planted_tmp_is_never_written_through() {
 
     // The tool, in the same namespace, believes nothing found there.
     let mut tool = Command::new("nsenter");
-    tool.arg("-t").arg(pid.to_string()).arg("-m").arg(&bins().mtcp);
+    tool.arg("-t").arg(pid.to_string()).arg("-m").arg(mtcp_inside);
     tool.args(["checkpoint", "--timeout", "5", &pid.to_string()]);
     let out = run_output(tool, Duration::from_secs(30));
     let err = String::from_utf8_lossy(&out.stderr);
